@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what is missing on a Debian 12 machine (run as root): the build
+# toolchain and libraries from Debian packages, and the test tooling from npm
+# into tools/node_modules. Safe to run again; does nothing when all is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libpoco-dev libsqlitecpp-dev libsqlite3-dev libtoml11-dev libcli11-dev catch2
+  libsystemd-dev libssl-dev openssl sqlite3 curl ca-certificates systemd
+  nodejs npm
+)
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -x tools/node_modules/.bin/prism ]]; then
+  echo "setup: installing the OpenAPI validator (Stoplight Prism) into tools/"
+  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+fi

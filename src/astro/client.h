@@ -1,0 +1,101 @@
+// astro/ — the conversation with the Astro IAM and Platform APIs
+// (shared/astro-openapi/): one request/result pair per operation, JSON
+// mapping, retries with backoff, per-method rate limits, TLS.
+//
+// May not: read specs or state, decide what to change, or let a Poco
+// exception escape. Every failure comes back as an Error whose kind tells the
+// caller whether retrying or resolving (Ambiguous) is its job. Secrets (the
+// bearer token and token values) never appear in an Error or a log line.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/token.h"
+#include "util/result.h"
+
+namespace tokend::astro {
+
+// An API token as the API reports it (schema ApiToken).
+struct ApiToken {
+  std::string id;
+  std::string name;
+  std::string description;
+  EntityType type = EntityType::Organization;
+  RoleSet roles;  // normalized
+  std::optional<int> expiry_period_in_days;
+  std::string short_token;
+  Timestamp created_at{};
+  Timestamp updated_at{};
+  Timestamp start_at{};
+  std::optional<Timestamp> end_at;
+  std::optional<Timestamp> last_used_at;
+  SecretValue token;  // only present in the answers to create and rotate
+
+  // The attributes astro-tokend manages; `role` is the primary role's name.
+  TokenAttrs attrs() const;
+};
+
+// CreateApiTokenRequest.
+struct CreateTokenRequest {
+  std::string name;
+  std::string description;
+  EntityType type = EntityType::Organization;
+  std::string role;
+  std::string entity_id;  // required for WORKSPACE and DEPLOYMENT, empty for ORGANIZATION
+  std::optional<int> expiry_period_in_days;
+};
+
+// UpdateApiTokenRequest.
+struct UpdateTokenRequest {
+  std::string name;
+  std::string description;
+};
+
+// The operations astro-tokend uses, named after their operationId.
+enum class Operation {
+  ListApiTokens,
+  GetApiToken,
+  CreateApiToken,
+  UpdateApiToken,
+  UpdateApiTokenRoles,
+  RotateApiToken,
+  DeleteApiToken,
+  ListWorkspaces,
+  ListDeployments,
+};
+std::string_view to_string(Operation op);
+
+// Called once per HTTP exchange (including each retry) with the HTTP status,
+// or 0 when no answer arrived. Used for metrics and run history. Must be
+// thread-safe; must not block.
+using RequestObserver = std::function<void(Operation op, int http_status)>;
+
+// The API seam. Implementations: HttpClient (real HTTP/HTTPS) and FakeClient
+// (in memory, for unit tests). All methods are thread-safe.
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // Every token in the organization, following pages (limit 1000) to the end.
+  virtual Result<std::vector<ApiToken>> list_tokens() = 0;
+  virtual Result<ApiToken> get_token(const std::string& token_id) = 0;
+  // Not idempotent: on an ambiguous failure returns ErrorKind::Ambiguous.
+  virtual Result<ApiToken> create_token(const CreateTokenRequest& request) = 0;
+  virtual Result<ApiToken> update_token(const std::string& token_id,
+                                        const UpdateTokenRequest& request) = 0;
+  virtual Status update_token_roles(const std::string& token_id, const RoleSet& roles) = 0;
+  // Not idempotent: on an ambiguous failure returns ErrorKind::Ambiguous.
+  virtual Result<ApiToken> rotate_token(const std::string& token_id) = 0;
+  // NotFound when the token is already gone.
+  virtual Status delete_token(const std::string& token_id) = 0;
+
+  // Of `ids`, those that exist in the organization. One paginated lookup for
+  // the whole list (never capped at the API's default page size).
+  virtual Result<std::vector<std::string>> existing_workspaces(const std::vector<std::string>& ids) = 0;
+  virtual Result<std::vector<std::string>> existing_deployments(const std::vector<std::string>& ids) = 0;
+};
+
+}  // namespace tokend::astro

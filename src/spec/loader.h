@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "spec/model.h"
+
+namespace tokend::spec {
+
+// Either the loaded value or every diagnostic found (never empty on failure).
+template <typename T>
+struct Loaded {
+  std::optional<T> value;
+  std::vector<Diagnostic> diagnostics;
+  bool ok() const { return value.has_value() && diagnostics.empty(); }
+};
+
+// Reads and validates the daemon config at `path` (product.md §2). Relative
+// paths inside it resolve against the file's directory.
+Loaded<Config> load_config(const std::string& path);
+
+// Reads every `*.toml` under config.spec_paths (sorted order) and validates
+// each token against §1 and against `config` (organization id, secrets dir).
+// Does no network I/O; remote existence checks are a separate step.
+Loaded<std::vector<TokenSpec>> load_specs(const Config& config, std::string* spec_hash = nullptr);
+
+// load_config followed by load_specs; diagnostics from both.
+Loaded<DesiredState> load_desired_state(const std::string& config_path);
+
+}  // namespace tokend::spec

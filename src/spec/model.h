@@ -1,0 +1,117 @@
+// spec/ — the operator's intent: the daemon config (product.md §2) and the
+// token specs (§1), loaded from TOML with toml11 into the plain types below,
+// and validated before anything touches the network.
+//
+// May not: make network calls, touch state, or read the clock. Loading reports
+// every problem it finds as a Diagnostic with file, line and column; it never
+// stops at the first one and never throws.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/token.h"
+
+namespace tokend::spec {
+
+// A place in a source file; line and column are 1-based, 0 when unknown.
+struct SourcePos {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct Diagnostic {
+  SourcePos pos;
+  std::string message;     // e.g. "expiry_period_in_days must be between 1 and 3650, got 0"
+  std::string source_line; // the offending line of the file, when known
+
+  // "FILE:LINE:COL: error: MESSAGE", followed by the source line (indented) when known.
+  std::string format() const;
+};
+
+struct Lifecycle {
+  bool prevent_destroy = false;
+  bool create_before_destroy = false;
+  // Attribute names (name, description, roles, role, type, expiry_period_in_days)
+  // whose differences are ignored; "all" ignores every attribute.
+  std::vector<std::string> ignore_changes;
+
+  bool ignores(std::string_view attribute) const;
+  bool operator==(const Lifecycle&) const = default;
+};
+
+// One `[api_token.<key>]` table, validated.
+struct TokenSpec {
+  std::string key;  // address is address_for_key(key)
+  TokenAttrs attrs;
+  int rotate_before_expiry_days = 0;  // 0 = off
+  int rotate_every_days = 0;          // 0 = off
+  std::string sink;                   // absolute path; defaults to {secrets.dir}/{key}.token
+  std::optional<std::string> import_id;
+  Lifecycle lifecycle;
+  SourcePos pos;  // where the table starts
+
+  bool operator==(const TokenSpec&) const = default;
+};
+
+struct RateLimits {
+  double get = 25;
+  double post = 10;
+  double del = 5;  // `delete` in TOML
+  bool operator==(const RateLimits&) const = default;
+};
+
+enum class ReconcileMode { Apply, Plan };
+
+struct Config {
+  std::string path;  // the config file itself (absolute)
+
+  // [astro]
+  std::string organization_id;
+  std::string api_url = "https://api.astronomer.io";
+  std::string token_file;  // absolute when set
+  std::string token_env = "ASTRO_API_TOKEN";
+  std::chrono::milliseconds timeout{30000};
+  std::string ca_file;  // absolute when set
+  RateLimits rate_limits;
+
+  // [specs]
+  std::vector<std::string> spec_paths{"/etc/astro-tokend/tokens.d"};  // absolute
+
+  // [state]
+  std::string state_path = "/var/lib/astro-tokend/state.db";  // absolute
+
+  // [reconcile]
+  std::chrono::milliseconds interval{5 * 60 * 1000};
+  std::chrono::milliseconds jitter{30 * 1000};
+  ReconcileMode mode = ReconcileMode::Apply;
+  int parallelism = 4;
+  int max_deletes_per_run = 5;
+
+  // [secrets]
+  std::string secrets_dir = "/var/lib/astro-tokend/tokens";  // absolute
+
+  // [server]
+  std::string listen = "127.0.0.1:9464";  // "" disables
+
+  // [log]
+  std::string log_level = "info";   // debug | info | warn | error
+  std::string log_format = "text";  // text | json
+};
+
+// Everything the operator asked for: the config plus every token spec, keyed
+// and sorted by key.
+struct DesiredState {
+  Config config;
+  std::vector<TokenSpec> tokens;  // sorted by key
+  // SHA-256 over the spec files' names and bytes, in load order; lets a saved
+  // plan notice that the specs changed since it was made.
+  std::string spec_hash;
+};
+
+}  // namespace tokend::spec

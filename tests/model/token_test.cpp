@@ -1,0 +1,48 @@
+#include <catch2/catch.hpp>
+
+#include "model/token.h"
+
+using namespace tokend;
+
+TEST_CASE("roles compare as a set", "[model]") {
+  RoleSet a{{"WORKSPACE_OWNER", "w1", EntityType::Workspace},
+            {"ORGANIZATION_MEMBER", "o1", EntityType::Organization},
+            {"WORKSPACE_OWNER", "w1", EntityType::Workspace}};
+  RoleSet b{{"ORGANIZATION_MEMBER", "o1", EntityType::Organization},
+            {"WORKSPACE_OWNER", "w1", EntityType::Workspace}};
+  CHECK(normalize_roles(a) == normalize_roles(b));
+  CHECK(normalize_roles(a).size() == 2);
+}
+
+TEST_CASE("primary role is the single role on the token's entity type", "[model]") {
+  RoleSet roles{{"ORGANIZATION_MEMBER", "o1", EntityType::Organization},
+                {"WORKSPACE_OWNER", "w1", EntityType::Workspace}};
+  REQUIRE(primary_role(roles, EntityType::Workspace));
+  CHECK(primary_role(roles, EntityType::Workspace)->role == "WORKSPACE_OWNER");
+  CHECK_FALSE(primary_role(roles, EntityType::Deployment));
+  roles.push_back({"WORKSPACE_MEMBER", "w2", EntityType::Workspace});
+  CHECK_FALSE(primary_role(roles, EntityType::Workspace));
+}
+
+TEST_CASE("RFC 3339 timestamps round-trip", "[model]") {
+  auto t = parse_rfc3339("2022-11-22T04:37:12Z");
+  REQUIRE(t);
+  CHECK(format_rfc3339(*t) == "2022-11-22T04:37:12Z");
+  CHECK(parse_rfc3339("2022-11-22T06:37:12.123+02:00") == t);
+  CHECK_FALSE(parse_rfc3339("2022-13-22T04:37:12Z"));
+  CHECK_FALSE(parse_rfc3339("2022-02-30T04:37:12Z"));
+  CHECK_FALSE(parse_rfc3339("yesterday"));
+}
+
+TEST_CASE("addresses map to keys and back", "[model]") {
+  CHECK(address_for_key("ci") == "astro_api_token.ci");
+  CHECK(key_for_address("astro_api_token.ci") == "ci");
+  CHECK_FALSE(key_for_address("aws_instance.ci"));
+  CHECK_FALSE(key_for_address("astro_api_token."));
+}
+
+TEST_CASE("a secret value never prints", "[model]") {
+  std::ostringstream out;
+  out << SecretValue("s3cr3t");
+  CHECK(out.str() == "(sensitive value)");
+}
