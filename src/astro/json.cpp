@@ -1,0 +1,403 @@
+#include "astro/json.h"
+
+#include <Poco/Dynamic/Var.h>
+#include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include "util/json_text.h"
+
+namespace tokend::astro::json {
+
+namespace {
+
+using Poco::JSON::Array;
+using Poco::JSON::Object;
+
+Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "", 0}; }
+
+Result<Object::Ptr> parse_object(const std::string& body) {
+  try {
+    Poco::JSON::Parser parser;
+    Poco::Dynamic::Var root = parser.parse(body);
+    if (root.type() != typeid(Object::Ptr)) return invalid("body is not a JSON object");
+    return root.extract<Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return invalid("body is not valid JSON: " + e.message());
+  } catch (const std::exception& e) {
+    return invalid(std::string("body is not valid JSON: ") + e.what());
+  }
+}
+
+// Field readers: `error` is set (and the result empty) when the field has the
+// wrong type, or is missing and required.
+struct Reader {
+  const Object& obj;
+  std::string context;  // e.g. "token" for messages
+  std::optional<Error> error;
+
+  void fail(const std::string& message) {
+    if (!error) error = invalid(message);
+  }
+
+  std::string field_name(const std::string& field) const {
+    return context.empty() ? field : context + "." + field;
+  }
+
+  std::optional<std::string> str(const std::string& field, bool required) {
+    if (!obj.has(field) || obj.isNull(field)) {
+      if (required) fail("missing required field " + field_name(field));
+      return std::nullopt;
+    }
+    Poco::Dynamic::Var v = obj.get(field);
+    if (!v.isString()) {
+      fail(field_name(field) + " must be a string");
+      return std::nullopt;
+    }
+    return v.extract<std::string>();
+  }
+
+  std::optional<int64_t> integer(const std::string& field, bool required) {
+    if (!obj.has(field) || obj.isNull(field)) {
+      if (required) fail("missing required field " + field_name(field));
+      return std::nullopt;
+    }
+    Poco::Dynamic::Var v = obj.get(field);
+    if (!v.isInteger()) {
+      fail(field_name(field) + " must be an integer");
+      return std::nullopt;
+    }
+    try {
+      return v.convert<int64_t>();
+    } catch (const Poco::Exception&) {
+      fail(field_name(field) + " is out of range");
+      return std::nullopt;
+    }
+  }
+
+  std::optional<EntityType> entity_type(const std::string& field, bool required) {
+    auto s = str(field, required);
+    if (!s) return std::nullopt;
+    auto t = parse_entity_type(*s);
+    if (!t) fail(field_name(field) + " must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
+    return t;
+  }
+
+  std::optional<Timestamp> time(const std::string& field, bool required) {
+    auto s = str(field, required);
+    if (!s) return std::nullopt;
+    auto t = parse_rfc3339(*s);
+    if (!t) fail(field_name(field) + " is not a date-time");
+    return t;
+  }
+
+  Array::Ptr array(const std::string& field, bool required) {
+    if (!obj.has(field) || obj.isNull(field)) {
+      if (required) fail("missing required field " + field_name(field));
+      return nullptr;
+    }
+    if (!obj.isArray(field)) {
+      fail(field_name(field) + " must be an array");
+      return nullptr;
+    }
+    return obj.getArray(field);
+  }
+};
+
+Result<RoleSet> read_roles(const Array& array, const std::string& context) {
+  RoleSet roles;
+  for (size_t i = 0; i < array.size(); ++i) {
+    std::string item_context = context + "[" + std::to_string(i) + "]";
+    if (!array.isObject(static_cast<unsigned>(i))) return invalid(item_context + " must be an object");
+    Object::Ptr item = array.getObject(static_cast<unsigned>(i));
+    Reader r{*item, item_context, std::nullopt};
+    auto role = r.str("role", true);
+    auto entity_id = r.str("entityId", true);
+    auto entity_type = r.entity_type("entityType", true);
+    if (r.error) return *r.error;
+    roles.push_back(Role{*role, *entity_id, *entity_type});
+  }
+  return roles;
+}
+
+Result<ApiToken> read_token(const Object& obj, const std::string& context) {
+  Reader r{obj, context, std::nullopt};
+  ApiToken t;
+  if (auto v = r.str("id", true)) t.id = *v;
+  if (auto v = r.str("name", true)) t.name = *v;
+  if (auto v = r.str("description", true)) t.description = *v;
+  if (auto v = r.entity_type("type", true)) t.type = *v;
+  if (auto v = r.str("shortToken", true)) t.short_token = *v;
+  if (auto v = r.time("createdAt", true)) t.created_at = *v;
+  if (auto v = r.time("updatedAt", true)) t.updated_at = *v;
+  if (auto v = r.time("startAt", true)) t.start_at = *v;
+  t.end_at = r.time("endAt", false);
+  t.last_used_at = r.time("lastUsedAt", false);
+  if (auto v = r.integer("expiryPeriodInDays", false)) t.expiry_period_in_days = static_cast<int>(*v);
+  if (auto v = r.str("token", false)) t.token = SecretValue(*v);
+  Array::Ptr roles = r.array("roles", false);
+  if (r.error) return *r.error;
+  if (roles) {
+    auto parsed = read_roles(*roles, context.empty() ? "roles" : context + ".roles");
+    if (!parsed.ok()) return parsed.error();
+    t.roles = normalize_roles(std::move(parsed.value()));
+  }
+  return t;
+}
+
+void append_key(std::string& out, const char* key, bool& first) {
+  if (!first) out += ',';
+  first = false;
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void append_field(std::string& out, const char* key, std::string_view value, bool& first) {
+  append_key(out, key, first);
+  append_json_string(out, value);
+}
+
+void append_field(std::string& out, const char* key, int64_t value, bool& first) {
+  append_key(out, key, first);
+  out += std::to_string(value);
+}
+
+void append_roles(std::string& out, const RoleSet& roles) {
+  out += '[';
+  bool first_role = true;
+  for (const Role& role : roles) {
+    if (!first_role) out += ',';
+    first_role = false;
+    bool first = true;
+    out += '{';
+    append_field(out, "entityId", role.entity_id, first);
+    append_field(out, "entityType", to_string(role.entity_type), first);
+    append_field(out, "role", role.role, first);
+    out += '}';
+  }
+  out += ']';
+}
+
+void append_token(std::string& out, const ApiToken& t, bool include_secret) {
+  bool first = true;
+  out += '{';
+  append_field(out, "id", t.id, first);
+  append_field(out, "name", t.name, first);
+  append_field(out, "description", t.description, first);
+  append_field(out, "type", to_string(t.type), first);
+  append_field(out, "shortToken", t.short_token, first);
+  append_field(out, "createdAt", format_rfc3339(t.created_at), first);
+  append_field(out, "updatedAt", format_rfc3339(t.updated_at), first);
+  append_field(out, "startAt", format_rfc3339(t.start_at), first);
+  if (t.end_at) append_field(out, "endAt", format_rfc3339(*t.end_at), first);
+  if (t.last_used_at) append_field(out, "lastUsedAt", format_rfc3339(*t.last_used_at), first);
+  if (t.expiry_period_in_days) append_field(out, "expiryPeriodInDays", *t.expiry_period_in_days, first);
+  append_key(out, "roles", first);
+  append_roles(out, t.roles);
+  if (include_secret && !t.token.empty()) append_field(out, "token", t.token.reveal(), first);
+  out += '}';
+}
+
+}  // namespace
+
+std::string encode_token(const ApiToken& token, bool include_secret) {
+  std::string out;
+  append_token(out, token, include_secret);
+  return out;
+}
+
+Result<ApiToken> decode_token(const std::string& body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return obj.error();
+  return read_token(*obj.value(), "");
+}
+
+std::string encode_token_page(const TokenPage& page) {
+  std::string out;
+  out.reserve(64 + page.tokens.size() * 512);
+  bool first = true;
+  out += '{';
+  append_field(out, "limit", page.limit, first);
+  append_field(out, "offset", page.offset, first);
+  append_field(out, "totalCount", page.total_count, first);
+  append_key(out, "tokens", first);
+  out += '[';
+  for (size_t i = 0; i < page.tokens.size(); ++i) {
+    if (i) out += ',';
+    append_token(out, page.tokens[i], false);
+  }
+  out += "]}";
+  return out;
+}
+
+Result<TokenPage> decode_token_page(const std::string& body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return obj.error();
+  Reader r{*obj.value(), "", std::nullopt};
+  TokenPage page;
+  if (auto v = r.integer("limit", true)) page.limit = static_cast<int>(*v);
+  if (auto v = r.integer("offset", true)) page.offset = static_cast<int>(*v);
+  if (auto v = r.integer("totalCount", true)) page.total_count = static_cast<int>(*v);
+  Array::Ptr tokens = r.array("tokens", true);
+  if (r.error) return *r.error;
+  page.tokens.reserve(tokens->size());
+  for (size_t i = 0; i < tokens->size(); ++i) {
+    std::string context = "tokens[" + std::to_string(i) + "]";
+    if (!tokens->isObject(static_cast<unsigned>(i))) return invalid(context + " must be an object");
+    auto token = read_token(*tokens->getObject(static_cast<unsigned>(i)), context);
+    if (!token.ok()) return token.error();
+    page.tokens.push_back(std::move(token.value()));
+  }
+  return page;
+}
+
+std::string encode_create_request(const CreateTokenRequest& request) {
+  std::string out;
+  bool first = true;
+  out += '{';
+  append_field(out, "name", request.name, first);
+  append_field(out, "description", request.description, first);
+  append_field(out, "type", to_string(request.type), first);
+  append_field(out, "role", request.role, first);
+  if (!request.entity_id.empty()) append_field(out, "entityId", request.entity_id, first);
+  if (request.expiry_period_in_days)
+    append_field(out, "tokenExpiryPeriodInDays", *request.expiry_period_in_days, first);
+  out += '}';
+  return out;
+}
+
+Result<CreateTokenRequest> decode_create_request(const std::string& body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return obj.error();
+  Reader r{*obj.value(), "", std::nullopt};
+  CreateTokenRequest request;
+  if (auto v = r.str("name", true)) request.name = *v;
+  if (auto v = r.str("description", false)) request.description = *v;
+  if (auto v = r.entity_type("type", true)) request.type = *v;
+  if (auto v = r.str("role", true)) request.role = *v;
+  if (auto v = r.str("entityId", false)) request.entity_id = *v;
+  if (auto v = r.integer("tokenExpiryPeriodInDays", false)) {
+    if (*v < 1 || *v > 3650)
+      r.fail("tokenExpiryPeriodInDays must be between 1 and 3650");
+    else
+      request.expiry_period_in_days = static_cast<int>(*v);
+  }
+  if (r.error) return *r.error;
+  return request;
+}
+
+std::string encode_update_request(const UpdateTokenRequest& request) {
+  std::string out;
+  bool first = true;
+  out += '{';
+  append_field(out, "name", request.name, first);
+  append_field(out, "description", request.description, first);
+  out += '}';
+  return out;
+}
+
+Result<UpdateTokenRequest> decode_update_request(const std::string& body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return obj.error();
+  Reader r{*obj.value(), "", std::nullopt};
+  UpdateTokenRequest request;
+  if (auto v = r.str("name", true)) request.name = *v;
+  if (auto v = r.str("description", false)) request.description = *v;
+  if (r.error) return *r.error;
+  return request;
+}
+
+std::string encode_roles_request(const RoleSet& roles) {
+  std::string out = "{\"roles\":";
+  append_roles(out, roles);
+  out += '}';
+  return out;
+}
+
+Result<RoleSet> decode_roles_request(const std::string& body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return obj.error();
+  Reader r{*obj.value(), "", std::nullopt};
+  Array::Ptr roles = r.array("roles", true);
+  if (r.error) return *r.error;
+  return read_roles(*roles, "roles");
+}
+
+std::string encode_subject_roles(const RoleSet& roles) {
+  std::string out = "{";
+  bool first = true;
+  std::string deployments = "[";
+  std::string workspaces = "[";
+  for (const Role& role : roles) {
+    if (role.entity_type == EntityType::Organization) {
+      append_field(out, "organizationRole", role.role, first);
+    } else if (role.entity_type == EntityType::Workspace) {
+      if (workspaces.size() > 1) workspaces += ',';
+      bool f = true;
+      workspaces += '{';
+      append_field(workspaces, "role", role.role, f);
+      append_field(workspaces, "workspaceId", role.entity_id, f);
+      workspaces += '}';
+    } else {
+      if (deployments.size() > 1) deployments += ',';
+      bool f = true;
+      deployments += '{';
+      append_field(deployments, "deploymentId", role.entity_id, f);
+      append_field(deployments, "role", role.role, f);
+      deployments += '}';
+    }
+  }
+  append_key(out, "deploymentRoles", first);
+  out += deployments + "]";
+  append_key(out, "workspaceRoles", first);
+  out += workspaces + "]";
+  out += '}';
+  return out;
+}
+
+std::string encode_error(const ErrorBody& error) {
+  std::string out;
+  bool first = true;
+  out += '{';
+  append_field(out, "message", error.message, first);
+  append_field(out, "requestId", error.request_id, first);
+  append_field(out, "statusCode", error.status_code, first);
+  out += '}';
+  return out;
+}
+
+std::optional<ErrorBody> decode_error(const std::string& body) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return std::nullopt;
+  Reader r{*obj.value(), "", std::nullopt};
+  ErrorBody error;
+  auto message = r.str("message", true);
+  if (!message) return std::nullopt;
+  error.message = *message;
+  if (auto v = r.str("requestId", false)) error.request_id = *v;
+  if (auto v = r.integer("statusCode", false)) error.status_code = static_cast<int>(*v);
+  return error;
+}
+
+Result<IdPage> decode_id_page(const std::string& body, const std::string& collection) {
+  auto obj = parse_object(body);
+  if (!obj.ok()) return obj.error();
+  Reader r{*obj.value(), "", std::nullopt};
+  IdPage page;
+  if (auto v = r.integer("totalCount", true)) page.total_count = static_cast<int>(*v);
+  Array::Ptr items = r.array(collection, true);
+  if (r.error) return *r.error;
+  for (size_t i = 0; i < items->size(); ++i) {
+    std::string context = collection + "[" + std::to_string(i) + "]";
+    if (!items->isObject(static_cast<unsigned>(i))) return invalid(context + " must be an object");
+    Reader item{*items->getObject(static_cast<unsigned>(i)), context, std::nullopt};
+    auto id = item.str("id", true);
+    if (item.error) return *item.error;
+    page.ids.push_back(*id);
+  }
+  return page;
+}
+
+}  // namespace tokend::astro::json
