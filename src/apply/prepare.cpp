@@ -1,0 +1,109 @@
+#include <set>
+
+#include "apply/engine.h"
+#include "apply/recovery.h"
+
+namespace tokend::apply {
+
+namespace {
+
+// Checks that every workspace and deployment id the specs use exists: one
+// lookup per kind for the whole spec set.
+Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
+                                                     const spec::DesiredState& desired) {
+  std::set<std::string> workspaces, deployments;
+  for (const auto& token : desired.tokens) {
+    for (const Role& role : token.attrs.roles) {
+      if (role.entity_type == EntityType::Workspace) workspaces.insert(role.entity_id);
+      if (role.entity_type == EntityType::Deployment) deployments.insert(role.entity_id);
+    }
+  }
+  std::set<std::string> found_workspaces, found_deployments;
+  if (!workspaces.empty()) {
+    auto found = client.existing_workspaces({workspaces.begin(), workspaces.end()});
+    if (!found.ok()) return found.error();
+    found_workspaces.insert(found->begin(), found->end());
+  }
+  if (!deployments.empty()) {
+    auto found = client.existing_deployments({deployments.begin(), deployments.end()});
+    if (!found.ok()) return found.error();
+    found_deployments.insert(found->begin(), found->end());
+  }
+  std::vector<spec::Diagnostic> diagnostics;
+  for (const auto& token : desired.tokens) {
+    for (const Role& role : token.attrs.roles) {
+      bool missing = (role.entity_type == EntityType::Workspace && !found_workspaces.count(role.entity_id)) ||
+                     (role.entity_type == EntityType::Deployment && !found_deployments.count(role.entity_id));
+      if (!missing) continue;
+      std::string kind = role.entity_type == EntityType::Workspace ? "workspace" : "deployment";
+      diagnostics.push_back(spec::Diagnostic{
+          token.pos,
+          address_for_key(token.key) + ": " + kind + " \"" + role.entity_id +
+              "\" does not exist in organization " + desired.config.organization_id,
+          ""});
+    }
+  }
+  return diagnostics;
+}
+
+}  // namespace
+
+Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& desired,
+                                  const PlanRequest& request) {
+  auto prior = deps.store.resources();
+  if (!prior.ok()) return prior.error();
+  auto intents = deps.store.pending_intents();
+  if (!intents.ok()) return intents.error();
+
+  plan::Input input;
+  input.observed.refreshed = request.refresh || !intents->empty();
+  if (input.observed.refreshed) {
+    auto tokens = deps.client.list_tokens();
+    if (!tokens.ok()) return tokens.error();
+    for (auto& token : tokens.value()) {
+      std::string id = token.id;
+      input.observed.tokens.emplace(std::move(id), std::move(token));
+    }
+  }
+
+  PreparedPlan prepared;
+  Recovery recovery = resolve_intents(*intents, *prior, input.observed);
+  for (const auto& note : recovery.notes) deps.logger.warn(note);
+  input.prior = apply_recovery(std::move(prior.value()), recovery);
+  prepared.recovery = std::move(recovery.outcomes);
+  prepared.dropped_intents = std::move(recovery.dropped);
+
+  if (request.check_entities) {
+    auto diagnostics = check_entities(deps.client, desired);
+    if (!diagnostics.ok()) return diagnostics.error();
+    prepared.diagnostics = std::move(diagnostics.value());
+  }
+
+  std::set<std::string> desired_keys;
+  for (const auto& token : desired.tokens) desired_keys.insert(token.key);
+  for (const auto& row : input.prior) {
+    if (row.sink_sha256.empty() || !desired_keys.count(row.key)) continue;
+    auto fingerprint = deps.sink.fingerprint(row.sink_path);
+    if (!fingerprint.ok()) {
+      deps.logger.warn("cannot read sink; treating it as not matching",
+                       {{"address", row.address()}, {"error", fingerprint.error().message}});
+      input.sinks[row.key] = plan::SinkStatus::Mismatch;
+    } else if (!fingerprint->has_value()) {
+      input.sinks[row.key] = plan::SinkStatus::Missing;
+    } else {
+      input.sinks[row.key] = **fingerprint == row.sink_sha256 ? plan::SinkStatus::Ok
+                                                               : plan::SinkStatus::Mismatch;
+    }
+  }
+
+  input.desired = desired.tokens;
+  input.now = deps.clock.now();
+  input.targets = request.targets;
+  input.lineage = deps.store.lineage();
+  input.serial = deps.store.serial();
+  input.spec_hash = desired.spec_hash;
+  prepared.plan = plan::compute(input);
+  return prepared;
+}
+
+}  // namespace tokend::apply

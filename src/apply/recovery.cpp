@@ -1,0 +1,119 @@
+#include "apply/recovery.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace tokend::apply {
+
+state::ResourceRecord record_from_token(const std::string& key, const astro::ApiToken& token,
+                                        const std::string& sink_path,
+                                        const std::string& sink_sha256) {
+  state::ResourceRecord r;
+  r.key = key;
+  r.id = token.id;
+  r.attrs = token.attrs();
+  r.short_token = token.short_token;
+  r.created_at = token.created_at;
+  r.updated_at = token.updated_at;
+  r.start_at = token.start_at;
+  r.end_at = token.end_at;
+  r.sink_path = sink_path;
+  r.sink_sha256 = sink_sha256;
+  return r;
+}
+
+std::string deposed_key(const std::string& key, const std::string& token_id) {
+  return key + "~" + token_id;
+}
+
+bool is_deposed_key(const std::string& key) { return key.find('~') != std::string::npos; }
+
+Recovery resolve_intents(const std::vector<state::Intent>& intents,
+                         const std::vector<state::ResourceRecord>& prior,
+                         const plan::Observed& observed) {
+  Recovery recovery;
+  if (!observed.refreshed) return recovery;
+
+  std::set<std::string> managed_ids;
+  std::map<std::string, const state::ResourceRecord*> by_key;
+  for (const auto& r : prior) {
+    managed_ids.insert(r.id);
+    by_key[r.key] = &r;
+  }
+
+  // Oldest intents first, so that two creates of the same name adopt in order.
+  std::vector<const state::Intent*> ordered;
+  for (const auto& intent : intents) ordered.push_back(&intent);
+  std::sort(ordered.begin(), ordered.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->started_at, a->id) < std::tie(b->started_at, b->id);
+  });
+
+  for (const state::Intent* intent : ordered) {
+    if (intent->kind == state::IntentKind::Create) {
+      const astro::ApiToken* match = nullptr;
+      for (const auto& [id, token] : observed.tokens) {
+        if (managed_ids.count(id)) continue;
+        if (token.name != intent->attrs.name || token.type != intent->attrs.type) continue;
+        if (token.created_at + kIntentClockSkew < intent->started_at) continue;
+        if (match == nullptr || std::tie(token.created_at, token.id) < std::tie(match->created_at, match->id))
+          match = &token;
+      }
+      if (match == nullptr) {
+        recovery.dropped.push_back(intent->id);
+        recovery.notes.push_back("create of " + address_for_key(intent->key) +
+                                 " never took effect; it will be planned again");
+        continue;
+      }
+      managed_ids.insert(match->id);
+      if (auto row = by_key.find(intent->key); row != by_key.end() && row->second->id != match->id) {
+        state::ResourceRecord deposed = *row->second;
+        deposed.key = deposed_key(intent->key, deposed.id);
+        recovery.outcomes.push_back({deposed.key, deposed, std::nullopt});
+        recovery.notes.push_back("token " + deposed.id + " replaced by an interrupted run is kept as " +
+                                 address_for_key(deposed.key) + " and will be destroyed");
+      }
+      state::ResourceRecord adopted = record_from_token(intent->key, *match, intent->sink_path, "");
+      adopted.rotate_pending = true;
+      recovery.outcomes.push_back({intent->key, adopted, intent->id});
+      recovery.notes.push_back("adopted token " + match->id + " created for " +
+                               address_for_key(intent->key) +
+                               " by an interrupted run; its value will be rotated");
+    } else {
+      auto it = observed.tokens.find(intent->token_id);
+      auto row = by_key.find(intent->key);
+      if (it == observed.tokens.end() || row == by_key.end() || row->second->id != intent->token_id) {
+        recovery.dropped.push_back(intent->id);
+        recovery.notes.push_back("rotation of " + address_for_key(intent->key) +
+                                 " was interrupted and the token is no longer managed");
+        continue;
+      }
+      state::ResourceRecord updated = *row->second;
+      updated.rotate_pending = true;
+      recovery.outcomes.push_back({intent->key, updated, intent->id});
+      recovery.notes.push_back("rotation of " + address_for_key(intent->key) +
+                               " was interrupted; it will be rotated again");
+    }
+  }
+  return recovery;
+}
+
+std::vector<state::ResourceRecord> apply_recovery(std::vector<state::ResourceRecord> prior,
+                                                  const Recovery& recovery) {
+  for (const auto& outcome : recovery.outcomes) {
+    auto it = std::find_if(prior.begin(), prior.end(),
+                           [&](const auto& r) { return r.key == outcome.key; });
+    if (outcome.resource) {
+      if (it != prior.end())
+        *it = *outcome.resource;
+      else
+        prior.push_back(*outcome.resource);
+    } else if (it != prior.end()) {
+      prior.erase(it);
+    }
+  }
+  std::sort(prior.begin(), prior.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  return prior;
+}
+
+}  // namespace tokend::apply

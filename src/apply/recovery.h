@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "plan/plan.h"
+#include "state/store.h"
+
+namespace tokend::apply {
+
+// How pending intents (journalled before a create or rotate whose outcome was
+// never recorded: a crash, or an Ambiguous answer) are settled. Pure: decides
+// from the intents, the recorded state and the refreshed remote tokens.
+struct Recovery {
+  std::vector<state::Outcome> outcomes;  // adoptions, each resolving its intent
+  std::vector<int64_t> dropped;          // intents that came to nothing
+  std::vector<std::string> notes;        // one line per decision, for logs
+};
+
+// How far before an intent's start a token's createdAt may lie and still be
+// the intent's token (clock skew between this host and the API).
+inline constexpr std::chrono::seconds kIntentClockSkew{120};
+
+// The key under which a replaced token that still exists is kept until it is
+// deleted ("deposed", as Terraform calls it): "<key>~<token id>". No spec can
+// use it (spec keys cannot contain '~'), so the next plan deletes it.
+std::string deposed_key(const std::string& key, const std::string& token_id);
+bool is_deposed_key(const std::string& key);
+
+// Create intent: the remote token with the intent's name and type, created no
+// earlier than the intent (minus kIntentClockSkew), that no state row manages,
+// is adopted under the intent's key — with rotate_pending set, since its value
+// was never delivered. When the key still holds another token (an interrupted
+// create_before_destroy replacement), that token moves to its deposed key. The earliest such token wins. None: the intent is
+// dropped (the create never happened; the plan creates again).
+// Rotate intent: if the token still exists it may have a new value nobody
+// has, so its row gets rotate_pending; the intent is resolved either way.
+// Requires observed.refreshed; with no refresh every intent stays pending.
+Recovery resolve_intents(const std::vector<state::Intent>& intents,
+                         const std::vector<state::ResourceRecord>& prior,
+                         const plan::Observed& observed);
+
+// `prior` with `recovery`'s outcomes applied (what state will hold once they
+// are committed). Keeps `prior` sorted by key.
+std::vector<state::ResourceRecord> apply_recovery(std::vector<state::ResourceRecord> prior,
+                                                  const Recovery& recovery);
+
+// A state row for `token`, managed under `key`, delivered to `sink_path`
+// with fingerprint `sink_sha256` ("" when no value was delivered).
+state::ResourceRecord record_from_token(const std::string& key, const astro::ApiToken& token,
+                                        const std::string& sink_path,
+                                        const std::string& sink_sha256);
+
+}  // namespace tokend::apply
