@@ -1,0 +1,134 @@
+#include <catch2/catch.hpp>
+
+#include "apply/recovery.h"
+
+using namespace tokend;
+using namespace tokend::apply;
+using std::chrono::seconds;
+
+namespace {
+
+const Timestamp kStart = *parse_rfc3339("2026-11-01T10:00:00Z");
+
+astro::ApiToken remote(const std::string& id, const std::string& name, Timestamp created) {
+  astro::ApiToken t;
+  t.id = id;
+  t.name = name;
+  t.type = EntityType::Workspace;
+  t.roles = {{"WORKSPACE_OWNER", "cws", EntityType::Workspace}};
+  t.created_at = t.updated_at = t.start_at = created;
+  return t;
+}
+
+state::Intent create_intent(int64_t id, const std::string& key, const std::string& name) {
+  state::Intent intent;
+  intent.id = id;
+  intent.key = key;
+  intent.kind = state::IntentKind::Create;
+  intent.attrs.name = name;
+  intent.attrs.type = EntityType::Workspace;
+  intent.sink_path = "/sinks/" + key + ".token";
+  intent.started_at = kStart;
+  return intent;
+}
+
+plan::Observed observe(std::vector<astro::ApiToken> tokens) {
+  plan::Observed observed;
+  for (auto& t : tokens) observed.tokens[t.id] = t;
+  return observed;
+}
+
+}  // namespace
+
+TEST_CASE("a create intent adopts the token it created, once", "[apply][recovery]") {
+  auto observed = observe({remote("cold", "ci", kStart - seconds(3600)),  // older: not ours
+                           remote("cnew", "ci", kStart + seconds(1)),
+                           remote("clater", "ci", kStart + seconds(5))});
+  Recovery r = resolve_intents({create_intent(7, "ci", "ci")}, {}, observed);
+  REQUIRE(r.outcomes.size() == 1);
+  CHECK(r.dropped.empty());
+  const auto& outcome = r.outcomes[0];
+  CHECK(outcome.key == "ci");
+  CHECK(outcome.resolved_intent == 7);
+  REQUIRE(outcome.resource);
+  CHECK(outcome.resource->id == "cnew");
+  CHECK(outcome.resource->rotate_pending);
+  CHECK(outcome.resource->sink_sha256.empty());
+  CHECK(outcome.resource->sink_path == "/sinks/ci.token");
+}
+
+TEST_CASE("a create intent never adopts a token another key manages", "[apply][recovery]") {
+  state::ResourceRecord other;
+  other.key = "other";
+  other.id = "cnew";
+  auto observed = observe({remote("cnew", "ci", kStart + seconds(1))});
+  Recovery r = resolve_intents({create_intent(1, "ci", "ci")}, {other}, observed);
+  CHECK(r.outcomes.empty());
+  CHECK(r.dropped == std::vector<int64_t>{1});
+}
+
+TEST_CASE("a create intent that came to nothing is dropped", "[apply][recovery]") {
+  Recovery r = resolve_intents({create_intent(3, "ci", "ci")}, {}, observe({}));
+  CHECK(r.outcomes.empty());
+  CHECK(r.dropped == std::vector<int64_t>{3});
+}
+
+TEST_CASE("two interrupted creates of the same name adopt distinct tokens", "[apply][recovery]") {
+  auto a = create_intent(1, "a", "same");
+  auto b = create_intent(2, "b", "same");
+  b.started_at = kStart + seconds(10);
+  auto observed = observe({remote("c1", "same", kStart + seconds(1)), remote("c2", "same", kStart + seconds(11))});
+  Recovery r = resolve_intents({b, a}, {}, observed);
+  REQUIRE(r.outcomes.size() == 2);
+  CHECK(r.outcomes[0].key == "a");
+  CHECK(r.outcomes[0].resource->id == "c1");
+  CHECK(r.outcomes[1].key == "b");
+  CHECK(r.outcomes[1].resource->id == "c2");
+}
+
+TEST_CASE("an interrupted create_before_destroy keeps the old token as deposed", "[apply][recovery]") {
+  state::ResourceRecord old;
+  old.key = "ci";
+  old.id = "cold";
+  auto observed = observe({remote("cold", "ci", kStart - seconds(3600)), remote("cnew", "ci", kStart + seconds(2))});
+  Recovery r = resolve_intents({create_intent(4, "ci", "ci")}, {old}, observed);
+  REQUIRE(r.outcomes.size() == 2);
+  CHECK(r.outcomes[0].key == "ci~cold");
+  CHECK(is_deposed_key(r.outcomes[0].key));
+  CHECK(r.outcomes[0].resource->id == "cold");
+  CHECK_FALSE(r.outcomes[0].resolved_intent);
+  CHECK(r.outcomes[1].resource->id == "cnew");
+  auto after = apply_recovery({old}, r);
+  REQUIRE(after.size() == 2);
+  CHECK(after[0].key == "ci");
+  CHECK(after[0].id == "cnew");
+  CHECK(after[1].key == "ci~cold");
+}
+
+TEST_CASE("an interrupted rotation marks the value lost", "[apply][recovery]") {
+  state::ResourceRecord row;
+  row.key = "ci";
+  row.id = "c1";
+  row.sink_sha256 = "abc";
+  state::Intent intent;
+  intent.id = 9;
+  intent.key = "ci";
+  intent.kind = state::IntentKind::Rotate;
+  intent.token_id = "c1";
+  Recovery r = resolve_intents({intent}, {row}, observe({remote("c1", "ci", kStart)}));
+  REQUIRE(r.outcomes.size() == 1);
+  CHECK(r.outcomes[0].resource->rotate_pending);
+  CHECK(r.outcomes[0].resolved_intent == 9);
+
+  Recovery gone = resolve_intents({intent}, {row}, observe({}));
+  CHECK(gone.outcomes.empty());
+  CHECK(gone.dropped == std::vector<int64_t>{9});
+}
+
+TEST_CASE("without a refresh every intent stays pending", "[apply][recovery]") {
+  plan::Observed observed;
+  observed.refreshed = false;
+  Recovery r = resolve_intents({create_intent(1, "ci", "ci")}, {}, observed);
+  CHECK(r.outcomes.empty());
+  CHECK(r.dropped.empty());
+}
