@@ -29,10 +29,16 @@ enum class Action {
   Rotate,   // `↻`  rotation due, expired, or sink missing/mismatched
   Forget,   //      in state, not in specs, already gone remotely: drop the row, no API call
 };
+// "create", "import", "update", "replace", "delete", "rotate", "forget".
 std::string_view to_string(Action action);
+// The inverse of to_string; nullopt for any other text.
+std::optional<Action> parse_action(std::string_view text);
 
 enum class RotateReason { None, BeforeExpiry, Cadence, Expired, SinkMissing, SinkMismatch, ValueLost };
+// "none", "before_expiry", "cadence", "expired", "sink_missing",
+// "sink_mismatch", "value_lost".
 std::string_view to_string(RotateReason reason);
+std::optional<RotateReason> parse_rotate_reason(std::string_view text);
 
 // The state of a token's sink file, measured by the caller before compute().
 enum class SinkStatus {
@@ -46,9 +52,14 @@ struct Change {
   Action action = Action::Create;
 
   // What exists now: the state row, with attributes refreshed from the API when
-  // the plan refreshed. nullopt for Create and Import.
+  // the plan refreshed. nullopt for Create. For Import: the token to adopt as
+  // the API reported it (no sink, no fingerprint) when the plan refreshed,
+  // nullopt otherwise.
   std::optional<state::ResourceRecord> before;
-  // What the spec asks for. nullopt for Delete and Forget.
+  // What the spec asks for, with the attributes named in
+  // lifecycle.ignore_changes taken from `before` (Terraform's rule: an ignored
+  // attribute keeps its current value). Roles are normalized. nullopt for
+  // Delete and Forget.
   std::optional<spec::TokenSpec> after;
 
   // Update (and Import followed by an update): which calls are needed.
@@ -99,6 +110,7 @@ struct Plan {
 
   // Terraform's counting: Create/Import add 1, Update changes 1, Replace adds 1
   // and destroys 1, Delete destroys 1, Rotate (or Update with rotate) rotates 1.
+  // Forget counts nothing (no API call; the token is already gone).
   Counts counts() const;
   bool empty() const { return changes.empty(); }
 };
@@ -123,6 +135,63 @@ struct Input {
 };
 
 // The pure differ: same input, same plan. Covers every row of product.md §3.
+// Never fails: problems are collected in Plan::errors, and a key whose
+// planning failed contributes its error and no Change. The rules:
+//
+// Keys. Every key of the union of `desired` and `prior` is planned (in key
+// order), unless `targets` is non-empty and does not name its address; an
+// untargeted key yields no change, no drift and no error. Organization tokens
+// that no spec or state row names are never looked at.
+//
+// Current attributes. With observed.refreshed false the state row is trusted
+// as it is. Otherwise the row's token is looked up by id in observed.tokens:
+//   - missing: Drift{Deleted}; the token is gone.
+//   - present: the row's attrs, short_token and created/updated/start/end
+//     times are replaced by the API's (this is `before`); when name,
+//     description, roles (as a set), type or expiry_period_in_days differ from
+//     the row's, Drift{Changed}. Drift is informational: the action below
+//     compares the spec with the current attributes.
+//
+// ignore_changes. Each ignored attribute (name, description, type,
+// expiry_period_in_days, roles, role; "all" = every one) takes its current
+// value in `after`, so it compares equal. Ignoring `roles` keeps the whole
+// current role set and `role`; ignoring only `role` keeps the current
+// entries on the entity of the token's type and the spec's other entries.
+// Role substitutions apply only when spec and token have the same type.
+//
+// Actions, per key:
+//   - spec, no row, no import_id: Create.
+//   - spec, no row, import_id: Import. Errors: the id is the id of another
+//     key's state row, or another spec without a row imports the same id;
+//     when refreshed, the id is not in observed.tokens, or the token's type
+//     or expiry_period_in_days differs from the spec's (an import cannot
+//     replace). Name, description and roles differences set the update flags
+//     of the Import. An Import never rotates.
+//   - spec and row, token gone (refreshed): Create with
+//     recreate_after_remote_delete.
+//   - spec and row, token present: type or expiry_period_in_days differ ->
+//     Replace with replace_paths (in that order), action_reason
+//     "replace_because_cannot_update", create_before_destroy from the spec;
+//     an error instead when lifecycle.prevent_destroy is set. Otherwise
+//     name/description differ -> update_name_description, roles differ ->
+//     update_roles; either makes an Update. Then rotation (below) makes the
+//     change a Rotate, or sets `rotate` on the Update.
+//   - row, no spec: Delete with action_reason
+//     "delete_because_no_resource_config"; Forget when the token is gone
+//     (refreshed), which needs no API call.
+//
+// Rotation (only for a kept token: Update or otherwise no-op), the first
+// reason that holds: ValueLost (row.rotate_pending); Expired (end_at <= now);
+// SinkMissing / SinkMismatch (only when the row has a sink_sha256, i.e. a
+// value was delivered: sinks[key] Missing or Mismatch, or the spec's sink
+// path differs from the row's sink_path, which is a Mismatch); BeforeExpiry
+// (end_at - now < rotate_before_expiry_days days); Cadence
+// (rotate_every_days > 0 and now - start_at >= rotate_every_days days).
+//
+// Error messages name the address, e.g.
+//   import_id "X" for astro_api_token.k does not exist in the organization
+//   astro_api_token.k has lifecycle.prevent_destroy set, but the plan calls
+//   for this resource to be destroyed
 Plan compute(const Input& input);
 
 }  // namespace tokend::plan
