@@ -1,0 +1,181 @@
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "state/migrations.h"
+#include "state/store.h"
+#include "support/process.h"
+
+using tokend::EntityType;
+using tokend::ErrorKind;
+using tokend::Timestamp;
+using tokend::state::Migration;
+using tokend::state::ResourceRecord;
+using tokend::state::StateStore;
+using tokend::state::schema_migrations;
+using tokend::testing::TempDir;
+
+namespace {
+
+Timestamp at(int64_t seconds) { return Timestamp{std::chrono::seconds{seconds}}; }
+
+// A database at schema version `version`, made with the raw migrations only.
+void create_database_at_version(const std::string& path, int version) {
+  SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  for (const Migration& migration : schema_migrations()) {
+    if (migration.version > version) break;
+    SQLite::Transaction tx(raw);
+    raw.exec(std::string(migration.sql));
+    raw.exec("PRAGMA user_version = " + std::to_string(migration.version));
+    tx.commit();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the embedded migrations are exactly the files in schema/", "[state]") {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(TOKEND_SOURCE_DIR) + "/schema")) {
+    if (entry.path().extension() == ".sql") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  auto migrations = schema_migrations();
+  REQUIRE(migrations.size() == files.size());
+  REQUIRE(migrations.size() >= 2);
+  for (size_t i = 0; i < files.size(); ++i) {
+    INFO(files[i]);
+    CHECK(migrations[i].version == static_cast<int>(i) + 1);
+    CHECK(migrations[i].file_name == files[i].filename().string());
+    CHECK(migrations[i].sql == tokend::testing::read_file(files[i].string()));
+  }
+}
+
+TEST_CASE("a version 1 database is upgraded and keeps its data", "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  std::string lineage;
+  {
+    create_database_at_version(path, 1);
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    REQUIRE(raw.execAndGet("PRAGMA user_version").getInt() == 1);
+    SQLite::Transaction tx(raw);
+    raw.exec("UPDATE meta SET serial = 41");
+    raw.exec(
+        "INSERT INTO resources (key, id, name, description, type, role, expiry_period_in_days, "
+        "short_token, created_at, updated_at, start_at, end_at, sink_path, sink_sha256) VALUES "
+        "('ci', 'cltoken1', 'CI — 東京', 'deploys', 'WORKSPACE', 'WORKSPACE_OPERATOR', 90, "
+        "'abc', 1669091832, 1669091900, 1669091833, 1676867833, '/run/tokens/ci', 'f00d'), "
+        "('forever', 'cltoken2', 'forever', '', 'ORGANIZATION', 'ORGANIZATION_MEMBER', NULL, "
+        "'def', 10, 20, 30, NULL, '', '')");
+    raw.exec(
+        "INSERT INTO resource_roles VALUES "
+        "('ci', 'WORKSPACE_OPERATOR', 'clx42sxw501gl01o0gjenthnh', 'WORKSPACE'), "
+        "('ci', 'DEPLOYMENT_ADMIN', 'clyn6kxud003x01mtxmccegnh', 'DEPLOYMENT')");
+    raw.exec(
+        "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
+        "expiry_period_in_days, sink_path, started_at) VALUES "
+        "('new', 'create', '', 'new', 'd', 'ORGANIZATION', 'ORGANIZATION_MEMBER', 30, '/run/n', 5)");
+    raw.exec("INSERT INTO intent_roles VALUES (1, 'ORGANIZATION_MEMBER', 'org1', 'ORGANIZATION')");
+    raw.exec(
+        "INSERT INTO runs (trigger, command, started_at, finished_at, to_add, to_change, "
+        "to_destroy, to_rotate, failed, api_calls, duration_seconds, result, message) VALUES "
+        "('timer', 'run', 100, 102, 1, 0, 0, 0, 0, 3, 1.5, 'ok', '')");
+    raw.exec("INSERT INTO run_actions VALUES (1, 1, 'astro_api_token.ci', 'create', 1, '', 0.5)");
+    tx.commit();
+    lineage = raw.execAndGet("SELECT lineage FROM meta").getString();
+  }
+
+  auto opened = StateStore::open(path);
+  INFO((opened.ok() ? std::string() : opened.error().describe()));
+  REQUIRE(opened.ok());
+  auto& store = *opened;
+  const int latest = schema_migrations().back().version;
+  CHECK(store->schema_version() == latest);
+  CHECK(store->lineage() == lineage);
+  CHECK(store->serial() == 41);
+
+  ResourceRecord ci;
+  ci.key = "ci";
+  ci.id = "cltoken1";
+  ci.attrs.name = "CI — 東京";
+  ci.attrs.description = "deploys";
+  ci.attrs.type = EntityType::Workspace;
+  ci.attrs.role = "WORKSPACE_OPERATOR";
+  ci.attrs.roles = tokend::normalize_roles(
+      {{"WORKSPACE_OPERATOR", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace},
+       {"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}});
+  ci.attrs.expiry_period_in_days = 90;
+  ci.short_token = "abc";
+  ci.created_at = at(1669091832);
+  ci.updated_at = at(1669091900);
+  ci.start_at = at(1669091833);
+  ci.end_at = at(1676867833);
+  ci.sink_path = "/run/tokens/ci";
+  ci.sink_sha256 = "f00d";
+  ci.rotate_pending = false;  // added by 002 with its default
+
+  ResourceRecord forever;
+  forever.key = "forever";
+  forever.id = "cltoken2";
+  forever.attrs.name = "forever";
+  forever.attrs.role = "ORGANIZATION_MEMBER";
+  forever.short_token = "def";
+  forever.created_at = at(10);
+  forever.updated_at = at(20);
+  forever.start_at = at(30);
+
+  auto resources = store->resources();
+  REQUIRE(resources.ok());
+  CHECK(*resources == std::vector<ResourceRecord>{ci, forever});
+
+  auto intents = store->pending_intents();
+  REQUIRE(intents.ok());
+  REQUIRE(intents->size() == 1);
+  CHECK(intents->front().key == "new");
+  CHECK(intents->front().attrs.roles ==
+        tokend::RoleSet{{"ORGANIZATION_MEMBER", "org1", EntityType::Organization}});
+
+  auto runs = store->runs(0);
+  REQUIRE(runs.ok());
+  REQUIRE(runs->size() == 1);
+  CHECK(runs->front().api_calls == 3);
+  REQUIRE(runs->front().actions.size() == 1);
+  CHECK(runs->front().actions.front().address == "astro_api_token.ci");
+
+  // The new column is usable, and the upgrade is not applied twice.
+  ci.rotate_pending = true;
+  auto status = store->record_outcome({"ci", ci, std::nullopt});
+  REQUIRE(status.ok());
+  opened = StateStore::open(path);
+  REQUIRE(opened.ok());
+  auto again = (*opened)->resource("ci");
+  REQUIRE(again.ok());
+  REQUIRE(again->has_value());
+  CHECK((*again)->rotate_pending);
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  CHECK(raw.execAndGet("PRAGMA user_version").getInt() == latest);
+  CHECK(raw.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'intents_by_key'").getInt() == 1);
+}
+
+TEST_CASE("a database newer than this binary knows is refused and left alone", "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  const int future = schema_migrations().back().version + 1;
+  {
+    create_database_at_version(path, future);
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA user_version = " + std::to_string(future));
+  }
+  auto store = StateStore::open(path);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().kind == ErrorKind::Invalid);
+  CHECK(store.error().message ==
+        "state database " + path + " has schema version " + std::to_string(future) +
+            ", newer than this astro-tokend knows (" + std::to_string(future - 1) +
+            "); use a newer astro-tokend");
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  CHECK(raw.execAndGet("PRAGMA user_version").getInt() == future);
+  CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "delete");
+}
