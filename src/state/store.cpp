@@ -44,6 +44,13 @@ Error from_sqlite(const SQLite::Exception& e, std::string_view doing) {
       kind = ErrorKind::Corrupt;
       break;
     case SQLITE_CONSTRAINT:
+      // Two rows claiming one key or token id conflict; any other constraint
+      // (CHECK, NOT NULL) means a value that may not be stored.
+      kind = e.getExtendedErrorCode() == SQLITE_CONSTRAINT_UNIQUE ||
+                     e.getExtendedErrorCode() == SQLITE_CONSTRAINT_PRIMARYKEY
+                 ? ErrorKind::Conflict
+                 : ErrorKind::Invalid;
+      break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       kind = ErrorKind::Conflict;

@@ -114,10 +114,11 @@ struct StateSnapshot {
 //
 // Every mutating call is exactly one SQLite transaction: on any failure it
 // changes nothing. Failures: Io (file, disk, permissions), Corrupt (integrity
-// check, not a database, unreadable row), Conflict (a constraint such as two
-// keys with one token id, or the database is busy beyond the busy timeout),
-// NotFound (an intent or run id that does not exist), Invalid (bad argument,
-// or a database made by a newer astro-tokend). No exception escapes.
+// check, not a database, unreadable row), Conflict (two keys with one token
+// id, or the database stayed busy beyond the busy timeout), NotFound (an
+// intent or run id that does not exist), Invalid (a value the schema refuses
+// such as an empty key or id, or a database made by a newer astro-tokend).
+// No exception escapes.
 //
 // Thread-safe: one connection guarded by a mutex. Several processes may open
 // the same file; WriterLock decides which one writes.

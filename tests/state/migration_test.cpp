@@ -179,3 +179,23 @@ TEST_CASE("a database newer than this binary knows is refused and left alone", "
   CHECK(raw.execAndGet("PRAGMA user_version").getInt() == future);
   CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "delete");
 }
+
+TEST_CASE("a migration that fails is rolled back whole", "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  create_database_at_version(path, 1);
+  {
+    // An object in the way of 002's index: its ALTER TABLE succeeds, its
+    // CREATE INDEX fails.
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("CREATE TABLE intents_by_key (x INTEGER)");
+  }
+  auto store = StateStore::open(path);
+  REQUIRE_FALSE(store.ok());
+  CHECK_THAT(store.error().message,
+             Catch::StartsWith("state database: applying migration 002_rotate_pending.sql to " + path));
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  CHECK(raw.execAndGet("PRAGMA user_version").getInt() == 1);
+  CHECK(raw.execAndGet("SELECT count(*) FROM pragma_table_info('resources') "
+                       "WHERE name = 'rotate_pending'").getInt() == 0);
+}

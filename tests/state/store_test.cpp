@@ -487,7 +487,9 @@ TEST_CASE("lineage is a UUID set once and kept across reopen", "[state]") {
 TEST_CASE("the database and its -wal and -shm files are mode 0600 whatever the umask", "[state]") {
   TempDir dir;
   const std::string path = dir.file("state.db");
-  ScopedUmask permissive(0);
+  const mode_t mask = GENERATE(mode_t{0}, mode_t{022}, mode_t{0277});
+  INFO("umask " << std::oct << mask);
+  ScopedUmask scoped(mask);
   {
     auto store = open_store(path);
     require_ok(store->record_outcome(upsert(full_record("ci", "cltoken1"))));
@@ -598,4 +600,38 @@ TEST_CASE("one store is safe to use from several threads", "[state]") {
   auto all = store->resources();
   REQUIRE(all.ok());
   CHECK(all->size() == static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST_CASE("values the schema refuses are Invalid and change nothing", "[state]") {
+  auto store = open_store(":memory:");
+  ResourceRecord no_id = full_record("ci", "");
+  auto status = store->record_outcome(upsert(no_id));
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.error().kind == ErrorKind::Invalid);
+  CHECK_THAT(status.error().message,
+             Catch::StartsWith("state database: recording the outcome for astro_api_token.ci: "));
+  auto empty_key = store->record_outcome(Outcome{"", std::nullopt, std::nullopt});
+  REQUIRE_FALSE(empty_key.ok());
+  CHECK(empty_key.error().kind == ErrorKind::Invalid);
+  auto intent = store->journal_intent(sample_intent("", IntentKind::Create));
+  REQUIRE_FALSE(intent.ok());
+  CHECK(intent.error().kind == ErrorKind::Invalid);
+  CHECK(store->serial() == 0);
+  auto all = store->resources();
+  REQUIRE(all.ok());
+  CHECK(all->empty());
+}
+
+TEST_CASE("two stores on one file see each other's writes", "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  auto writer = open_store(path);
+  auto reader = open_store(path);
+  CHECK(reader->lineage() == writer->lineage());
+  require_ok(writer->record_outcome(upsert(full_record("ci", "cltoken1"))));
+  CHECK(reader->serial() == 1);
+  auto snapshot = reader->snapshot();
+  REQUIRE(snapshot.ok());
+  CHECK(snapshot->serial == 1);
+  CHECK(snapshot->resources == std::vector<ResourceRecord>{full_record("ci", "cltoken1")});
 }
