@@ -395,6 +395,14 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
                             std::to_string(version) + ", newer than this astro-tokend knows (" +
                             std::to_string(latest) + "); use a newer astro-tokend");
     }
+    if (version == 0) {
+      const int objects = db->execAndGet("SELECT count(*) FROM sqlite_schema").getInt();
+      if (objects > 0) {
+        return make_error(ErrorKind::Invalid,
+                          "state database " + path +
+                              " is an SQLite database that astro-tokend did not create");
+      }
+    }
     // Only the first problem: enough to say what is wrong, cheap on a bad file.
     std::string first_problem = db->execAndGet("PRAGMA integrity_check(1)").getString();
     if (first_problem != "ok") {

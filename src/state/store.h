@@ -131,7 +131,8 @@ class StateStore {
   // the directory of `path` must exist (it is never created: Io error); the
   // file is created if missing. The file and its -wal/-shm files get mode
   // 0600 whatever the umask. A database whose schema version is newer than
-  // this binary knows is refused (Invalid) and left untouched; one that fails
+  // this binary knows, or an SQLite database that astro-tokend did not
+  // create, is refused (Invalid) and left untouched; one that fails
   // PRAGMA integrity_check, or is not SQLite at all, gives Corrupt.
   static Result<std::unique_ptr<StateStore>> open(const std::string& path);
   ~StateStore();

@@ -199,3 +199,20 @@ TEST_CASE("a migration that fails is rolled back whole", "[state]") {
   CHECK(raw.execAndGet("SELECT count(*) FROM pragma_table_info('resources') "
                        "WHERE name = 'rotate_pending'").getInt() == 0);
 }
+
+TEST_CASE("an SQLite database that astro-tokend did not create is refused", "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("other.db");
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('keep me')");
+  }
+  auto store = StateStore::open(path);
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().kind == ErrorKind::Invalid);
+  CHECK(store.error().message ==
+        "state database " + path + " is an SQLite database that astro-tokend did not create");
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  CHECK(raw.execAndGet("SELECT count(*) FROM sqlite_schema").getInt() == 1);
+  CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "delete");
+}
