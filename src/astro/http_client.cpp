@@ -1,0 +1,553 @@
+#include "astro/http_client.h"
+
+#include <Poco/Exception.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/SSLException.h>
+#include <Poco/Net/SSLManager.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include "astro/json.h"
+#include "version.h"
+
+namespace tokend::astro {
+
+namespace {
+
+constexpr int kPageLimit = 1000;
+// A pooled connection idle for longer than this is closed instead of reused
+// (servers commonly drop idle keep-alive connections after 5-60 s).
+constexpr std::chrono::seconds kMaxIdle{4};
+constexpr const char* kRedacted = "(sensitive value)";
+
+std::string encode_component(const std::string& value) {
+  std::string out;
+  Poco::URI::encode(value, "/?#[]@!$&'()*+,;=:%\"<>\\^`{|} ", out);
+  return out;
+}
+
+std::string path_only(const std::string& path_and_query) {
+  return path_and_query.substr(0, path_and_query.find('?'));
+}
+
+Poco::Timespan timespan(std::chrono::milliseconds d) {
+  return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(std::max<int64_t>(1, d.count())) * 1000);
+}
+
+const std::string& method_name(HttpMethod method) {
+  static const std::string get = Poco::Net::HTTPRequest::HTTP_GET;
+  static const std::string post = Poco::Net::HTTPRequest::HTTP_POST;
+  static const std::string del = Poco::Net::HTTPRequest::HTTP_DELETE;
+  switch (method) {
+    case HttpMethod::Get:
+      return get;
+    case HttpMethod::Post:
+      return post;
+    case HttpMethod::Delete:
+      return del;
+  }
+  return get;
+}
+
+void initialize_ssl_once() {
+  static const bool initialized = [] {
+    Poco::Net::initializeSSL();
+    return true;
+  }();
+  (void)initialized;
+}
+
+Error make_error(ErrorKind kind, std::string message, int http_status = 0, std::string request_id = {}) {
+  return Error{kind, std::move(message), std::move(request_id), http_status};
+}
+
+}  // namespace
+
+// One keep-alive connection: a Poco session whose connect (and TLS
+// handshake) can be performed on its own, so that a failure to connect is
+// told apart from a failure after the request left.
+class HttpConnection {
+ public:
+  virtual ~HttpConnection() = default;
+  virtual Poco::Net::HTTPClientSession& session() = 0;
+  // Connects (and completes the TLS handshake). Throws Poco exceptions.
+  virtual void open() = 0;
+
+  bool reused = false;
+  std::chrono::steady_clock::time_point idle_since{};
+};
+
+namespace {
+
+template <class PocoSession>
+class SessionConnection final : public HttpConnection {
+ public:
+  template <class... Args>
+  explicit SessionConnection(Args&&... args) : session_(std::forward<Args>(args)...) {}
+  Poco::Net::HTTPClientSession& session() override { return session_; }
+  void open() override { session_.open(); }
+
+ private:
+  struct Session final : PocoSession {
+    using PocoSession::PocoSession;
+    void open() { this->reconnect(); }
+  };
+  Session session_;
+};
+
+}  // namespace
+
+struct HttpClient::Exchange {
+  Operation op;
+  HttpMethod method;
+  std::string path_and_query;
+  std::optional<std::string> body;  // JSON
+  bool idempotent = true;
+};
+
+struct HttpClient::Answer {
+  int status = 0;
+  std::string reason;
+  std::string body;
+  std::string retry_after;
+};
+
+namespace {
+
+// What one attempt produced: an answer, or how the exchange broke.
+struct AttemptResult {
+  Delivery delivery = Delivery::Answered;
+  bool timed_out = false;
+  std::string failure;  // transport failure description
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options, Logger& logger) {
+  Poco::URI uri;
+  try {
+    uri = Poco::URI(options.api_url);
+  } catch (const Poco::Exception& e) {
+    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " is not a URL: " + e.message());
+  }
+  const std::string scheme = uri.getScheme();
+  if (scheme != "http" && scheme != "https")
+    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " must start with https:// or http://");
+  if (uri.getHost().empty()) return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " has no host");
+  if (!uri.getQuery().empty() || !uri.getFragment().empty())
+    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " must not have a query or fragment");
+  if (options.organization_id.empty()) return make_error(ErrorKind::Invalid, "organization_id is empty");
+  if (options.retry.max_attempts < 1) options.retry.max_attempts = 1;
+  std::string base_path = uri.getPath();
+  while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
+
+  Poco::AutoPtr<Poco::Net::Context> context;
+  if (scheme == "https") {
+    initialize_ssl_once();
+    if (!options.ca_file.empty()) {
+      std::ifstream probe(options.ca_file);
+      if (!probe) return make_error(ErrorKind::Io, "ca_file " + options.ca_file + " cannot be read");
+    }
+    try {
+      Poco::Net::Context::Params params;
+      params.caLocation = options.ca_file;
+      params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
+      params.loadDefaultCAs = true;
+      context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+      context->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
+                                Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
+    } catch (const Poco::Exception& e) {
+      return make_error(ErrorKind::Tls, "cannot set up TLS" +
+                                            (options.ca_file.empty() ? std::string() : " with ca_file " + options.ca_file) +
+                                            ": " + e.displayText());
+    }
+  }
+  const auto port = static_cast<uint16_t>(uri.getPort());
+  return std::unique_ptr<HttpClient>(
+      new HttpClient(std::move(options), logger, scheme, uri.getHost(), port, base_path, context));
+}
+
+HttpClient::HttpClient(HttpClientOptions options, Logger& logger, std::string scheme, std::string host,
+                       uint16_t port, std::string base_path, Poco::AutoPtr<Poco::Net::Context> tls_context)
+    : options_(std::move(options)),
+      logger_(logger),
+      scheme_(std::move(scheme)),
+      host_(std::move(host)),
+      port_(port),
+      iam_prefix_(base_path + "/iam/v1beta1/organizations/" + encode_component(options_.organization_id)),
+      platform_prefix_(base_path + "/platform/v1beta1/organizations/" + encode_component(options_.organization_id)),
+      user_agent_(std::string("astro-tokend/") + kVersion),
+      tls_context_(std::move(tls_context)),
+      limiter_(options_.rate_limits),
+      random_(std::random_device{}()) {}
+
+HttpClient::~HttpClient() = default;
+
+std::unique_ptr<HttpConnection> HttpClient::new_connection() {
+  std::unique_ptr<HttpConnection> connection;
+  if (tls_context_)
+    connection = std::make_unique<SessionConnection<Poco::Net::HTTPSClientSession>>(host_, port_, tls_context_);
+  else
+    connection = std::make_unique<SessionConnection<Poco::Net::HTTPClientSession>>(host_, port_);
+  Poco::Net::HTTPClientSession& session = connection->session();
+  session.setTimeout(timespan(options_.connect_timeout), timespan(options_.request_timeout),
+                     timespan(options_.request_timeout));
+  session.setKeepAlive(true);
+  // Reuse is decided here (kMaxIdle, the server's Connection header), never by
+  // a silent reconnect inside Poco.
+  session.setKeepAliveTimeout(Poco::Timespan(24 * 3600, 0));
+  return connection;
+}
+
+std::unique_ptr<HttpConnection> HttpClient::take_connection(bool fresh) {
+  if (!fresh) {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    while (!idle_.empty()) {
+      std::unique_ptr<HttpConnection> connection = std::move(idle_.back());
+      idle_.pop_back();
+      if (now - connection->idle_since < kMaxIdle && connection->session().connected()) {
+        connection->reused = true;
+        return connection;
+      }
+    }
+  }
+  return new_connection();
+}
+
+void HttpClient::return_connection(std::unique_ptr<HttpConnection> connection) {
+  connection->idle_since = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(connection));
+}
+
+double HttpClient::unit_random() {
+  std::lock_guard<std::mutex> lock(random_mutex_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+}
+
+Error HttpClient::scrubbed(Error error) const {
+  const std::string& secret = options_.bearer_token.reveal();
+  if (secret.empty()) return error;
+  for (std::string* text : {&error.message, &error.request_id}) {
+    for (size_t at = text->find(secret); at != std::string::npos; at = text->find(secret, at))
+      text->replace(at, secret.size(), kRedacted);
+  }
+  return error;
+}
+
+Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
+  const std::string op_name(to_string(exchange.op));
+  const std::string& method = method_name(exchange.method);
+  const std::string where = host_ + ":" + std::to_string(port_);
+  bool free_retry_left = true;  // one immediate retry when a reused connection turns out stale
+
+  for (int attempt = 1; attempt <= options_.retry.max_attempts;) {
+    limiter_.acquire(exchange.method);
+    const auto started = std::chrono::steady_clock::now();
+    std::unique_ptr<HttpConnection> connection = take_connection(!exchange.idempotent);
+    const bool reused = connection->reused;
+    AttemptResult result;
+    Answer answer;
+    bool keep_alive = false;
+
+    // Phase 1: connect. A failure here means the request never left.
+    if (!connection->session().connected()) {
+      try {
+        connection->open();
+      } catch (const Poco::Net::SSLException& e) {
+        result.delivery = Delivery::TlsFailed;
+        result.failure = e.displayText();
+      } catch (const Poco::TimeoutException&) {
+        result.delivery = Delivery::NotSent;
+        result.failure = "connect timed out";
+      } catch (const Poco::Exception& e) {
+        result.delivery = Delivery::NotSent;
+        result.failure = e.displayText();
+      } catch (const std::exception& e) {
+        result.delivery = Delivery::NotSent;
+        result.failure = e.what();
+      }
+    }
+    // Phase 2: send and receive. A failure here may come after the server acted.
+    if (result.failure.empty()) {
+      try {
+        Poco::Net::HTTPClientSession& session = connection->session();
+        Poco::Net::HTTPRequest request(method, exchange.path_and_query, Poco::Net::HTTPMessage::HTTP_1_1);
+        request.setKeepAlive(true);
+        request.set("User-Agent", user_agent_);
+        request.set("Accept", "application/json");
+        request.set("Authorization", "Bearer " + options_.bearer_token.reveal());
+        if (exchange.body) {
+          request.setContentType("application/json");
+          request.setContentLength(static_cast<std::streamsize>(exchange.body->size()));
+        } else if (exchange.method == HttpMethod::Post) {
+          request.setContentLength(0);
+        }
+        std::ostream& out = session.sendRequest(request);
+        if (exchange.body) out << *exchange.body;
+        out.flush();
+        Poco::Net::HTTPResponse response;
+        std::istream& in = session.receiveResponse(response);
+        Poco::StreamCopier::copyToString(in, answer.body);
+        if (in.bad()) throw Poco::IOException("the answer ended early");
+        answer.status = static_cast<int>(response.getStatus());
+        answer.reason = response.getReason();
+        answer.retry_after = response.get("Retry-After", "");
+        keep_alive = response.getKeepAlive();
+      } catch (const Poco::TimeoutException&) {
+        result.delivery = Delivery::LostAfterSend;
+        result.timed_out = true;
+        result.failure = "no answer within " + std::to_string(options_.request_timeout.count()) + "ms";
+      } catch (const Poco::Exception& e) {
+        result.delivery = Delivery::LostAfterSend;
+        result.failure = e.displayText();
+      } catch (const std::exception& e) {
+        result.delivery = Delivery::LostAfterSend;
+        result.failure = e.what();
+      }
+    }
+
+    const auto elapsed_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    if (options_.observer) options_.observer(exchange.op, result.failure.empty() ? answer.status : 0);
+    logger_.debug("astro api request", {{"op", op_name},
+                                        {"method", method},
+                                        {"path", path_only(exchange.path_and_query)},
+                                        {"status", result.failure.empty() ? std::to_string(answer.status) : "none"},
+                                        {"attempt", std::to_string(attempt)},
+                                        {"ms", std::to_string(elapsed_ms)}});
+
+    if (result.failure.empty()) {
+      if (keep_alive) return_connection(std::move(connection));
+    } else {
+      connection.reset();
+      if (reused && exchange.idempotent && !result.timed_out && result.delivery == Delivery::LostAfterSend &&
+          free_retry_left) {
+        // The server had closed the idle connection; this says nothing about the server.
+        free_retry_left = false;
+        logger_.debug("astro api connection was stale, reconnecting", {{"op", op_name}});
+        continue;
+      }
+    }
+
+    const Verdict verdict = judge_attempt(exchange.idempotent, result.delivery, answer.status);
+    auto answer_error = [&](ErrorKind kind, const std::string& prefix) {
+      std::string message = prefix;
+      std::string request_id;
+      if (auto body = json::decode_error(answer.body)) {
+        message += body->message;
+        request_id = body->request_id;
+      } else {
+        message += "HTTP " + std::to_string(answer.status) + (answer.reason.empty() ? "" : " " + answer.reason);
+      }
+      return scrubbed(make_error(kind, op_name + ": " + message, answer.status, request_id));
+    };
+
+    switch (verdict) {
+      case Verdict::Success:
+        return answer;
+      case Verdict::Fail:
+        if (result.delivery == Delivery::TlsFailed)
+          return scrubbed(make_error(ErrorKind::Tls, op_name + ": TLS handshake with " + where + " failed: " +
+                                                         result.failure +
+                                                         " (the server certificate is not trusted or does not "
+                                                         "match; set ca_file to a bundle with its CA)"));
+        return answer_error(error_kind_for_status(answer.status), "");
+      case Verdict::Ambiguous:
+        if (result.failure.empty())
+          return answer_error(ErrorKind::Ambiguous, "outcome unknown, the request may have taken effect: ");
+        return scrubbed(make_error(ErrorKind::Ambiguous, op_name +
+                                                             ": outcome unknown, the request may have taken "
+                                                             "effect: " +
+                                                             result.failure));
+      case Verdict::Retry:
+        break;
+    }
+
+    // Retry, if allowed.
+    std::chrono::milliseconds wait = backoff_delay(options_.retry, attempt, unit_random());
+    std::string reason = result.failure.empty() ? "HTTP " + std::to_string(answer.status) : result.failure;
+    if (answer.status == 429) {
+      if (auto asked = parse_retry_after(answer.retry_after, std::chrono::system_clock::now())) {
+        if (*asked > options_.retry.max_retry_after)
+          return answer_error(ErrorKind::RateLimited,
+                              "rate limited, the API asks to wait " + std::to_string(asked->count() / 1000) + "s: ");
+        wait = *asked;
+      }
+      if (attempt == options_.retry.max_attempts) return answer_error(ErrorKind::RateLimited, "");
+      limiter_.pause(exchange.method, wait);
+    } else if (attempt == options_.retry.max_attempts) {
+      if (result.failure.empty()) return answer_error(ErrorKind::Unavailable, "");
+      const std::string prefix = result.delivery == Delivery::NotSent ? "cannot connect to " + where + ": "
+                                                                      : "no answer from " + where + ": ";
+      return scrubbed(make_error(ErrorKind::Unavailable, op_name + ": " + prefix + result.failure + " (after " +
+                                                             std::to_string(attempt) + " attempts)"));
+    }
+    logger_.warn("astro api request failed, retrying", {{"op", op_name},
+                                                        {"reason", scrubbed(make_error(ErrorKind::Internal, reason)).message},
+                                                        {"attempt", std::to_string(attempt)},
+                                                        {"wait_ms", std::to_string(wait.count())}});
+    if (answer.status != 429) std::this_thread::sleep_for(wait);
+    ++attempt;
+  }
+  return make_error(ErrorKind::Internal, op_name + ": retry loop ended without an outcome");
+}
+
+Result<std::vector<ApiToken>> HttpClient::list_tokens() {
+  std::vector<ApiToken> tokens;
+  std::unordered_set<std::string> seen;
+  int offset = 0;
+  for (int page = 0; page < kMaxPages; ++page) {
+    auto answer = perform({Operation::ListApiTokens, HttpMethod::Get,
+                           iam_prefix_ + "/tokens?offset=" + std::to_string(offset) +
+                               "&limit=" + std::to_string(kPageLimit),
+                           std::nullopt, true});
+    if (!answer.ok()) return answer.error();
+    auto decoded = json::decode_token_page(answer->body);
+    if (!decoded.ok())
+      return make_error(ErrorKind::Internal, "ListApiTokens: unexpected answer: " + decoded.error().message,
+                        answer->status);
+    const int received = static_cast<int>(decoded->tokens.size());
+    for (ApiToken& token : decoded->tokens) {
+      // Tokens created or deleted between pages shift offsets; never report one twice.
+      if (seen.insert(token.id).second) tokens.push_back(std::move(token));
+    }
+    offset += received;
+    if (offset >= decoded->total_count) return tokens;
+    if (received == 0)
+      return make_error(ErrorKind::Internal, "ListApiTokens: the API reported " +
+                                                 std::to_string(decoded->total_count) +
+                                                 " tokens but returned an empty page at offset " +
+                                                 std::to_string(offset));
+  }
+  return make_error(ErrorKind::Internal,
+                    "ListApiTokens: gave up after " + std::to_string(kMaxPages) + " pages");
+}
+
+namespace {
+Result<ApiToken> decode_single(const std::string& body, Operation op, int status, bool must_carry_value) {
+  auto token = json::decode_token(body);
+  const std::string op_name(to_string(op));
+  // For create and rotate the call took effect; an unreadable answer loses
+  // the new value, which the caller must resolve like any ambiguous outcome.
+  const ErrorKind kind = must_carry_value ? ErrorKind::Ambiguous : ErrorKind::Internal;
+  if (!token.ok()) return make_error(kind, op_name + ": unexpected answer: " + token.error().message, status);
+  if (must_carry_value && token->token.empty())
+    return make_error(kind, op_name + ": the answer carries no token value", status);
+  return token;
+}
+}  // namespace
+
+Result<ApiToken> HttpClient::get_token(const std::string& token_id) {
+  if (token_id.empty()) return make_error(ErrorKind::Invalid, "GetApiToken: empty token id");
+  auto answer = perform({Operation::GetApiToken, HttpMethod::Get, iam_prefix_ + "/tokens/" + encode_component(token_id),
+                         std::nullopt, true});
+  if (!answer.ok()) return answer.error();
+  return decode_single(answer->body, Operation::GetApiToken, answer->status, false);
+}
+
+Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
+  auto answer = perform({Operation::CreateApiToken, HttpMethod::Post, iam_prefix_ + "/tokens",
+                         json::encode_create_request(request), false});
+  if (!answer.ok()) return answer.error();
+  return decode_single(answer->body, Operation::CreateApiToken, answer->status, true);
+}
+
+Result<ApiToken> HttpClient::update_token(const std::string& token_id, const UpdateTokenRequest& request) {
+  if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiToken: empty token id");
+  auto answer = perform({Operation::UpdateApiToken, HttpMethod::Post,
+                         iam_prefix_ + "/tokens/" + encode_component(token_id), json::encode_update_request(request),
+                         true});
+  if (!answer.ok()) return answer.error();
+  return decode_single(answer->body, Operation::UpdateApiToken, answer->status, false);
+}
+
+Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet& roles) {
+  if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: empty token id");
+  auto answer = perform({Operation::UpdateApiTokenRoles, HttpMethod::Post,
+                         iam_prefix_ + "/tokens/" + encode_component(token_id) + "/roles",
+                         json::encode_roles_request(roles), true});
+  if (!answer.ok()) return answer.error();
+  return ok_status();
+}
+
+Result<ApiToken> HttpClient::rotate_token(const std::string& token_id) {
+  if (token_id.empty()) return make_error(ErrorKind::Invalid, "RotateApiToken: empty token id");
+  auto answer = perform({Operation::RotateApiToken, HttpMethod::Post,
+                         iam_prefix_ + "/tokens/" + encode_component(token_id) + "/rotate", std::nullopt, false});
+  if (!answer.ok()) return answer.error();
+  return decode_single(answer->body, Operation::RotateApiToken, answer->status, true);
+}
+
+Status HttpClient::delete_token(const std::string& token_id) {
+  if (token_id.empty()) return make_error(ErrorKind::Invalid, "DeleteApiToken: empty token id");
+  auto answer = perform({Operation::DeleteApiToken, HttpMethod::Delete,
+                         iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
+  if (!answer.ok()) return answer.error();
+  return ok_status();
+}
+
+Result<std::vector<std::string>> HttpClient::existing_workspaces(const std::vector<std::string>& ids) {
+  return existing(Operation::ListWorkspaces, "workspaces", "workspaceIds", ids);
+}
+
+Result<std::vector<std::string>> HttpClient::existing_deployments(const std::vector<std::string>& ids) {
+  return existing(Operation::ListDeployments, "deployments", "deploymentIds", ids);
+}
+
+Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::string& collection,
+                                                      const std::string& filter,
+                                                      const std::vector<std::string>& ids) {
+  std::vector<std::string> wanted;
+  std::set<std::string> unique;
+  for (const std::string& id : ids)
+    if (unique.insert(id).second) wanted.push_back(id);
+  if (wanted.empty()) return wanted;
+
+  std::string filter_query;
+  if (wanted.size() <= kMaxIdsPerQuery)
+    for (const std::string& id : wanted) filter_query += "&" + filter + "=" + encode_component(id);
+
+  const std::string op_name(to_string(op));
+  std::unordered_set<std::string> found;
+  int offset = 0;
+  for (int page = 0; page < kMaxPages; ++page) {
+    auto answer = perform({op, HttpMethod::Get,
+                           platform_prefix_ + "/" + collection + "?offset=" + std::to_string(offset) +
+                               "&limit=" + std::to_string(kPageLimit) + filter_query,
+                           std::nullopt, true});
+    if (!answer.ok()) return answer.error();
+    auto decoded = json::decode_id_page(answer->body, collection);
+    if (!decoded.ok())
+      return make_error(ErrorKind::Internal, op_name + ": unexpected answer: " + decoded.error().message,
+                        answer->status);
+    const int received = static_cast<int>(decoded->ids.size());
+    found.insert(decoded->ids.begin(), decoded->ids.end());
+    offset += received;
+    if (offset >= decoded->total_count) {
+      std::vector<std::string> existing_ids;
+      for (const std::string& id : wanted)
+        if (found.count(id)) existing_ids.push_back(id);
+      return existing_ids;
+    }
+    if (received == 0)
+      return make_error(ErrorKind::Internal, op_name + ": the API reported " + std::to_string(decoded->total_count) +
+                                                 " " + collection + " but returned an empty page at offset " +
+                                                 std::to_string(offset));
+  }
+  return make_error(ErrorKind::Internal, op_name + ": gave up after " + std::to_string(kMaxPages) + " pages");
+}
+
+}  // namespace tokend::astro

@@ -1,0 +1,130 @@
+// HttpClient: the production Client, speaking HTTP or HTTPS to the Astro IAM
+// API ({api_url}/iam/v1beta1) and Platform API ({api_url}/platform/v1beta1)
+// with Poco.
+//
+// Behaviour every caller may rely on:
+// - Thread-safe. Parallel callers share a small pool of keep-alive
+//   connections; a request holds one connection for its duration.
+// - Every request first waits for the per-method RateLimiter; a 429 pauses
+//   that method for Retry-After (or the backoff when absent).
+// - Idempotent operations (list, get, update, roles, delete, lookups) are
+//   retried on 429, 5xx, timeouts, resets and refused connections with
+//   capped exponential backoff and full jitter (RetryPolicy). Create and
+//   rotate are retried only when the request never left (could not connect)
+//   or on 429; any other failure after sending — timeout, reset, close without
+//   answer, 5xx, or a success whose body cannot be read — is
+//   ErrorKind::Ambiguous and is not retried. They always use a freshly opened
+//   connection, so that a stale pooled connection cannot make them ambiguous.
+// - Other 4xx are never retried. Statuses map to ErrorKind as in retry.h; the
+//   Error carries the API's `message` and `requestId`. A DELETE answering 404
+//   is NotFound.
+// - TLS verification is always on (system CAs plus `ca_file`); a handshake or
+//   certificate failure is ErrorKind::Tls and is not retried.
+// - The bearer token and token values never appear in a log line or an Error.
+// - No exception escapes.
+#pragma once
+
+#include <Poco/AutoPtr.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "astro/client.h"
+#include "astro/rate_limiter.h"
+#include "astro/retry.h"
+#include "model/token.h"
+#include "util/log.h"
+#include "util/result.h"
+
+namespace Poco::Net {
+class Context;
+}
+
+namespace tokend::astro {
+
+class HttpConnection;  // one pooled keep-alive connection (http_client.cpp)
+
+struct HttpClientOptions {
+  std::string api_url = "https://api.astronomer.io";  // scheme http or https, host, optional port and path
+  std::string organization_id;
+  SecretValue bearer_token;
+  std::chrono::milliseconds connect_timeout{10000};  // TCP connect plus TLS handshake
+  std::chrono::milliseconds request_timeout{30000};  // bounds each send and each wait for response bytes
+  std::string ca_file;  // extra CA bundle (PEM file or hashed directory); "" = system CAs only
+  RateLimits rate_limits;
+  RetryPolicy retry;
+  RequestObserver observer;         // optional
+  size_t max_idle_connections = 8;  // kept open for reuse
+};
+
+class HttpClient final : public Client {
+ public:
+  // Invalid when api_url is not an http(s) URL with a host or organization_id
+  // is empty; Io when ca_file cannot be read; Tls when the TLS context cannot
+  // be set up. `logger` must outlive the client.
+  static Result<std::unique_ptr<HttpClient>> create(HttpClientOptions options, Logger& logger);
+  ~HttpClient() override;
+
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  Result<std::vector<ApiToken>> list_tokens() override;
+  Result<ApiToken> get_token(const std::string& token_id) override;
+  Result<ApiToken> create_token(const CreateTokenRequest& request) override;
+  Result<ApiToken> update_token(const std::string& token_id, const UpdateTokenRequest& request) override;
+  Status update_token_roles(const std::string& token_id, const RoleSet& roles) override;
+  Result<ApiToken> rotate_token(const std::string& token_id) override;
+  Status delete_token(const std::string& token_id) override;
+  Result<std::vector<std::string>> existing_workspaces(const std::vector<std::string>& ids) override;
+  Result<std::vector<std::string>> existing_deployments(const std::vector<std::string>& ids) override;
+
+  // A filtered lookup names at most this many ids in its query string; a
+  // longer list is checked against the unfiltered listing instead (still one
+  // paginated lookup), which keeps URLs within server limits.
+  static constexpr size_t kMaxIdsPerQuery = 200;
+  // list_tokens and the lookups give up (Internal) after this many pages.
+  static constexpr int kMaxPages = 10000;
+
+ private:
+  struct Exchange;
+  struct Answer;
+
+  HttpClient(HttpClientOptions options, Logger& logger, std::string scheme, std::string host, uint16_t port,
+             std::string base_path, Poco::AutoPtr<Poco::Net::Context> tls_context);
+
+  // Runs one operation with limits and retries; on success the 2xx answer.
+  Result<Answer> perform(const Exchange& exchange);
+  Result<std::vector<std::string>> existing(Operation op, const std::string& collection, const std::string& filter,
+                                            const std::vector<std::string>& ids);
+
+  // A pooled connection, or a new unconnected one when `fresh` or none is idle.
+  std::unique_ptr<HttpConnection> take_connection(bool fresh);
+  void return_connection(std::unique_ptr<HttpConnection> connection);
+  std::unique_ptr<HttpConnection> new_connection();
+
+  Error scrubbed(Error error) const;
+  double unit_random();
+
+  HttpClientOptions options_;
+  Logger& logger_;
+  std::string scheme_;
+  std::string host_;
+  uint16_t port_ = 0;
+  std::string iam_prefix_;       // e.g. "/iam/v1beta1/organizations/<org>"
+  std::string platform_prefix_;  // e.g. "/platform/v1beta1/organizations/<org>"
+  std::string user_agent_;
+  Poco::AutoPtr<Poco::Net::Context> tls_context_;  // null for http
+  RateLimiter limiter_;
+
+  std::mutex pool_mutex_;
+  std::vector<std::unique_ptr<HttpConnection>> idle_;
+
+  std::mutex random_mutex_;
+  std::mt19937_64 random_;
+};
+
+}  // namespace tokend::astro
