@@ -2,6 +2,7 @@
 // each other unless a test changes one of them.
 #pragma once
 
+#include <algorithm>
 #include <string>
 
 #include "plan/plan.h"
@@ -102,6 +103,79 @@ inline void add_managed(Input& input, const std::string& key) {
   state::ResourceRecord row = make_row(key);
   input.observed.tokens[row.id] = token_for(row);
   input.prior.push_back(std::move(row));
+}
+
+// An input whose plan has every action, drift of both kinds and a no-op:
+//   a_create       create
+//   b_import       import, with a name update
+//   c_update       name and roles update
+//   d_replace      expiry differs: -/+
+//   e_replace_cbd  type differs, create_before_destroy: +/-
+//   f_delete       not in specs
+//   g_rotate       expired
+//   h_update_rotate description update, sink file missing
+//   i_recreate     deleted outside: drift + create
+//   j_forget       deleted outside, not in specs: drift + forget
+//   k_drift        renamed outside: drift + update back
+//   l_noop         equal
+inline Input all_actions_input() {
+  Input input = make_input();
+  for (const char* key : {"c_update", "d_replace", "e_replace_cbd", "f_delete", "g_rotate",
+                          "h_update_rotate", "i_recreate", "j_forget", "k_drift", "l_noop"})
+    add_managed(input, key);
+  auto spec = [&](const std::string& key) -> spec::TokenSpec& {
+    for (auto& s : input.desired)
+      if (s.key == key) return s;
+    return input.desired.front();
+  };
+  auto remote = [&](const std::string& key) -> astro::ApiToken& {
+    return input.observed.tokens[id_for(key)];
+  };
+  auto drop_spec = [&](const std::string& key) {
+    std::erase_if(input.desired, [&](const spec::TokenSpec& s) { return s.key == key; });
+  };
+
+  input.desired.push_back(make_spec("a_create"));
+  spec("a_create").attrs.description = "";
+
+  spec::TokenSpec import = make_spec("b_import");
+  import.import_id = "clm8q7f6q000008lcgyougpsk";
+  astro::ApiToken existing = token_for(make_row("b_import"));
+  existing.id = *import.import_id;
+  existing.name = "legacy name";
+  input.observed.tokens[existing.id] = existing;
+  input.desired.push_back(import);
+
+  spec("c_update").attrs.name = "c_update renamed";
+  spec("c_update").attrs.roles = normalize_roles(
+      {{"WORKSPACE_OWNER", kWorkspace, EntityType::Workspace},
+       {"DEPLOYMENT_ADMIN", "clz0000000000000000000002", EntityType::Deployment}});
+
+  spec("d_replace").attrs.expiry_period_in_days = 30;
+
+  spec::TokenSpec& cbd = spec("e_replace_cbd");
+  cbd.attrs.type = EntityType::Deployment;
+  cbd.attrs.role = "DEPLOYMENT_ADMIN";
+  cbd.attrs.roles = {{"DEPLOYMENT_ADMIN", kDeployment, EntityType::Deployment}};
+  cbd.lifecycle.create_before_destroy = true;
+
+  drop_spec("f_delete");
+
+  remote("g_rotate").end_at = days_from_now(-2);
+
+  spec("h_update_rotate").attrs.description = "new description";
+  input.sinks["h_update_rotate"] = SinkStatus::Missing;
+
+  input.observed.tokens.erase(id_for("i_recreate"));
+
+  drop_spec("j_forget");
+  input.observed.tokens.erase(id_for("j_forget"));
+
+  remote("k_drift").name = "renamed outside";
+
+  std::sort(input.desired.begin(), input.desired.end(),
+            [](const auto& l, const auto& r) { return l.key < r.key; });
+  return input;
 }
 
 }  // namespace tokend::plan::testing

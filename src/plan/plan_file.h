@@ -1,0 +1,41 @@
+// Saved plan files (`plan --out FILE`, `apply FILE`, `show FILE`): a Plan
+// encoded as versioned JSON that carries everything apply needs to execute
+// it exactly (every Change and Drift with its full before/after, the specs'
+// lifecycle and sink) plus what it was computed against (state lineage and
+// serial, spec hash, time, refresh, targets).
+//
+//   {"astro_tokend_plan": 1, "astro_tokend_version": "…", "lineage": "…",
+//    "serial": N, "spec_hash": "…", "created_at": "…Z", "refreshed": true,
+//    "targets": […], "changes": […], "drift": […], "errors": […]}
+//
+// Like a Plan, a plan file never holds a secret value; it does hold the
+// SHA-256 fingerprints that state keeps. Encoding and decoding round-trip
+// exactly. Pure: callers read and write the file.
+#pragma once
+
+#include <string>
+
+#include "plan/plan.h"
+#include "util/result.h"
+
+namespace tokend::plan {
+
+inline constexpr int kPlanFileVersion = 1;
+
+// The file's text (indented JSON ending in a newline).
+std::string save_plan(const Plan& plan);
+
+// Error Invalid when the text is not JSON, not a plan file, of another
+// version than kPlanFileVersion, or misses or mistypes a field; the message
+// names the field (e.g. `plan file: changes[0].action: unknown action "x"`).
+Result<Plan> load_plan(const std::string& text);
+
+// Whether a saved plan may still be applied to the state (lineage, serial)
+// and specs (spec_hash) as they are now. Error Conflict, checked in this order:
+//   "Saved plan is stale: it was created for a different state lineage."
+//   "Saved plan is stale: the state has changed since the plan was created (serial N, now M)."
+//   "Saved plan is stale: the token specs have changed since the plan was created."
+Status check_plan_current(const Plan& plan, const std::string& lineage, int64_t serial,
+                          const std::string& spec_hash);
+
+}  // namespace tokend::plan
