@@ -13,12 +13,16 @@ using Values = std::map<std::string, Value>;  // by attribute name, so sorted
 Value null_value() { return Value{}; }
 Value string_value(std::string text) { return Value{Kind::String, std::move(text), 0, {}}; }
 Value number_value(int64_t number) { return Value{Kind::Number, "", number, {}}; }
-Value roles_value(const RoleSet& roles) { return Value{Kind::Roles, "", 0, normalize_roles(roles)}; }
+Value roles_value(const RoleSet& roles) {
+  return Value{Kind::Roles, "", 0, normalize_roles(roles)};
+}
 Value of_kind(Kind kind) { return Value{kind, "", 0, {}}; }
 Value time_value(Timestamp t) { return string_value(format_rfc3339(t)); }
 Value optional_time(const std::optional<Timestamp>& t) { return t ? time_value(*t) : null_value(); }
 Value optional_number(const std::optional<int>& n) { return n ? number_value(*n) : null_value(); }
-Value path_value(const std::string& path) { return path.empty() ? null_value() : string_value(path); }
+Value path_value(const std::string& path) {
+  return path.empty() ? null_value() : string_value(path);
+}
 
 Values record_values(const state::ResourceRecord& record) {
   return {

@@ -23,7 +23,8 @@ std::string describe_expiry(const std::optional<int>& days) {
 }
 
 // The state row with what the API reports for its token.
-state::ResourceRecord refreshed_record(const state::ResourceRecord& row, const astro::ApiToken& token) {
+state::ResourceRecord refreshed_record(const state::ResourceRecord& row,
+                                       const astro::ApiToken& token) {
   state::ResourceRecord current = row;
   current.attrs = token.attrs();
   current.attrs.roles = normalize_roles(current.attrs.roles);
@@ -98,7 +99,8 @@ RotateReason rotation_due(const state::ResourceRecord& row, const state::Resourc
 }
 
 void set_update_flags(Change& change, const TokenAttrs& before, const TokenAttrs& after) {
-  change.update_name_description = before.name != after.name || before.description != after.description;
+  change.update_name_description =
+      before.name != after.name || before.description != after.description;
   change.update_roles = normalize_roles(before.roles) != after.roles;
 }
 
@@ -140,7 +142,8 @@ class Differ {
   }
 
  private:
-  void plan_key(const std::string& key, const spec::TokenSpec* spec, const state::ResourceRecord* row) {
+  void plan_key(const std::string& key, const spec::TokenSpec* spec,
+                const state::ResourceRecord* row) {
     if (row == nullptr) {
       plan_new(key, *spec);
       return;

@@ -14,9 +14,9 @@ namespace tokend::plan {
 
 namespace {
 
+using Poco::Dynamic::Var;
 using Poco::JSON::Array;
 using Poco::JSON::Object;
-using Poco::Dynamic::Var;
 
 // ---- encoding ---------------------------------------------------------------
 
@@ -145,9 +145,12 @@ struct DecodeError {
 // every error.
 class Fields {
  public:
-  Fields(Object::Ptr object, std::string path) : object_(std::move(object)), path_(std::move(path)) {}
+  Fields(Object::Ptr object, std::string path)
+      : object_(std::move(object)), path_(std::move(path)) {}
 
-  std::string where(const std::string& name) const { return path_.empty() ? name : path_ + "." + name; }
+  std::string where(const std::string& name) const {
+    return path_.empty() ? name : path_ + "." + name;
+  }
 
   [[noreturn]] void fail(const std::string& name, const std::string& problem) const {
     throw DecodeError{where(name) + ": " + problem};
@@ -255,7 +258,8 @@ class Fields {
 RoleSet decode_roles(const Fields& f, const std::string& name) {
   RoleSet roles;
   for (const Fields& entry : f.objects(name))
-    roles.push_back(Role{entry.str("role"), entry.str("entity_id"), entry.entity_type("entity_type")});
+    roles.push_back(
+        Role{entry.str("role"), entry.str("entity_id"), entry.entity_type("entity_type")});
   return roles;
 }
 
@@ -452,7 +456,8 @@ Status check_plan_current(const Plan& plan, const std::string& lineage, int64_t 
   if (plan.serial != serial)
     return stale("the state has changed since the plan was created (serial " +
                  std::to_string(plan.serial) + ", now " + std::to_string(serial) + ").");
-  if (plan.spec_hash != spec_hash) return stale("the token specs have changed since the plan was created.");
+  if (plan.spec_hash != spec_hash)
+    return stale("the token specs have changed since the plan was created.");
   return ok_status();
 }
 

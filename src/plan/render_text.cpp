@@ -125,7 +125,8 @@ void write_role_fields(Writer& w, const Role& role, Marker marker, bool to_null)
       {"role", role.role},
   };
   for (const auto& [name, text] : fields) {
-    w.out += "              " + w.symbol(marker) + " " + padded(name, 11) + " = " + json_quote(text);
+    w.out +=
+        "              " + w.symbol(marker) + " " + padded(name, 11) + " = " + json_quote(text);
     if (to_null) w.out += " -> null";
     w.out += "\n";
   }
@@ -216,16 +217,26 @@ void write_attribute(Writer& w, const Attribute& a, size_t width, Mode mode) {
   w.out += "\n";
 }
 
+// Whether the attribute has a value on the side(s) a block in `mode` shows.
+bool has_value(const Attribute& a, Mode mode) {
+  switch (mode) {
+    case Mode::Create:
+      return a.after.kind != Kind::Null;
+    case Mode::Destroy:
+    case Mode::Forget:
+      return a.before.kind != Kind::Null;
+    case Mode::Update:
+      return a.before.kind != Kind::Null || a.after.kind != Kind::Null;
+  }
+  return false;
+}
+
 void write_block(Writer& w, Marker block_marker, const std::string& key, const ObjectDiff& diff,
                  Mode mode) {
   std::vector<const Attribute*> shown;
   int hidden = 0;
   for (const Attribute& a : diff.attributes) {
-    bool present = mode == Mode::Create ? a.after.kind != Kind::Null
-                   : (mode == Mode::Destroy || mode == Mode::Forget)
-                       ? a.before.kind != Kind::Null
-                       : a.before.kind != Kind::Null || a.after.kind != Kind::Null;
-    if (!present) continue;
+    if (!has_value(a, mode)) continue;
     bool show = mode == Mode::Create || mode == Mode::Destroy || attributes::identifying(a.name) ||
                 (mode == Mode::Update && a.changed());
     if (show) {
@@ -264,7 +275,9 @@ void write_change(Writer& w, const Change& change) {
       write_block(w, Marker::Create, change.key, diff, change.before ? Mode::Update : Mode::Create);
       break;
     case Action::Update:
-      write_heading(w, address, change.rotate ? "will be updated in-place and rotated" : "will be updated in-place");
+      write_heading(
+          w, address,
+          change.rotate ? "will be updated in-place and rotated" : "will be updated in-place");
       if (change.rotate) w.out += "  # (because " + describe_rotation(change) + ")\n";
       write_block(w, Marker::Update, change.key, diff, Mode::Update);
       break;
@@ -292,7 +305,8 @@ void write_change(Writer& w, const Change& change) {
 }
 
 void write_drift(Writer& w, const Plan& plan) {
-  w.out += w.lead(kCyan, "Note:", " Objects have changed outside of " + std::string(kTool)) + "\n\n";
+  w.out +=
+      w.lead(kCyan, "Note:", " Objects have changed outside of " + std::string(kTool)) + "\n\n";
   w.out += std::string(kTool) + " detected the following changes made outside of " +
            std::string(kTool) + " since the last \"" + std::string(kTool) + " apply\":\n";
   for (const Drift& drift : plan.drift) {
@@ -326,14 +340,18 @@ void write_legend(Writer& w, const Plan& plan) {
   };
   if (has([](const Change& c) { return c.action == Action::Create || c.action == Action::Import; }))
     line(Marker::Create, "create");
-  if (has([](const Change& c) { return c.action == Action::Update; })) line(Marker::Update, "update in-place");
-  if (has([](const Change& c) { return c.action == Action::Delete; })) line(Marker::Delete, "destroy");
+  if (has([](const Change& c) { return c.action == Action::Update; }))
+    line(Marker::Update, "update in-place");
+  if (has([](const Change& c) { return c.action == Action::Delete; }))
+    line(Marker::Delete, "destroy");
   if (has([](const Change& c) { return c.action == Action::Replace && !c.create_before_destroy; }))
     line(Marker::DeleteCreate, "destroy and then create replacement");
   if (has([](const Change& c) { return c.action == Action::Replace && c.create_before_destroy; }))
     line(Marker::CreateDelete, "create replacement and then destroy");
-  if (has([](const Change& c) { return c.action == Action::Rotate; })) line(Marker::Rotate, "rotate");
-  if (has([](const Change& c) { return c.action == Action::Forget; })) line(Marker::Forget, "forget");
+  if (has([](const Change& c) { return c.action == Action::Rotate; }))
+    line(Marker::Rotate, "rotate");
+  if (has([](const Change& c) { return c.action == Action::Forget; }))
+    line(Marker::Forget, "forget");
 }
 
 }  // namespace
@@ -342,7 +360,8 @@ std::string describe_rotation(const Change& change) {
   if (!change.rotate || !change.before) return "";
   const state::ResourceRecord& before = *change.before;
   const std::string end_at = before.end_at ? format_rfc3339(*before.end_at) : "never";
-  const std::string sink = before.sink_path.empty() && change.after ? change.after->sink : before.sink_path;
+  const std::string sink =
+      before.sink_path.empty() && change.after ? change.after->sink : before.sink_path;
   switch (change.rotate_reason) {
     case RotateReason::None:
       return "";

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <functional>
-#include <stdexcept>
 #include <sstream>
+#include <stdexcept>
 
 #include "plan/fixtures.h"
 #include "plan/plan.h"
@@ -19,7 +19,8 @@ namespace {
 std::string describe(const Plan& plan) {
   std::ostringstream out;
   for (const Drift& drift : plan.drift)
-    out << "drift " << drift.key << (drift.kind == Drift::Kind::Changed ? " changed" : " deleted") << "\n";
+    out << "drift " << drift.key << (drift.kind == Drift::Kind::Changed ? " changed" : " deleted")
+        << "\n";
   for (const Change& change : plan.changes) {
     out << change.key << " " << to_string(change.action);
     if (change.update_name_description) out << " name_description";
@@ -55,7 +56,9 @@ astro::ApiToken& remote_of(Input& input, const std::string& key) {
   return it->second;
 }
 
-void remove_remote(Input& input, const std::string& key) { input.observed.tokens.erase(id_for(key)); }
+void remove_remote(Input& input, const std::string& key) {
+  input.observed.tokens.erase(id_for(key));
+}
 
 void remove_spec(Input& input, const std::string& key) {
   std::erase_if(input.desired, [&](const spec::TokenSpec& s) { return s.key == key; });
@@ -72,7 +75,8 @@ struct Case {
   const char* expected;
 };
 
-const Role kSecondDeploymentAdmin{"DEPLOYMENT_ADMIN", "clz0000000000000000000002", EntityType::Deployment};
+const Role kSecondDeploymentAdmin{"DEPLOYMENT_ADMIN", "clz0000000000000000000002",
+                                  EntityType::Deployment};
 
 const Case kCases[] = {
     {"equal: no-op", [](Input& in) { add_managed(in, "a"); }, ""},
@@ -754,9 +758,9 @@ TEST_CASE("action and rotate reason names round-trip", "[plan]") {
   for (Action action : {Action::Create, Action::Import, Action::Update, Action::Replace,
                         Action::Delete, Action::Rotate, Action::Forget})
     CHECK(parse_action(to_string(action)) == action);
-  for (RotateReason reason :
-       {RotateReason::None, RotateReason::BeforeExpiry, RotateReason::Cadence, RotateReason::Expired,
-        RotateReason::SinkMissing, RotateReason::SinkMismatch, RotateReason::ValueLost})
+  for (RotateReason reason : {RotateReason::None, RotateReason::BeforeExpiry, RotateReason::Cadence,
+                              RotateReason::Expired, RotateReason::SinkMissing,
+                              RotateReason::SinkMismatch, RotateReason::ValueLost})
     CHECK(parse_rotate_reason(to_string(reason)) == reason);
   CHECK(to_string(Action::Replace) == "replace");
   CHECK(to_string(RotateReason::SinkMismatch) == "sink_mismatch");

@@ -147,9 +147,9 @@ inline Input all_actions_input() {
   input.desired.push_back(import);
 
   spec("c_update").attrs.name = "c_update renamed";
-  spec("c_update").attrs.roles = normalize_roles(
-      {{"WORKSPACE_OWNER", kWorkspace, EntityType::Workspace},
-       {"DEPLOYMENT_ADMIN", "clz0000000000000000000002", EntityType::Deployment}});
+  spec("c_update").attrs.roles =
+      normalize_roles({{"WORKSPACE_OWNER", kWorkspace, EntityType::Workspace},
+                       {"DEPLOYMENT_ADMIN", "clz0000000000000000000002", EntityType::Deployment}});
 
   spec("d_replace").attrs.expiry_period_in_days = 30;
 

@@ -134,7 +134,8 @@ TEST_CASE("plan files never hold a secret value", "[plan]") {
 
 TEST_CASE("malformed plan files are refused with a clear message", "[plan]") {
   CHECK(error_of("").rfind("not an astro-tokend plan file: invalid JSON: ", 0) == 0);
-  CHECK(error_of("{\"astro_tokend_plan\": 1,") .rfind("not an astro-tokend plan file: invalid JSON: ", 0) == 0);
+  CHECK(error_of("{\"astro_tokend_plan\": 1,")
+            .rfind("not an astro-tokend plan file: invalid JSON: ", 0) == 0);
   CHECK(error_of("[1, 2]") == "not an astro-tokend plan file: expected a JSON object");
   CHECK(error_of("{\"format_version\": \"1.2\"}") ==
         "not an astro-tokend plan file: no \"astro_tokend_plan\" version field");
@@ -144,8 +145,10 @@ TEST_CASE("malformed plan files are refused with a clear message", "[plan]") {
   CHECK(error_of(tampered("\"astro_tokend_plan\": 1", "\"astro_tokend_plan\": \"1\"")) ==
         "plan file: astro_tokend_plan: expected an integer");
   CHECK(error_of(tampered("\"lineage\": ", "\"lineage_\": ")) == "plan file: lineage: missing");
-  CHECK(error_of(tampered("\"serial\": 7", "\"serial\": \"7\"")) == "plan file: serial: expected an integer");
-  CHECK(error_of(tampered("\"created_at\": \"2026-03-01T12:00:00Z\"", "\"created_at\": \"yesterday\"")) ==
+  CHECK(error_of(tampered("\"serial\": 7", "\"serial\": \"7\"")) ==
+        "plan file: serial: expected an integer");
+  CHECK(error_of(tampered("\"created_at\": \"2026-03-01T12:00:00Z\"",
+                          "\"created_at\": \"yesterday\"")) ==
         "plan file: created_at: expected an RFC 3339 time, got \"yesterday\"");
   CHECK(error_of(tampered("\"action\": \"create\"", "\"action\": \"explode\"")) ==
         "plan file: changes[0].action: unknown action \"explode\"");

@@ -30,7 +30,8 @@ Poco::JSON::Object::Ptr parse(const std::string& json) {
 std::string actions_of(const Poco::JSON::Object::Ptr& entry) {
   auto actions = entry->getObject("change")->getArray("actions");
   std::string out;
-  for (size_t i = 0; i < actions->size(); ++i) out += (i ? "," : "") + actions->getElement<std::string>(i);
+  for (size_t i = 0; i < actions->size(); ++i)
+    out += (i ? "," : "") + actions->getElement<std::string>(i);
   return out;
 }
 
@@ -72,7 +73,8 @@ TEST_CASE("text rendering: phrasing, symbols and the summary line", "[plan]") {
 
   CHECK(text.find("Note: Objects have changed outside of astro-tokend\n") == 0);
   for (const char* expected : {
-           "  # astro_api_token.a_create will be created\n  + resource \"astro_api_token\" \"a_create\" {\n",
+           "  # astro_api_token.a_create will be created\n  + resource \"astro_api_token\" "
+           "\"a_create\" {\n",
            "  # astro_api_token.b_import will be imported and updated in-place\n",
            "  # astro_api_token.c_update will be updated in-place\n  ~ resource",
            "  # astro_api_token.d_replace must be replaced\n-/+ resource",
@@ -80,10 +82,12 @@ TEST_CASE("text rendering: phrasing, symbols and the summary line", "[plan]") {
            "  # astro_api_token.e_replace_cbd must be replaced\n+/- resource",
            "  # astro_api_token.f_delete will be destroyed\n"
            "  # (because astro_api_token.f_delete is not in configuration)\n  - resource",
-           "  # astro_api_token.g_rotate will be rotated\n  # (because it expired at 2026-02-27T12:00:00Z)\n"
+           "  # astro_api_token.g_rotate will be rotated\n  # (because it expired at "
+           "2026-02-27T12:00:00Z)\n"
            "  R resource",
            "  # astro_api_token.h_update_rotate will be updated in-place and rotated\n"
-           "  # (because its sink file \"/var/lib/astro-tokend/tokens/h_update_rotate.token\" is missing)\n",
+           "  # (because its sink file \"/var/lib/astro-tokend/tokens/h_update_rotate.token\" is "
+           "missing)\n",
            "  # astro_api_token.i_recreate has been deleted\n",
            "  # astro_api_token.k_drift has changed\n",
            "      ~ name       = \"renamed outside\" -> \"k_drift token\"\n",
@@ -126,12 +130,14 @@ TEST_CASE("text rendering: the legend lists only the symbols in use", "[plan]") 
 
   std::string update = render_text(single_change_plan(Action::Update));
   CHECK(update.find("symbols:\n  ~ update in-place\n\n") != std::string::npos);
-  CHECK(update.find("        id         = \"tok-a\"\n      ~ name       = \"a token\" -> \"renamed\"\n") !=
+  CHECK(update.find(
+            "        id         = \"tok-a\"\n      ~ name       = \"a token\" -> \"renamed\"\n") !=
         std::string::npos);
 
   std::string rotate = render_text(single_change_plan(Action::Rotate));
   CHECK(rotate.find("symbols:\n  R rotate\n\n") != std::string::npos);
-  CHECK(rotate.find("(because its current value was lost before it was delivered)") != std::string::npos);
+  CHECK(rotate.find("(because its current value was lost before it was delivered)") !=
+        std::string::npos);
   CHECK(rotate.find("      ~ token       = (sensitive value)\n") != std::string::npos);
 }
 
@@ -139,14 +145,16 @@ TEST_CASE("text rendering: no changes, drift only, and errors", "[plan]") {
   Input input = make_input();
   CHECK(render_text(compute(input)) == "No changes. Your tokens match the configuration.\n");
   CHECK(render_text(compute(input), RenderOptions::for_terminal(true)) ==
-        "\x1b[1m\x1b[32mNo changes.\x1b[0m\x1b[1m\x1b[32m Your tokens match the configuration.\x1b[0m\n");
+        "\x1b[1m\x1b[32mNo changes.\x1b[0m\x1b[1m\x1b[32m Your tokens match the "
+        "configuration.\x1b[0m\n");
 
   add_managed(input, "a");
   input.observed.tokens[id_for("a")].description = "changed outside";
   input.desired[0].lifecycle.ignore_changes = {"description"};
   std::string drift_only = render_text(compute(input));
   CHECK(drift_only.find("  # astro_api_token.a has changed\n") != std::string::npos);
-  CHECK(drift_only.find("\n\nNo changes. Your tokens match the configuration.\n") != std::string::npos);
+  CHECK(drift_only.find("\n\nNo changes. Your tokens match the configuration.\n") !=
+        std::string::npos);
   CHECK(drift_only.find("Plan:") == std::string::npos);
 
   input.desired[0].attrs.expiry_period_in_days = 30;
@@ -154,11 +162,12 @@ TEST_CASE("text rendering: no changes, drift only, and errors", "[plan]") {
   input.desired.push_back(make_spec("b"));
   input.desired.back().import_id = "nope";
   std::string failed = render_text(compute(input));
-  CHECK(failed.find(
-            "Error: astro_api_token.a has lifecycle.prevent_destroy set, but the plan calls for this "
-            "resource to be destroyed\n\n"
-            "Error: import_id \"nope\" for astro_api_token.b does not exist in the organization\n") !=
-        std::string::npos);
+  CHECK(
+      failed.find(
+          "Error: astro_api_token.a has lifecycle.prevent_destroy set, but the plan calls for this "
+          "resource to be destroyed\n\n"
+          "Error: import_id \"nope\" for astro_api_token.b does not exist in the organization\n") !=
+      std::string::npos);
   CHECK(failed.find("Plan:") == std::string::npos);
   CHECK(failed.find("No changes") == std::string::npos);
 }
@@ -168,8 +177,9 @@ TEST_CASE("rendering never shows a secret or a fingerprint", "[plan]") {
   for (auto& [id, token] : input.observed.tokens) token.token = SecretValue("s3cr3t-" + id);
   Plan plan = compute(input);
   REQUIRE_FALSE(plan.drift.empty());
-  for (const std::string& out : {render_text(plan), render_text(plan, RenderOptions::for_terminal(true)),
-                                 render_json(plan)}) {
+  for (const std::string& out :
+       {render_text(plan), render_text(plan, RenderOptions::for_terminal(true)),
+        render_json(plan)}) {
     CHECK(out.find("s3cr3t") == std::string::npos);
     CHECK(out.find(std::string(64, 'a')) == std::string::npos);
   }
@@ -198,18 +208,23 @@ TEST_CASE("JSON rendering follows Terraform's plan shape and parses back", "[pla
   }
   CHECK(actions_of(by_name["a_create"]) == "create");
   CHECK(actions_of(by_name["b_import"]) == "create");
-  CHECK(by_name["b_import"]->getObject("change")->getObject("importing")->getValue<std::string>("id") ==
-        "clm8q7f6q000008lcgyougpsk");
+  CHECK(by_name["b_import"]
+            ->getObject("change")
+            ->getObject("importing")
+            ->getValue<std::string>("id") == "clm8q7f6q000008lcgyougpsk");
   CHECK(actions_of(by_name["c_update"]) == "update");
   CHECK_FALSE(by_name["c_update"]->getObject("change")->has("rotate"));
   CHECK(actions_of(by_name["d_replace"]) == "delete,create");
-  CHECK(by_name["d_replace"]->getValue<std::string>("action_reason") == "replace_because_cannot_update");
+  CHECK(by_name["d_replace"]->getValue<std::string>("action_reason") ==
+        "replace_because_cannot_update");
   CHECK(actions_of(by_name["e_replace_cbd"]) == "create,delete");
   CHECK(actions_of(by_name["f_delete"]) == "delete");
-  CHECK(by_name["f_delete"]->getValue<std::string>("action_reason") == "delete_because_no_resource_config");
+  CHECK(by_name["f_delete"]->getValue<std::string>("action_reason") ==
+        "delete_because_no_resource_config");
   CHECK(actions_of(by_name["g_rotate"]) == "update");
   CHECK(by_name["g_rotate"]->getObject("change")->getValue<bool>("rotate"));
-  CHECK(by_name["g_rotate"]->getObject("change")->getValue<std::string>("rotate_reason") == "expired");
+  CHECK(by_name["g_rotate"]->getObject("change")->getValue<std::string>("rotate_reason") ==
+        "expired");
   CHECK(by_name["h_update_rotate"]->getObject("change")->getValue<bool>("rotate"));
   CHECK(actions_of(by_name["j_forget"]) == "forget");
   CHECK(by_name.count("l_noop") == 0);
@@ -238,8 +253,8 @@ TEST_CASE("JSON rendering follows Terraform's plan shape and parses back", "[pla
   CHECK(drift->getObject(0)->getValue<std::string>("name") == "i_recreate");
   CHECK(actions_of(drift->getObject(0)) == "delete");
   CHECK(actions_of(drift->getObject(2)) == "update");
-  CHECK(drift->getObject(2)->getObject("change")->getObject("after")->getValue<std::string>("name") ==
-        "renamed outside");
+  CHECK(drift->getObject(2)->getObject("change")->getObject("after")->getValue<std::string>(
+            "name") == "renamed outside");
 }
 
 TEST_CASE("JSON rendering reports errors", "[plan]") {
