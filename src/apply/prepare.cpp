@@ -50,8 +50,8 @@ Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
 
 Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& desired,
                                   const PlanRequest& request) {
-  auto prior = deps.store.resources();
-  if (!prior.ok()) return prior.error();
+  auto snapshot = deps.store.snapshot();
+  if (!snapshot.ok()) return snapshot.error();
   auto intents = deps.store.pending_intents();
   if (!intents.ok()) return intents.error();
 
@@ -67,9 +67,9 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
   }
 
   PreparedPlan prepared;
-  Recovery recovery = resolve_intents(*intents, *prior, input.observed);
+  Recovery recovery = resolve_intents(*intents, snapshot->resources, input.observed);
   for (const auto& note : recovery.notes) deps.logger.warn(note);
-  input.prior = apply_recovery(std::move(prior.value()), recovery);
+  input.prior = apply_recovery(std::move(snapshot->resources), recovery);
   prepared.recovery = std::move(recovery.outcomes);
   prepared.dropped_intents = std::move(recovery.dropped);
 
@@ -99,8 +99,8 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
   input.desired = desired.tokens;
   input.now = deps.clock.now();
   input.targets = request.targets;
-  input.lineage = deps.store.lineage();
-  input.serial = deps.store.serial();
+  input.lineage = snapshot->lineage;
+  input.serial = snapshot->serial;
   input.spec_hash = desired.spec_hash;
   prepared.plan = plan::compute(input);
   return prepared;

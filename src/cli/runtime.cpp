@@ -1,0 +1,104 @@
+#include "cli/runtime.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "astro/credentials.h"
+#include "astro/http_client.h"
+
+namespace tokend::cli {
+
+void RequestCounter::record(astro::Operation op, int http_status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++counts_[{op, http_status}];
+  ++total_;
+}
+
+int RequestCounter::total() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return total_;
+}
+
+int RequestCounter::count(astro::Operation op) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int n = 0;
+  for (const auto& [key, value] : counts_)
+    if (key.first == op) n += value;
+  return n;
+}
+
+std::map<std::pair<astro::Operation, int>, int> RequestCounter::snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counts_;
+}
+
+apply::Dependencies Runtime::dependencies() {
+  return apply::Dependencies{*client_, *store_, sink_, clock_, *logger_};
+}
+
+namespace {
+
+Status ensure_directory(const std::string& dir) {
+  if (dir.empty()) return ok_status();
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return ok_status();
+  if (Status parent = ensure_directory(std::filesystem::path(dir).parent_path().string()); !parent.ok())
+    return parent;
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error{ErrorKind::Io, "cannot create directory " + dir + ": " + std::strerror(errno), "", 0};
+  return ok_status();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config, const RuntimeOptions& options,
+                                              std::ostream& log_stream) {
+  std::unique_ptr<Runtime> runtime(new Runtime());
+  runtime->logger_ = std::make_unique<Logger>(log_stream,
+                                              parse_log_level(config.log_level).value_or(LogLevel::Info),
+                                              parse_log_format(config.log_format).value_or(LogFormat::Text));
+
+  if (options.create_state_dir && config.state_path != ":memory:") {
+    if (Status made = ensure_directory(std::filesystem::path(config.state_path).parent_path().string());
+        !made.ok())
+      return made.error();
+  }
+  if (options.take_lock) {
+    auto lock = state::WriterLock::acquire(config.state_path, options.command);
+    if (!lock.ok()) return lock.error();
+    runtime->lock_ = std::move(lock.value());
+  }
+  auto store = state::StateStore::open(config.state_path);
+  if (!store.ok()) return store.error();
+  runtime->store_ = std::move(store.value());
+
+  if (options.need_client) {
+    auto token = astro::load_bearer_token({config.token_file, config.token_env});
+    if (!token.ok()) return token.error();
+    astro::HttpClientOptions client_options;
+    client_options.api_url = config.api_url;
+    client_options.organization_id = config.organization_id;
+    client_options.bearer_token = std::move(token.value());
+    client_options.request_timeout = config.timeout;
+    client_options.connect_timeout = std::min(config.timeout, client_options.connect_timeout);
+    client_options.ca_file = config.ca_file;
+    client_options.rate_limits.get = config.rate_limits.get;
+    client_options.rate_limits.post = config.rate_limits.post;
+    client_options.rate_limits.delete_ = config.rate_limits.del;
+    std::shared_ptr<RequestCounter> counter = runtime->requests_;
+    astro::RequestObserver extra = options.observer;
+    client_options.observer = [counter, extra](astro::Operation op, int status) {
+      counter->record(op, status);
+      if (extra) extra(op, status);
+    };
+    auto client = astro::HttpClient::create(std::move(client_options), *runtime->logger_);
+    if (!client.ok()) return client.error();
+    runtime->client_ = std::move(client.value());
+  }
+  return runtime;
+}
+
+}  // namespace tokend::cli

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "apply/engine.h"
+#include "apply/sink.h"
+#include "astro/client.h"
+#include "spec/model.h"
+#include "state/store.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+namespace tokend::cli {
+
+// Counts API requests by operation and HTTP status (0 = no answer).
+// Thread-safe; used as the client's RequestObserver.
+class RequestCounter {
+ public:
+  void record(astro::Operation op, int http_status);
+  int total() const;
+  int count(astro::Operation op) const;
+  std::map<std::pair<astro::Operation, int>, int> snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<astro::Operation, int>, int> counts_;
+  int total_ = 0;
+};
+
+struct RuntimeOptions {
+  std::string command;        // "plan", "apply", "run", … (shown to a lock contender)
+  bool need_client = true;    // build the HTTP client (loads the bearer token)
+  bool take_lock = false;     // take the state's writer lock (apply, run, state rm, import)
+  bool create_state_dir = true;  // create the state file's directory (0700) when missing
+  // Also told about every API request (metrics). Optional; must be thread-safe.
+  astro::RequestObserver observer;
+};
+
+// The real seams of one command or daemon generation, built from a Config:
+// logger, writer lock, SQLite store, HTTP client, file sink, system clock.
+// Members are destroyed in reverse order (the lock last).
+class Runtime {
+ public:
+  Logger& logger() { return *logger_; }
+  state::StateStore& store() { return *store_; }
+  astro::Client& client() { return *client_; }
+  bool has_client() const { return client_ != nullptr; }
+  apply::FileSink& sink() { return sink_; }
+  const Clock& clock() const { return clock_; }
+  const RequestCounter& requests() const { return *requests_; }
+  apply::Dependencies dependencies();
+
+ private:
+  friend Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config&, const RuntimeOptions&,
+                                                       std::ostream&);
+  std::unique_ptr<Logger> logger_;
+  std::unique_ptr<state::WriterLock> lock_;
+  std::unique_ptr<state::StateStore> store_;
+  std::shared_ptr<RequestCounter> requests_ = std::make_shared<RequestCounter>();
+  std::unique_ptr<astro::Client> client_;
+  apply::FileSink sink_;
+  SystemClock clock_;
+};
+
+// Builds the runtime: logger on `log_stream` with the config's level and
+// format; the writer lock when asked (Error Conflict naming the holder); the
+// store (creating its directory when asked); the client with the bearer token
+// from $CREDENTIALS_DIRECTORY, token_file or token_env. Errors never contain
+// the token.
+Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config, const RuntimeOptions& options,
+                                              std::ostream& log_stream);
+
+}  // namespace tokend::cli

@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+
+#include "apply/engine.h"
+#include "astro/fake_client.h"
+#include "util/hash.h"
+
+using namespace tokend;
+using std::chrono::seconds;
+
+namespace {
+
+const Timestamp kNow = *parse_rfc3339("2026-11-28T12:00:00Z");
+
+spec::TokenSpec workspace_spec(const std::string& key, const std::string& workspace) {
+  spec::TokenSpec s;
+  s.key = key;
+  s.attrs.name = key;
+  s.attrs.type = EntityType::Workspace;
+  s.attrs.role = "WORKSPACE_OWNER";
+  s.attrs.roles = {{"WORKSPACE_OWNER", workspace, EntityType::Workspace}};
+  s.sink = "/sinks/" + key + ".token";
+  return s;
+}
+
+struct Fixture {
+  FixedClock clock{kNow};
+  astro::FakeClient client{astro::FakeClient::kDefaultOrganization, &clock};
+  std::unique_ptr<state::StateStore> store = std::move(state::StateStore::open(":memory:").value());
+  apply::MemorySink sink;
+  apply::Dependencies deps{client, *store, sink, clock, null_logger()};
+  spec::DesiredState desired;
+
+  Fixture() { desired.config.organization_id = astro::FakeClient::kDefaultOrganization; }
+};
+
+}  // namespace
+
+TEST_CASE("prepare_plan refreshes once, checks entities once per kind, writes nothing",
+          "[apply][prepare]") {
+  Fixture f;
+  f.desired.tokens = {workspace_spec("a", astro::FakeClient::kDefaultWorkspace),
+                      workspace_spec("b", astro::FakeClient::kDefaultWorkspace),
+                      workspace_spec("c", "cnosuchworkspace0000000000")};
+  int64_t serial = f.store->serial();
+  auto prepared = apply::prepare_plan(f.deps, f.desired, {});
+  REQUIRE(prepared.ok());
+  CHECK(f.client.calls(astro::Operation::ListApiTokens) == 1);
+  CHECK(f.client.calls(astro::Operation::ListWorkspaces) == 1);
+  CHECK(f.client.calls(astro::Operation::ListDeployments) == 0);
+  CHECK(f.client.calls(astro::Operation::GetApiToken) == 0);
+  REQUIRE(prepared->diagnostics.size() == 1);
+  CHECK(prepared->diagnostics[0].message ==
+        "astro_api_token.c: workspace \"cnosuchworkspace0000000000\" does not exist in organization "
+        "clx42kkcm01fo01o06agtmshg");
+  CHECK(prepared->plan.counts().add == 3);
+  CHECK(f.store->serial() == serial);
+}
+
+TEST_CASE("prepare_plan without refresh trusts state and makes no API call", "[apply][prepare]") {
+  Fixture f;
+  f.desired.tokens = {workspace_spec("a", astro::FakeClient::kDefaultWorkspace)};
+  auto prepared = apply::prepare_plan(f.deps, f.desired, {false, {}, false});
+  REQUIRE(prepared.ok());
+  CHECK(f.client.total_calls() == 0);
+  CHECK_FALSE(prepared->plan.refreshed);
+}
+
+TEST_CASE("prepare_plan resolves a pending create intent in memory and forces a refresh",
+          "[apply][prepare]") {
+  Fixture f;
+  f.desired.tokens = {workspace_spec("a", astro::FakeClient::kDefaultWorkspace)};
+  state::Intent intent;
+  intent.key = "a";
+  intent.kind = state::IntentKind::Create;
+  intent.attrs = f.desired.tokens[0].attrs;
+  intent.sink_path = f.desired.tokens[0].sink;
+  intent.started_at = kNow - seconds(5);
+  REQUIRE(f.store->journal_intent(intent).ok());
+  // The create happened, but its answer was lost.
+  astro::CreateTokenRequest request{"a", "", EntityType::Workspace, "WORKSPACE_OWNER",
+                                    astro::FakeClient::kDefaultWorkspace, std::nullopt};
+  auto created = f.client.create_token(request);
+  REQUIRE(created.ok());
+  f.client.reset_calls();
+  int64_t serial = f.store->serial();
+
+  auto prepared = apply::prepare_plan(f.deps, f.desired, {false, {}, true});
+  REQUIRE(prepared.ok());
+  CHECK(f.client.calls(astro::Operation::ListApiTokens) == 1);
+  REQUIRE(prepared->recovery.size() == 1);
+  CHECK(prepared->recovery[0].resource->id == created->id);
+  REQUIRE(prepared->plan.changes.size() == 1);
+  CHECK(prepared->plan.changes[0].action == plan::Action::Rotate);
+  CHECK(prepared->plan.changes[0].rotate_reason == plan::RotateReason::ValueLost);
+  CHECK(f.store->serial() == serial);
+}
+
+TEST_CASE("prepare_plan measures sinks against their fingerprints", "[apply][prepare]") {
+  Fixture f;
+  f.desired.tokens = {workspace_spec("a", astro::FakeClient::kDefaultWorkspace),
+                      workspace_spec("b", astro::FakeClient::kDefaultWorkspace),
+                      workspace_spec("c", astro::FakeClient::kDefaultWorkspace)};
+  for (const auto& s : f.desired.tokens) {
+    auto created = f.client.create_token({s.attrs.name, "", EntityType::Workspace, "WORKSPACE_OWNER",
+                                          astro::FakeClient::kDefaultWorkspace, std::nullopt});
+    REQUIRE(created.ok());
+    REQUIRE(f.store->record_outcome({s.key, [&] {
+      state::ResourceRecord r;
+      r.key = s.key;
+      r.id = created->id;
+      r.attrs = created->attrs();
+      r.created_at = r.updated_at = r.start_at = created->start_at;
+      r.sink_path = s.sink;
+      r.sink_sha256 = sha256_hex("value-" + s.key);
+      return r;
+    }(), std::nullopt}).ok());
+  }
+  f.sink.set_content("/sinks/a.token", "value-a");      // matches
+  f.sink.set_content("/sinks/b.token", "something else");  // mismatch
+  // c: missing
+  auto prepared = apply::prepare_plan(f.deps, f.desired, {});
+  REQUIRE(prepared.ok());
+  REQUIRE(prepared->plan.changes.size() == 2);
+  CHECK(prepared->plan.changes[0].key == "b");
+  CHECK(prepared->plan.changes[0].rotate_reason == plan::RotateReason::SinkMismatch);
+  CHECK(prepared->plan.changes[1].key == "c");
+  CHECK(prepared->plan.changes[1].rotate_reason == plan::RotateReason::SinkMissing);
+}
