@@ -1,0 +1,50 @@
+#include "cli/output.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "spec/loader.h"
+
+namespace tokend::cli {
+
+bool use_color(const GlobalOptions& global, int fd) {
+  if (global.no_color) return false;
+  if (const char* no_color = std::getenv("NO_COLOR"); no_color != nullptr && *no_color != '\0')
+    return false;
+  if (const char* term = std::getenv("TERM"); term != nullptr && std::strcmp(term, "dumb") == 0)
+    return false;
+  return isatty(fd) == 1;
+}
+
+std::string count_of(size_t n, const std::string& singular, const std::string& plural) {
+  return std::to_string(n) + " " + (n == 1 ? singular : plural);
+}
+
+void print_diagnostics(std::ostream& err, const std::vector<spec::Diagnostic>& diagnostics) {
+  for (const spec::Diagnostic& diagnostic : diagnostics) err << diagnostic.format();
+  err << count_of(diagnostics.size(), "error.", "errors.") << "\n";
+}
+
+void print_error(std::ostream& err, const std::string& message, bool color) {
+  if (color)
+    err << "\033[1;31mError:\033[0m \033[1m" << message << "\033[0m\n";
+  else
+    err << "Error: " << message << "\n";
+}
+
+void print_error(std::ostream& err, const Error& error, bool color) {
+  print_error(err, error.describe(), color);
+}
+
+std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global, std::ostream& err) {
+  spec::Loaded<spec::DesiredState> loaded = spec::load_desired_state(global.config_path);
+  if (!loaded.ok()) {
+    print_diagnostics(err, loaded.diagnostics);
+    return std::nullopt;
+  }
+  return std::move(loaded.value);
+}
+
+}  // namespace tokend::cli

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+#include "spec/model.h"
+#include "util/result.h"
+
+namespace tokend::cli {
+
+// True when `fd` is a terminal, colour was not turned off (--no-color,
+// NO_COLOR) and TERM is not "dumb".
+bool use_color(const GlobalOptions& global, int fd);
+
+// Each diagnostic as FILE:LINE:COL: error: MESSAGE plus its source line,
+// then "N errors." / "1 error.".
+void print_diagnostics(std::ostream& err, const std::vector<spec::Diagnostic>& diagnostics);
+
+// "Error: <message (HTTP s, requestId r)>", in red and bold when `color`.
+void print_error(std::ostream& err, const Error& error, bool color);
+void print_error(std::ostream& err, const std::string& message, bool color);
+
+// Loads the config and the specs named by global.config_path. On failure
+// prints every diagnostic to `err` and returns nullopt (the caller exits 1).
+std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global, std::ostream& err);
+
+// "1 token" / "3 tokens".
+std::string count_of(size_t n, const std::string& singular, const std::string& plural);
+
+}  // namespace tokend::cli
