@@ -325,7 +325,17 @@ SimResponse Simulator::perform(const std::string& op, const SimRequest& request,
     if (!roles.ok()) return from_error(roles.error());
     auto held = org_.update_token_roles(token_id, *roles);
     if (!held.ok()) return from_error(held.error());
-    return json_response(200, astro::json::encode_subject_roles(*held), op);
+    // SubjectRoles.organizationRole is an enum of three roles in the published
+    // contract; the optional field is left out for the newer ORGANIZATION_OBSERVE_*
+    // roles (which the token still holds, as GetApiToken shows).
+    RoleSet answer;
+    for (const Role& role : *held) {
+      bool published = role.role == "ORGANIZATION_OWNER" ||
+                       role.role == "ORGANIZATION_BILLING_ADMIN" ||
+                       role.role == "ORGANIZATION_MEMBER";
+      if (role.entity_type != EntityType::Organization || published) answer.push_back(role);
+    }
+    return json_response(200, astro::json::encode_subject_roles(answer), op);
   }
   if (op == "RotateApiToken") {
     auto token = org_.rotate_token(token_id);
