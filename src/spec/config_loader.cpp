@@ -1,0 +1,256 @@
+// Loading of the daemon config (product.md §2).
+#include <algorithm>
+#include <climits>
+#include <filesystem>
+#include <system_error>
+
+#include "spec/loader.h"
+#include "spec/loading.h"
+#include "spec/suggest.h"
+#include "spec/text.h"
+#include "spec/toml_document.h"
+#include "util/log.h"
+
+namespace tokend::spec {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// "" or HOST:PORT with a non-empty host ("[::1]" for IPv6) and a port 0..65535.
+bool is_listen_address(std::string_view text) {
+  if (text.empty()) return true;
+  std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return false;
+  std::string_view host = text.substr(0, colon);
+  std::string_view port = text.substr(colon + 1);
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  if (std::stoi(std::string(port)) > 65535) return false;
+  if (host.front() == '[') return host.size() > 2 && host.back() == ']';
+  return host.find(':') == std::string_view::npos;
+}
+
+bool is_http_url(std::string_view text) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (text.substr(0, scheme.size()) == scheme && text.size() > scheme.size() && text[scheme.size()] != '/')
+      return true;
+  }
+  return false;
+}
+
+class ConfigParser {
+ public:
+  ConfigParser(const TomlDocument& document, const fs::path& directory, ConfigReading& reading)
+      : document_(document), directory_(directory), reading_(reading), config_(reading.config) {}
+
+  void parse() {
+    TableReader top(document_, document_.root(), "", reading_.diagnostics);
+    top.report_unknown_keys({"astro", "specs", "state", "reconcile", "secrets", "server", "log"});
+    if (const toml::value* astro = top.table("astro")) {
+      parse_astro(*astro);
+    } else if (!top.has("astro")) {
+      reading_.diagnostics.push_back(
+          Diagnostic{SourcePos{document_.name(), 0, 0}, "missing required key \"organization_id\" in [astro]", {}});
+    }
+    if (const toml::value* specs = top.table("specs")) parse_specs(*specs);
+    if (const toml::value* state = top.table("state")) parse_state(*state);
+    if (const toml::value* reconcile = top.table("reconcile")) parse_reconcile(*reconcile);
+    if (const toml::value* secrets = top.table("secrets")) parse_secrets(*secrets);
+    if (const toml::value* server = top.table("server")) parse_server(*server);
+    if (const toml::value* log = top.table("log")) parse_log(*log);
+  }
+
+ private:
+  TableReader reader(const toml::value& table, std::string context) {
+    return TableReader(document_, table, std::move(context), reading_.diagnostics);
+  }
+
+  std::string resolve(const std::string& path) const {
+    if (path.empty()) return path;
+    fs::path p(path);
+    if (p.is_absolute()) return p.lexically_normal().string();
+    return (directory_ / p).lexically_normal().string();
+  }
+
+  // A non-empty path string, resolved against the config's directory.
+  std::optional<std::string> path_value(TableReader& table, std::string_view key, bool allow_empty) {
+    std::optional<std::string> value = table.string(key);
+    if (!value) return std::nullopt;
+    if (value->empty() && !allow_empty) {
+      table.error_at_value(key, std::string(key) + " must not be empty");
+      return std::nullopt;
+    }
+    return resolve(*value);
+  }
+
+  void parse_astro(const toml::value& astro) {
+    TableReader t = reader(astro, "[astro]");
+    t.report_unknown_keys({"organization_id", "api_url", "token_file", "token_env", "timeout", "ca_file",
+                           "rate_limits"});
+    if (std::optional<std::string> id = t.string("organization_id")) {
+      if (id->empty()) t.error_at_value("organization_id", "organization_id must not be empty");
+      config_.organization_id = *id;
+    } else if (!t.has("organization_id")) {
+      t.error_at_table("missing required key \"organization_id\" in [astro]");
+    }
+    if (std::optional<std::string> url = t.string("api_url")) {
+      if (!is_http_url(*url)) {
+        t.error_at_value("api_url", "api_url must be an http:// or https:// URL, got " + in_quotes(*url));
+      } else {
+        while (url->size() > 1 && url->back() == '/') url->pop_back();
+        config_.api_url = *url;
+      }
+    }
+    if (auto file = path_value(t, "token_file", true)) config_.token_file = *file;
+    if (auto env = t.string("token_env")) config_.token_env = *env;
+    if (auto timeout = t.duration("timeout")) {
+      if (timeout->count() <= 0) t.error_at_value("timeout", "timeout must be greater than 0");
+      else config_.timeout = *timeout;
+    }
+    if (auto file = path_value(t, "ca_file", true)) config_.ca_file = *file;
+    if (const toml::value* limits = t.table("rate_limits")) {
+      TableReader r = reader(*limits, "[astro.rate_limits]");
+      r.report_unknown_keys({"get", "post", "delete"});
+      const auto rate = [&r](std::string_view key, double& out) {
+        std::optional<double> value = r.number(key);
+        if (!value) return;
+        if (*value > 0) out = *value;
+        else r.error_at_value(key, std::string(key) + " must be greater than 0, got " + literal(*r.find(key)));
+      };
+      rate("get", config_.rate_limits.get);
+      rate("post", config_.rate_limits.post);
+      rate("delete", config_.rate_limits.del);
+    }
+  }
+
+  void parse_specs(const toml::value& specs) {
+    TableReader t = reader(specs, "[specs]");
+    t.report_unknown_keys({"paths"});
+    const toml::value* paths = t.array("paths");
+    if (!paths) return;
+    std::vector<std::string> resolved;
+    bool all_valid = true;
+    for (const toml::value& entry : paths->as_array()) {
+      if (!entry.is_string() || entry.as_string().str.empty()) {
+        reading_.diagnostics.push_back(document_.error_at(
+            document_.position_of(entry),
+            entry.is_string() ? std::string("paths entries must not be empty")
+                              : "paths entries must be strings, got " + describe(entry)));
+        all_valid = false;
+        continue;
+      }
+      const std::string& written = entry.as_string().str;
+      std::string path = resolve(written);
+      std::error_code error;
+      fs::file_status status = fs::status(path, error);
+      if (!fs::exists(status)) {
+        std::string message = "spec path " + in_quotes(written) + " does not exist";
+        if (path != written) message += " (resolved to " + in_quotes(path, 400) + ")";
+        t.error_at_key("paths", std::move(message));
+      } else if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
+        t.error_at_key("paths", "spec path " + in_quotes(written) + " is neither a directory nor a file");
+      }
+      resolved.push_back(std::move(path));
+    }
+    if (all_valid) config_.spec_paths = std::move(resolved);
+  }
+
+  void parse_state(const toml::value& state) {
+    TableReader t = reader(state, "[state]");
+    t.report_unknown_keys({"path"});
+    if (auto path = path_value(t, "path", false)) config_.state_path = *path;
+  }
+
+  void parse_reconcile(const toml::value& reconcile) {
+    TableReader t = reader(reconcile, "[reconcile]");
+    t.report_unknown_keys({"interval", "jitter", "mode", "parallelism", "max_deletes_per_run"});
+    if (auto interval = t.duration("interval")) {
+      if (interval->count() <= 0) t.error_at_value("interval", "interval must be greater than 0");
+      else config_.interval = *interval;
+    }
+    if (auto jitter = t.duration("jitter")) config_.jitter = *jitter;
+    if (auto mode = t.string("mode")) {
+      if (*mode == "apply") config_.mode = ReconcileMode::Apply;
+      else if (*mode == "plan") config_.mode = ReconcileMode::Plan;
+      else t.error_at_value("mode", "mode must be \"apply\" or \"plan\", got " + in_quotes(*mode) + did_you_mean(*mode, {"apply", "plan"}));
+    }
+    if (auto parallelism = t.integer("parallelism")) {
+      if (*parallelism < 1 || *parallelism > 64)
+        t.error_at_value("parallelism", "parallelism must be between 1 and 64, got " + std::to_string(*parallelism));
+      else config_.parallelism = static_cast<int>(*parallelism);
+    }
+    if (auto max_deletes = t.integer("max_deletes_per_run")) {
+      if (*max_deletes < 0 || *max_deletes > INT_MAX)
+        t.error_at_value("max_deletes_per_run",
+                         "max_deletes_per_run must be 0 or more, got " + std::to_string(*max_deletes));
+      else config_.max_deletes_per_run = static_cast<int>(*max_deletes);
+    }
+  }
+
+  void parse_secrets(const toml::value& secrets) {
+    TableReader t = reader(secrets, "[secrets]");
+    t.report_unknown_keys({"dir"});
+    if (auto dir = path_value(t, "dir", false)) config_.secrets_dir = *dir;
+  }
+
+  void parse_server(const toml::value& server) {
+    TableReader t = reader(server, "[server]");
+    t.report_unknown_keys({"listen"});
+    if (auto listen = t.string("listen")) {
+      if (!is_listen_address(*listen))
+        t.error_at_value("listen", "listen must be \"\" or HOST:PORT such as \"127.0.0.1:9464\", got " + in_quotes(*listen));
+      else config_.listen = *listen;
+    }
+  }
+
+  void parse_log(const toml::value& log) {
+    TableReader t = reader(log, "[log]");
+    t.report_unknown_keys({"level", "format"});
+    if (auto level = t.string("level")) {
+      if (!parse_log_level(*level))
+        t.error_at_value("level", "level must be one of debug, info, warn, error, got " + in_quotes(*level) +
+                                      did_you_mean(*level, {"debug", "info", "warn", "error"}));
+      else config_.log_level = *level;
+    }
+    if (auto format = t.string("format")) {
+      if (!parse_log_format(*format))
+        t.error_at_value("format", "format must be \"text\" or \"json\", got " + in_quotes(*format) +
+                                       did_you_mean(*format, {"text", "json"}));
+      else config_.log_format = *format;
+    }
+  }
+
+  const TomlDocument& document_;
+  fs::path directory_;
+  ConfigReading& reading_;
+  Config& config_;
+};
+
+}  // namespace
+
+ConfigReading read_config(const std::string& path) {
+  ConfigReading reading;
+  std::error_code error;
+  fs::path absolute = fs::absolute(fs::path(path), error);
+  if (error) absolute = fs::path(path);
+  absolute = absolute.lexically_normal();
+  reading.config.path = absolute.string();
+  std::optional<TomlDocument> document =
+      TomlDocument::load(absolute.string(), display_path(absolute.string()), reading.diagnostics);
+  if (!document) return reading;
+  reading.parsed = true;
+  ConfigParser(*document, absolute.parent_path(), reading).parse();
+  sort_by_position(reading.diagnostics.begin(), reading.diagnostics.end());
+  return reading;
+}
+
+Loaded<Config> load_config(const std::string& path) {
+  ConfigReading reading = read_config(path);
+  Loaded<Config> loaded;
+  loaded.diagnostics = std::move(reading.diagnostics);
+  if (loaded.diagnostics.empty()) loaded.value = std::move(reading.config);
+  return loaded;
+}
+
+}  // namespace tokend::spec

@@ -1,0 +1,422 @@
+// Loading of the token specs (product.md §1) and of the whole desired state.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+
+#include "spec/loader.h"
+#include "spec/loading.h"
+#include "spec/roles.h"
+#include "spec/suggest.h"
+#include "spec/text.h"
+#include "spec/toml_document.h"
+#include "util/hash.h"
+
+namespace tokend::spec {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMaxNameChars = 256;
+constexpr std::size_t kMaxDescriptionChars = 500;
+constexpr std::int64_t kMaxDays = 3650;
+
+const std::vector<std::string_view> kTokenAttributes = {
+    "name",      "description", "type",      "role",      "roles",    "expiry_period_in_days",
+    "rotate_before_expiry_days", "rotate_every_days", "sink", "import_id", "lifecycle"};
+const std::vector<std::string_view> kRoleAttributes = {"role", "entity_id", "entity_type"};
+const std::vector<std::string_view> kLifecycleAttributes = {"prevent_destroy", "create_before_destroy",
+                                                            "ignore_changes"};
+const std::vector<std::string_view> kIgnorableAttributes = {
+    "name", "description", "role", "roles", "type", "expiry_period_in_days", "all"};
+const std::vector<std::string_view> kEntityTypes = {"ORGANIZATION", "WORKSPACE", "DEPLOYMENT"};
+
+bool is_valid_key(std::string_view key) {
+  const auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  if (key.empty() || !letter(key.front())) return false;
+  return std::all_of(key.begin(), key.end(),
+                     [&](char c) { return letter(c) || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+std::string absolute_path(const std::string& path) {
+  std::error_code error;
+  fs::path absolute = fs::absolute(fs::path(path), error);
+  return (error ? fs::path(path) : absolute).lexically_normal().string();
+}
+
+std::string location_text(const SourcePos& pos) {
+  return pos.file + ":" + std::to_string(pos.line);
+}
+
+// What is known about a token beyond its TokenSpec while the files load.
+struct LoadedToken {
+  TokenSpec spec;
+  SourcePos sink_pos;
+};
+
+class SpecParser {
+ public:
+  SpecParser(const Config& config, std::vector<Diagnostic>& out) : config_(config), out_(out) {
+    secrets_dir_ = absolute_path(config.secrets_dir);
+  }
+
+  // Validates every token of `document`, in the order they are written.
+  void parse_document(const TomlDocument& document) {
+    TableReader top(document, document.root(), "", out_);
+    top.report_unknown_keys({"api_token"});
+    const toml::value* tokens = top.table("api_token");
+    if (!tokens) return;
+    std::vector<std::pair<std::string, const toml::value*>> ordered;
+    for (const auto& [key, value] : tokens->as_table()) ordered.emplace_back(key, &value);
+    std::sort(ordered.begin(), ordered.end(), [&](const auto& a, const auto& b) {
+      SourcePos pa = document.position_of(*a.second);
+      SourcePos pb = document.position_of(*b.second);
+      return std::tie(pa.line, pa.column, a.first) < std::tie(pb.line, pb.column, b.first);
+    });
+    for (const auto& [key, value] : ordered) parse_token(document, key, *value);
+  }
+
+  std::vector<TokenSpec> take_tokens() {
+    std::vector<TokenSpec> specs;
+    for (LoadedToken& token : tokens_) specs.push_back(std::move(token.spec));
+    std::sort(specs.begin(), specs.end(), [](const TokenSpec& a, const TokenSpec& b) { return a.key < b.key; });
+    return specs;
+  }
+
+ private:
+  void parse_token(const TomlDocument& document, const std::string& key, const toml::value& table) {
+    const SourcePos key_pos = document.position_of_key(table, key);
+    if (!is_valid_key(key)) {
+      out_.push_back(document.error_at(
+          key_pos, "invalid token key " + in_quotes(key) +
+                       ": a key starts with a letter or \"_\" and contains only letters, digits, \"_\" and \"-\""));
+      return;
+    }
+    const std::string address = address_for_key(key);
+    if (auto [first, inserted] = definitions_.try_emplace(key, key_pos); !inserted) {
+      out_.push_back(document.error_at(key_pos, "duplicate token key " + in_quotes(key) + ": " + address +
+                                                    " is already defined at " + location_text(first->second)));
+      return;
+    }
+    if (!table.is_table()) {
+      out_.push_back(document.error_at(document.position_of(table),
+                                       "api_token." + key + " must be a table, got " + describe(table)));
+      return;
+    }
+
+    const std::size_t errors_before = out_.size();
+    TableReader t(document, table, address, out_);
+    t.report_unknown_keys(kTokenAttributes);
+    LoadedToken loaded;
+    TokenSpec& spec = loaded.spec;
+    spec.key = key;
+    spec.pos = document.position_of(table);
+    const auto missing = [&](std::string_view attribute) {
+      t.error_at_table("missing required attribute " + in_quotes(attribute) + " in " + address);
+    };
+
+    if (std::optional<std::string> name = t.string("name")) {
+      const std::size_t chars = code_point_count(*name);
+      if (chars == 0) t.error_at_value("name", "name must not be empty");
+      else if (chars > kMaxNameChars)
+        t.error_at_value("name", "name must be at most 256 characters, got " + std::to_string(chars));
+      spec.attrs.name = *name;
+    } else if (!t.has("name")) {
+      missing("name");
+    }
+
+    if (std::optional<std::string> description = t.string("description")) {
+      const std::size_t chars = code_point_count(*description);
+      if (chars > kMaxDescriptionChars)
+        t.error_at_value("description", "description must be at most 500 characters, got " + std::to_string(chars));
+      spec.attrs.description = *description;
+    }
+
+    std::optional<EntityType> type;
+    if (std::optional<std::string> text = t.string("type")) {
+      type = parse_entity_type(*text);
+      if (!type)
+        t.error_at_value("type", "type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " + in_quotes(*text) +
+                                     did_you_mean(*text, kEntityTypes));
+      else spec.attrs.type = *type;
+    } else if (!t.has("type")) {
+      missing("type");
+    }
+
+    std::optional<std::string> role = t.string("role");
+    if (role) {
+      if (role->empty()) {
+        t.error_at_value("role", "role must not be empty");
+        role.reset();
+      } else {
+        spec.attrs.role = *role;
+      }
+    } else if (!t.has("role")) {
+      missing("role");
+    }
+
+    parse_roles(document, t, address, type, role, spec);
+    parse_days(t, spec);
+    parse_sink(t, key, loaded);
+
+    if (std::optional<std::string> import_id = t.string("import_id")) {
+      if (import_id->empty()) t.error_at_value("import_id", "import_id must not be empty");
+      else spec.import_id = *import_id;
+    }
+
+    if (const toml::value* lifecycle = t.table("lifecycle")) parse_lifecycle(document, *lifecycle, address, spec);
+
+    if (out_.size() != errors_before) return;
+    tokens_.push_back(std::move(loaded));
+  }
+
+  void parse_roles(const TomlDocument& document, TableReader& t, const std::string& address,
+                   std::optional<EntityType> type, const std::optional<std::string>& role, TokenSpec& spec) {
+    const toml::value* roles = t.array("roles");
+    if (!roles) {
+      if (!t.has("roles")) t.error_at_table("missing required attribute \"roles\" in " + address);
+      return;
+    }
+    if (roles->as_array().empty()) {
+      t.error_at_value("roles", "roles must not be empty: list at least the token's own role");
+      return;
+    }
+    std::vector<Role> entries;
+    std::vector<const toml::value*> entry_values;
+    bool entries_complete = true;
+    std::size_t index = 0;
+    for (const toml::value& entry : roles->as_array()) {
+      const std::string context = address + ".roles[" + std::to_string(index++) + "]";
+      if (!entry.is_table()) {
+        out_.push_back(document.error_at(document.position_of(entry),
+                                         "roles entries must be tables, got " + describe(entry)));
+        entries_complete = false;
+        continue;
+      }
+      TableReader r(document, entry, context, out_);
+      r.report_unknown_keys(kRoleAttributes);
+      Role parsed;
+      bool complete = true;
+      for (std::string_view attribute : kRoleAttributes) {
+        std::optional<std::string> value = r.string(attribute);
+        if (!value) {
+          if (!r.has(attribute)) r.error_at_table("missing required attribute " + in_quotes(attribute) + " in " + context);
+          complete = false;
+          continue;
+        }
+        if (value->empty()) {
+          r.error_at_value(attribute, std::string(attribute) + " must not be empty");
+          complete = false;
+        } else if (attribute == "role") {
+          parsed.role = *value;
+        } else if (attribute == "entity_id") {
+          parsed.entity_id = *value;
+        } else if (std::optional<EntityType> entity_type = parse_entity_type(*value)) {
+          parsed.entity_type = *entity_type;
+        } else {
+          r.error_at_value(attribute, "entity_type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
+                                          in_quotes(*value) + did_you_mean(*value, kEntityTypes));
+          complete = false;
+        }
+      }
+      if (!complete) {
+        entries_complete = false;
+        continue;
+      }
+      entries.push_back(parsed);
+      entry_values.push_back(&entry);
+    }
+
+    std::optional<std::string_view> primary;
+    if (role) primary = *role;
+    for (const RoleProblem& problem : check_roles(type, primary, entries, config_.organization_id, entries_complete)) {
+      SourcePos pos;
+      switch (problem.where) {
+        case RoleProblem::Where::PrimaryRole: pos = t.position_of_value("role"); break;
+        case RoleProblem::Where::Entry: pos = document.position_of(*entry_values[problem.entry]); break;
+        case RoleProblem::Where::EntryRole:
+        case RoleProblem::Where::EntryEntityId: {
+          TableReader r(document, *entry_values[problem.entry], "", out_);
+          pos = r.position_of_value(problem.where == RoleProblem::Where::EntryRole ? "role" : "entity_id");
+          break;
+        }
+      }
+      out_.push_back(document.error_at(pos, problem.message));
+    }
+    spec.attrs.roles = normalize_roles(std::move(entries));
+  }
+
+  void parse_days(TableReader& t, TokenSpec& spec) {
+    if (std::optional<std::int64_t> expiry = t.integer("expiry_period_in_days")) {
+      if (*expiry < 1 || *expiry > kMaxDays)
+        t.error_at_value("expiry_period_in_days",
+                         "expiry_period_in_days must be between 1 and 3650, got " + std::to_string(*expiry));
+      else spec.attrs.expiry_period_in_days = static_cast<int>(*expiry);
+    }
+    const bool expiry_invalid = t.has("expiry_period_in_days") && !spec.attrs.expiry_period_in_days;
+    if (std::optional<std::int64_t> before = t.integer("rotate_before_expiry_days")) {
+      const std::string key = "rotate_before_expiry_days";
+      if (*before < 0) {
+        t.error_at_value(key, key + " must be 0 or more, got " + std::to_string(*before));
+      } else if (*before > 0 && !expiry_invalid) {
+        if (!spec.attrs.expiry_period_in_days)
+          t.error_at_value(key, key + " requires expiry_period_in_days: a token that never expires has nothing to rotate before");
+        else if (*before >= *spec.attrs.expiry_period_in_days)
+          t.error_at_value(key, key + " must be less than expiry_period_in_days (" +
+                                    std::to_string(*spec.attrs.expiry_period_in_days) + "), got " +
+                                    std::to_string(*before));
+        else spec.rotate_before_expiry_days = static_cast<int>(*before);
+      }
+    }
+    if (std::optional<std::int64_t> every = t.integer("rotate_every_days")) {
+      if (*every < 0 || *every > kMaxDays)
+        t.error_at_value("rotate_every_days", "rotate_every_days must be between 0 and 3650, got " + std::to_string(*every));
+      else spec.rotate_every_days = static_cast<int>(*every);
+    }
+  }
+
+  void parse_sink(TableReader& t, const std::string& key, LoadedToken& loaded) {
+    std::string sink;
+    if (std::optional<std::string> written = t.string("sink")) {
+      fs::path path(*written);
+      if (written->empty()) {
+        t.error_at_value("sink", "sink must not be empty");
+        return;
+      }
+      path = path.is_absolute() ? path.lexically_normal() : (fs::path(secrets_dir_) / path).lexically_normal();
+      if (!path.has_filename()) {
+        t.error_at_value("sink", "sink must name a file, got " + in_quotes(*written));
+        return;
+      }
+      sink = path.string();
+      loaded.sink_pos = t.position_of_value("sink");
+    } else if (t.has("sink")) {
+      return;
+    } else {
+      sink = (fs::path(secrets_dir_) / (key + ".token")).lexically_normal().string();
+      loaded.sink_pos = t.position();
+    }
+    if (auto [first, inserted] = sinks_.try_emplace(sink, std::make_pair(address_for_key(key), loaded.sink_pos));
+        !inserted) {
+      t.error_at_value("sink", "sink " + in_quotes(sink, 400) + " is also the sink of " + first->second.first + " (" +
+                                   location_text(first->second.second) + "); each token needs its own file");
+      return;
+    }
+    loaded.spec.sink = sink;
+  }
+
+  void parse_lifecycle(const TomlDocument& document, const toml::value& table, const std::string& address,
+                       TokenSpec& spec) {
+    TableReader l(document, table, address + ".lifecycle", out_);
+    l.report_unknown_keys(kLifecycleAttributes);
+    if (auto prevent = l.boolean("prevent_destroy")) spec.lifecycle.prevent_destroy = *prevent;
+    if (auto create_first = l.boolean("create_before_destroy")) spec.lifecycle.create_before_destroy = *create_first;
+    const toml::value* ignore = l.array("ignore_changes");
+    if (!ignore) return;
+    for (const toml::value& entry : ignore->as_array()) {
+      if (!entry.is_string()) {
+        out_.push_back(document.error_at(document.position_of(entry),
+                                         "ignore_changes entries must be strings, got " + describe(entry)));
+        continue;
+      }
+      const std::string& name = entry.as_string().str;
+      if (std::find(kIgnorableAttributes.begin(), kIgnorableAttributes.end(), name) == kIgnorableAttributes.end()) {
+        out_.push_back(document.error_at(
+            document.position_of(entry),
+            "ignore_changes entry " + in_quotes(name) +
+                " is not one of name, description, role, roles, type, expiry_period_in_days, all" +
+                did_you_mean(name, kIgnorableAttributes)));
+        continue;
+      }
+      spec.lifecycle.ignore_changes.push_back(name);
+    }
+  }
+
+  const Config& config_;
+  std::vector<Diagnostic>& out_;
+  std::string secrets_dir_;
+  std::vector<LoadedToken> tokens_;
+  std::map<std::string, SourcePos> definitions_;                            // key -> first definition
+  std::map<std::string, std::pair<std::string, SourcePos>> sinks_;          // sink -> (address, where)
+};
+
+// The files named by config.spec_paths: each directory's `*.toml` entries
+// (sorted by name, not recursive, hidden names skipped) or the file itself.
+std::vector<std::string> spec_files(const Config& config, bool report_missing_paths,
+                                    std::vector<Diagnostic>& diagnostics) {
+  std::vector<std::string> files;
+  std::set<std::string> seen;
+  const auto add = [&](const std::string& file) {
+    if (seen.insert(file).second) files.push_back(file);
+  };
+  for (const std::string& written : config.spec_paths) {
+    const std::string path = absolute_path(written);
+    std::error_code error;
+    fs::file_status status = fs::status(path, error);
+    if (!fs::exists(status)) {
+      if (report_missing_paths)
+        diagnostics.push_back(Diagnostic{SourcePos{display_path(path), 0, 0}, "spec path does not exist", {}});
+      continue;
+    }
+    if (!fs::is_directory(status)) {
+      add(path);
+      continue;
+    }
+    std::vector<std::string> names;
+    fs::directory_iterator it(path, error);
+    for (; !error && it != fs::directory_iterator(); it.increment(error)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() > 5 && name.front() != '.' && name.ends_with(".toml")) names.push_back(name);
+    }
+    if (error) {
+      diagnostics.push_back(
+          Diagnostic{SourcePos{display_path(path), 0, 0}, "cannot list spec directory: " + error.message(), {}});
+      continue;
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) add((fs::path(path) / name).string());
+  }
+  return files;
+}
+
+}  // namespace
+
+std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
+                                  std::vector<Diagnostic>& diagnostics, std::string* spec_hash) {
+  SpecParser parser(config, diagnostics);
+  std::string hashed;
+  for (const std::string& file : spec_files(config, report_missing_paths, diagnostics)) {
+    const std::size_t first_diagnostic = diagnostics.size();
+    std::string bytes;
+    std::optional<TomlDocument> document = TomlDocument::load(file, display_path(file), diagnostics, &bytes);
+    hashed += file + '\n' + std::to_string(bytes.size()) + '\n' + bytes;
+    if (document) parser.parse_document(*document);
+    sort_by_position(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic), diagnostics.end());
+  }
+  if (spec_hash) *spec_hash = sha256_hex(hashed);
+  return parser.take_tokens();
+}
+
+Loaded<std::vector<TokenSpec>> load_specs(const Config& config, std::string* spec_hash) {
+  Loaded<std::vector<TokenSpec>> loaded;
+  std::vector<TokenSpec> tokens = read_specs(config, true, loaded.diagnostics, spec_hash);
+  if (loaded.diagnostics.empty()) loaded.value = std::move(tokens);
+  return loaded;
+}
+
+Loaded<DesiredState> load_desired_state(const std::string& config_path) {
+  Loaded<DesiredState> loaded;
+  ConfigReading reading = read_config(config_path);
+  loaded.diagnostics = std::move(reading.diagnostics);
+  if (!reading.parsed) return loaded;
+  DesiredState state;
+  state.tokens = read_specs(reading.config, false, loaded.diagnostics, &state.spec_hash);
+  if (!loaded.diagnostics.empty()) return loaded;
+  state.config = std::move(reading.config);
+  loaded.value = std::move(state);
+  return loaded;
+}
+
+}  // namespace tokend::spec
