@@ -8,6 +8,9 @@ namespace tokend::spec {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   const auto fold = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  // Optimal string alignment: insertions, deletions, substitutions and
+  // transpositions of neighbours each cost 1. Three rows suffice.
+  std::vector<std::size_t> before_previous(b.size() + 1);
   std::vector<std::size_t> previous(b.size() + 1);
   std::vector<std::size_t> current(b.size() + 1);
   std::iota(previous.begin(), previous.end(), std::size_t{0});
@@ -16,7 +19,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t j = 1; j <= b.size(); ++j) {
       const std::size_t substitution = previous[j - 1] + (fold(a[i - 1]) == fold(b[j - 1]) ? 0 : 1);
       current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
+      if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) && fold(a[i - 2]) == fold(b[j - 1]))
+        current[j] = std::min(current[j], before_previous[j - 2] + 1);
     }
+    std::swap(before_previous, previous);
     std::swap(previous, current);
   }
   return previous[b.size()];

@@ -10,8 +10,9 @@
 
 namespace tokend::spec {
 
-// Levenshtein distance between `a` and `b`, comparing ASCII letters without
-// regard to case (so "workspace" is at distance 0 from "WORKSPACE").
+// Edit distance between `a` and `b` (insertions, deletions, substitutions and
+// swaps of neighbouring characters cost 1 each), comparing ASCII letters
+// without regard to case (so "workspace" is at distance 0 from "WORKSPACE").
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word` when it is close enough to be a plausible
