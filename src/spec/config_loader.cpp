@@ -130,14 +130,12 @@ class ConfigParser {
     const toml::value* paths = t.array("paths");
     if (!paths) return;
     std::vector<std::string> resolved;
-    bool all_valid = true;
     for (const toml::value& entry : paths->as_array()) {
       if (!entry.is_string() || entry.as_string().str.empty()) {
         reading_.diagnostics.push_back(document_.error_at(
             document_.position_of(entry),
             entry.is_string() ? std::string("paths entries must not be empty")
                               : "paths entries must be strings, got " + describe(entry)));
-        all_valid = false;
         continue;
       }
       const std::string& written = entry.as_string().str;
@@ -153,7 +151,7 @@ class ConfigParser {
       }
       resolved.push_back(std::move(path));
     }
-    if (all_valid) config_.spec_paths = std::move(resolved);
+    config_.spec_paths = std::move(resolved);
   }
 
   void parse_state(const toml::value& state) {

@@ -18,7 +18,8 @@
 
 namespace tokend::spec {
 
-// A place in a source file; line and column are 1-based, 0 when unknown.
+// A place in a source file; line and column (a byte offset within the line)
+// are 1-based, 0 when unknown.
 struct SourcePos {
   std::string file;
   int line = 0;
@@ -30,7 +31,10 @@ struct Diagnostic {
   std::string message;     // e.g. "expiry_period_in_days must be between 1 and 3650, got 0"
   std::string source_line; // the offending line of the file, when known
 
-  // "FILE:LINE:COL: error: MESSAGE", followed by the source line (indented) when known.
+  // "FILE:LINE:COL: error: MESSAGE\n", then, when the line is known, the
+  // source line indented by four spaces and a caret under the column. LINE
+  // and COL are left out when 0 ("FILE: error: MESSAGE" for a file that
+  // cannot be read). Bytes that could disturb a terminal print as '?'.
   std::string format() const;
 };
 

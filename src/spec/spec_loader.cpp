@@ -162,8 +162,16 @@ class SpecParser {
     parse_sink(t, key, loaded);
 
     if (std::optional<std::string> import_id = t.string("import_id")) {
-      if (import_id->empty()) t.error_at_value("import_id", "import_id must not be empty");
-      else spec.import_id = *import_id;
+      if (import_id->empty()) {
+        t.error_at_value("import_id", "import_id must not be empty");
+      } else if (auto [first, inserted] = imports_.try_emplace(*import_id, address, t.position_of_value("import_id"));
+                 !inserted) {
+        t.error_at_value("import_id", "import_id " + in_quotes(*import_id) + " is also imported by " +
+                                          first->second.first + " (" + location_text(first->second.second) +
+                                          "); a token can be adopted only once");
+      } else {
+        spec.import_id = *import_id;
+      }
     }
 
     if (const toml::value* lifecycle = t.table("lifecycle")) parse_lifecycle(document, *lifecycle, address, spec);
@@ -338,8 +346,9 @@ class SpecParser {
   std::vector<Diagnostic>& out_;
   std::string secrets_dir_;
   std::vector<LoadedToken> tokens_;
-  std::map<std::string, SourcePos> definitions_;                            // key -> first definition
-  std::map<std::string, std::pair<std::string, SourcePos>> sinks_;          // sink -> (address, where)
+  std::map<std::string, SourcePos> definitions_;                      // key -> first definition
+  std::map<std::string, std::pair<std::string, SourcePos>> sinks_;    // sink -> (address, where)
+  std::map<std::string, std::pair<std::string, SourcePos>> imports_;  // import_id -> (address, where)
 };
 
 // The files named by config.spec_paths: each directory's `*.toml` entries

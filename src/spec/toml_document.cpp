@@ -23,12 +23,14 @@ namespace {
 // Reads the whole file; on failure returns the reason.
 std::optional<std::string> read_all(const std::string& path, std::string& bytes) {
   const auto reason = [](int error) { return std::error_code(error, std::generic_category()).message(); };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking, so that a FIFO is refused instead of waited on.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return reason(errno);
   struct stat info {};
-  if (::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    const bool directory = S_ISDIR(info.st_mode);
     ::close(fd);
-    return reason(EISDIR);
+    return directory ? reason(EISDIR) : std::string("not a regular file");
   }
   char buffer[65536];
   for (;;) {
@@ -128,15 +130,14 @@ Diagnostic syntax_diagnostic(std::string_view bytes, const std::string& name, co
     } else if (!location->line_text.empty()) {
       // Some toml11 errors (dates, times) show a re-lexed fragment numbered
       // from 1; find the fragment in the file instead.
-      for (int line = 1;; ++line) {
-        std::string_view text = line_of(bytes, line);
-        std::size_t at = text.find(location->line_text);
+      const int line_count = 1 + static_cast<int>(std::count(bytes.begin(), bytes.end(), '\n'));
+      for (int line = 1; line <= line_count; ++line) {
+        std::size_t at = line_of(bytes, line).find(location->line_text);
         if (at != std::string_view::npos) {
           pos.line = line;
           pos.column = static_cast<int>(at) + location->column;
           break;
         }
-        if (text.data() + text.size() >= bytes.data() + bytes.size()) break;
       }
     }
   }
@@ -389,8 +390,7 @@ void TableReader::report_unknown_keys(const std::vector<std::string_view>& known
     if (context_.empty() && value.is_table()) {
       message = "unknown table [" + key + "]" + did_you_mean(key, known, "[", "]");
     } else {
-      message = "unknown key " + in_quotes(key);
-      if (!context_.empty()) message += " in " + context_;
+      message = "unknown key " + in_quotes(key) + (context_.empty() ? " at the top level" : " in " + context_);
       message += did_you_mean(key, known);
     }
     error_at_key(key, std::move(message));

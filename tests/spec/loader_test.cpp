@@ -162,7 +162,6 @@ TEST_CASE("inline roles and arrays of tables load to the same token", "[spec]") 
   const TokenSpec& tables_form = token(*loaded.value, "ci_deployer_tables");
   CHECK(inline_form.attrs == tables_form.attrs);
   CHECK(inline_form.lifecycle == tables_form.lifecycle);
-  CHECK(inline_form.import_id == tables_form.import_id);
   CHECK(std::is_sorted(tables_form.attrs.roles.begin(), tables_form.attrs.roles.end()));
   CHECK(token(*loaded.value, "dag_runner").attrs.roles ==
         RoleSet{{"DAG_RUNNER", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}});
