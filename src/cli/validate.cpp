@@ -20,12 +20,14 @@ std::string count_of(std::size_t n, std::string_view singular, std::string_view 
 // with its source line, then "N errors." (exit 1); or "N tokens valid." on
 // stdout (exit 0).
 void add_validate_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
-  auto* cmd = app.add_subcommand("validate", "Check the config and every token spec, without network calls");
+  auto* cmd = app.add_subcommand("validate",
+                                 "Check the config and every token spec, without network calls");
   cmd->footer("Uses the config given with -c (default " + GlobalOptions{}.config_path + ").");
   cmd->callback([&global, exit_code] {
     spec::Loaded<spec::DesiredState> loaded = spec::load_desired_state(global.config_path);
     if (!loaded.ok()) {
-      for (const spec::Diagnostic& diagnostic : loaded.diagnostics) std::cerr << diagnostic.format();
+      for (const spec::Diagnostic& diagnostic : loaded.diagnostics)
+        std::cerr << diagnostic.format();
       std::cerr << count_of(loaded.diagnostics.size(), "error.", "errors.") << "\n";
       *exit_code = 1;
       return;

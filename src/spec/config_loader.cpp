@@ -24,7 +24,8 @@ bool is_listen_address(std::string_view text) {
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return false;
   std::string_view host = text.substr(0, colon);
   std::string_view port = text.substr(colon + 1);
-  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return false;
   if (std::stoi(std::string(port)) > 65535) return false;
   if (host.front() == '[') return host.size() > 2 && host.back() == ']';
@@ -33,7 +34,8 @@ bool is_listen_address(std::string_view text) {
 
 bool is_http_url(std::string_view text) {
   for (std::string_view scheme : {"http://", "https://"}) {
-    if (text.substr(0, scheme.size()) == scheme && text.size() > scheme.size() && text[scheme.size()] != '/')
+    if (text.substr(0, scheme.size()) == scheme && text.size() > scheme.size() &&
+        text[scheme.size()] != '/')
       return true;
   }
   return false;
@@ -51,7 +53,9 @@ class ConfigParser {
       parse_astro(*astro);
     } else if (!top.has("astro")) {
       reading_.diagnostics.push_back(
-          Diagnostic{SourcePos{document_.name(), 0, 0}, "missing required key \"organization_id\" in [astro]", {}});
+          Diagnostic{SourcePos{document_.name(), 0, 0},
+                     "missing required key \"organization_id\" in [astro]",
+                     {}});
     }
     if (const toml::value* specs = top.table("specs")) parse_specs(*specs);
     if (const toml::value* state = top.table("state")) parse_state(*state);
@@ -74,7 +78,8 @@ class ConfigParser {
   }
 
   // A non-empty path string, resolved against the config's directory.
-  std::optional<std::string> path_value(TableReader& table, std::string_view key, bool allow_empty) {
+  std::optional<std::string> path_value(TableReader& table, std::string_view key,
+                                        bool allow_empty) {
     std::optional<std::string> value = table.string(key);
     if (!value) return std::nullopt;
     if (value->empty() && !allow_empty) {
@@ -86,8 +91,8 @@ class ConfigParser {
 
   void parse_astro(const toml::value& astro) {
     TableReader t = reader(astro, "[astro]");
-    t.report_unknown_keys({"organization_id", "api_url", "token_file", "token_env", "timeout", "ca_file",
-                           "rate_limits"});
+    t.report_unknown_keys({"organization_id", "api_url", "token_file", "token_env", "timeout",
+                           "ca_file", "rate_limits"});
     if (std::optional<std::string> id = t.string("organization_id")) {
       if (id->empty()) t.error_at_value("organization_id", "organization_id must not be empty");
       config_.organization_id = *id;
@@ -96,7 +101,8 @@ class ConfigParser {
     }
     if (std::optional<std::string> url = t.string("api_url")) {
       if (!is_http_url(*url)) {
-        t.error_at_value("api_url", "api_url must be an http:// or https:// URL, got " + in_quotes(*url));
+        t.error_at_value("api_url",
+                         "api_url must be an http:// or https:// URL, got " + in_quotes(*url));
       } else {
         while (url->size() > 1 && url->back() == '/') url->pop_back();
         config_.api_url = *url;
@@ -105,8 +111,10 @@ class ConfigParser {
     if (auto file = path_value(t, "token_file", true)) config_.token_file = *file;
     if (auto env = t.string("token_env")) config_.token_env = *env;
     if (auto timeout = t.duration("timeout")) {
-      if (timeout->count() <= 0) t.error_at_value("timeout", "timeout must be greater than 0");
-      else config_.timeout = *timeout;
+      if (timeout->count() <= 0)
+        t.error_at_value("timeout", "timeout must be greater than 0");
+      else
+        config_.timeout = *timeout;
     }
     if (auto file = path_value(t, "ca_file", true)) config_.ca_file = *file;
     if (const toml::value* limits = t.table("rate_limits")) {
@@ -115,8 +123,11 @@ class ConfigParser {
       const auto rate = [&r](std::string_view key, double& out) {
         std::optional<double> value = r.number(key);
         if (!value) return;
-        if (*value > 0) out = *value;
-        else r.error_at_value(key, std::string(key) + " must be greater than 0, got " + literal(*r.find(key)));
+        if (*value > 0)
+          out = *value;
+        else
+          r.error_at_value(
+              key, std::string(key) + " must be greater than 0, got " + literal(*r.find(key)));
       };
       rate("get", config_.rate_limits.get);
       rate("post", config_.rate_limits.post);
@@ -147,7 +158,8 @@ class ConfigParser {
         if (path != written) message += " (resolved to " + in_quotes(path, 400) + ")";
         t.error_at_key("paths", std::move(message));
       } else if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
-        t.error_at_key("paths", "spec path " + in_quotes(written) + " is neither a directory nor a file");
+        t.error_at_key("paths",
+                       "spec path " + in_quotes(written) + " is neither a directory nor a file");
       }
       resolved.push_back(std::move(path));
     }
@@ -164,25 +176,34 @@ class ConfigParser {
     TableReader t = reader(reconcile, "[reconcile]");
     t.report_unknown_keys({"interval", "jitter", "mode", "parallelism", "max_deletes_per_run"});
     if (auto interval = t.duration("interval")) {
-      if (interval->count() <= 0) t.error_at_value("interval", "interval must be greater than 0");
-      else config_.interval = *interval;
+      if (interval->count() <= 0)
+        t.error_at_value("interval", "interval must be greater than 0");
+      else
+        config_.interval = *interval;
     }
     if (auto jitter = t.duration("jitter")) config_.jitter = *jitter;
     if (auto mode = t.string("mode")) {
-      if (*mode == "apply") config_.mode = ReconcileMode::Apply;
-      else if (*mode == "plan") config_.mode = ReconcileMode::Plan;
-      else t.error_at_value("mode", "mode must be \"apply\" or \"plan\", got " + in_quotes(*mode) + did_you_mean(*mode, {"apply", "plan"}));
+      if (*mode == "apply")
+        config_.mode = ReconcileMode::Apply;
+      else if (*mode == "plan")
+        config_.mode = ReconcileMode::Plan;
+      else
+        t.error_at_value("mode", "mode must be \"apply\" or \"plan\", got " + in_quotes(*mode) +
+                                     did_you_mean(*mode, {"apply", "plan"}));
     }
     if (auto parallelism = t.integer("parallelism")) {
       if (*parallelism < 1 || *parallelism > 64)
-        t.error_at_value("parallelism", "parallelism must be between 1 and 64, got " + std::to_string(*parallelism));
-      else config_.parallelism = static_cast<int>(*parallelism);
+        t.error_at_value("parallelism", "parallelism must be between 1 and 64, got " +
+                                            std::to_string(*parallelism));
+      else
+        config_.parallelism = static_cast<int>(*parallelism);
     }
     if (auto max_deletes = t.integer("max_deletes_per_run")) {
       if (*max_deletes < 0 || *max_deletes > INT_MAX)
-        t.error_at_value("max_deletes_per_run",
-                         "max_deletes_per_run must be 0 or more, got " + std::to_string(*max_deletes));
-      else config_.max_deletes_per_run = static_cast<int>(*max_deletes);
+        t.error_at_value("max_deletes_per_run", "max_deletes_per_run must be 0 or more, got " +
+                                                    std::to_string(*max_deletes));
+      else
+        config_.max_deletes_per_run = static_cast<int>(*max_deletes);
     }
   }
 
@@ -197,8 +218,11 @@ class ConfigParser {
     t.report_unknown_keys({"listen"});
     if (auto listen = t.string("listen")) {
       if (!is_listen_address(*listen))
-        t.error_at_value("listen", "listen must be \"\" or HOST:PORT such as \"127.0.0.1:9464\", got " + in_quotes(*listen));
-      else config_.listen = *listen;
+        t.error_at_value("listen",
+                         "listen must be \"\" or HOST:PORT such as \"127.0.0.1:9464\", got " +
+                             in_quotes(*listen));
+      else
+        config_.listen = *listen;
     }
   }
 
@@ -207,15 +231,19 @@ class ConfigParser {
     t.report_unknown_keys({"level", "format"});
     if (auto level = t.string("level")) {
       if (!parse_log_level(*level))
-        t.error_at_value("level", "level must be one of debug, info, warn, error, got " + in_quotes(*level) +
+        t.error_at_value("level", "level must be one of debug, info, warn, error, got " +
+                                      in_quotes(*level) +
                                       did_you_mean(*level, {"debug", "info", "warn", "error"}));
-      else config_.log_level = *level;
+      else
+        config_.log_level = *level;
     }
     if (auto format = t.string("format")) {
       if (!parse_log_format(*format))
-        t.error_at_value("format", "format must be \"text\" or \"json\", got " + in_quotes(*format) +
+        t.error_at_value("format", "format must be \"text\" or \"json\", got " +
+                                       in_quotes(*format) +
                                        did_you_mean(*format, {"text", "json"}));
-      else config_.log_format = *format;
+      else
+        config_.log_format = *format;
     }
   }
 
@@ -244,10 +272,15 @@ ConfigReading read_config(const std::string& path) {
 }
 
 Loaded<Config> load_config(const std::string& path) {
-  ConfigReading reading = read_config(path);
   Loaded<Config> loaded;
-  loaded.diagnostics = std::move(reading.diagnostics);
-  if (loaded.diagnostics.empty()) loaded.value = std::move(reading.config);
+  try {
+    ConfigReading reading = read_config(path);
+    loaded.diagnostics = std::move(reading.diagnostics);
+    if (loaded.diagnostics.empty()) loaded.value = std::move(reading.config);
+  } catch (const std::exception& error) {
+    loaded.value.reset();
+    loaded.diagnostics.push_back(internal_error(path, error));
+  }
   return loaded;
 }
 

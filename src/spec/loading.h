@@ -3,6 +3,7 @@
 // report everything in one pass. Never throw.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,7 @@ namespace tokend::spec {
 struct ConfigReading {
   Config config;                        // defaults wherever a key was absent or invalid
   std::vector<Diagnostic> diagnostics;  // empty when the config is valid
-  bool parsed = false;                  // the file was read and is TOML: config.spec_paths are meaningful
+  bool parsed = false;  // the file was read and is TOML: config.spec_paths are meaningful
 };
 
 // Reads and validates the daemon config at `path` (product.md §2).
@@ -27,5 +28,9 @@ ConfigReading read_config(const std::string& path);
 // SHA-256 over the files' names and bytes when given.
 std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
                                   std::vector<Diagnostic>& diagnostics, std::string* spec_hash);
+
+// The last-resort diagnostic for an exception nothing else caught (such as
+// std::bad_alloc), so that the public load_* functions never throw.
+Diagnostic internal_error(const std::string& file, const std::exception& error);
 
 }  // namespace tokend::spec

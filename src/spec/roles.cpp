@@ -31,7 +31,8 @@ constexpr std::array<BuiltinRole, 11> kBuiltinRoles{{
 
 // "an ORGANIZATION" / "a WORKSPACE" / "a DEPLOYMENT".
 std::string with_article(EntityType type) {
-  return std::string(type == EntityType::Organization ? "an " : "a ") + std::string(to_string(type));
+  return std::string(type == EntityType::Organization ? "an " : "a ") +
+         std::string(to_string(type));
 }
 
 }  // namespace
@@ -49,9 +50,10 @@ std::vector<std::string_view> builtin_roles(EntityType type) {
   return names;
 }
 
-std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::optional<std::string_view> primary_role,
-                                     const std::vector<Role>& entries, std::string_view organization_id,
-                                     bool entries_complete) {
+std::vector<RoleProblem> check_roles(std::optional<EntityType> type,
+                                     std::optional<std::string_view> primary_role,
+                                     const std::vector<Role>& entries,
+                                     std::string_view organization_id, bool entries_complete) {
   using Where = RoleProblem::Where;
   std::vector<RoleProblem> problems;
   const auto problem = [&](Where where, std::size_t entry, std::string message) {
@@ -66,7 +68,8 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::option
     bool duplicate = false;
     for (std::size_t j = 0; j < i && !duplicate; ++j) {
       const Role& earlier = entries[j];
-      if (earlier.entity_type != entry.entity_type || earlier.entity_id != entry.entity_id) continue;
+      if (earlier.entity_type != entry.entity_type || earlier.entity_id != entry.entity_id)
+        continue;
       duplicate = true;
       if (earlier.role == entry.role) {
         problem(Where::Entry, i,
@@ -74,8 +77,8 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::option
                     in_quotes(entry.entity_id) + " is listed twice");
       } else {
         problem(Where::Entry, i,
-                "duplicate role entry: " + entity_type + " " + in_quotes(entry.entity_id) + " already has role " +
-                    in_quotes(earlier.role) + " (one role per entity)");
+                "duplicate role entry: " + entity_type + " " + in_quotes(entry.entity_id) +
+                    " already has role " + in_quotes(earlier.role) + " (one role per entity)");
       }
     }
     if (duplicate) continue;
@@ -83,8 +86,8 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::option
     if (entry.entity_type == EntityType::Organization && !organization_id.empty() &&
         entry.entity_id != organization_id) {
       problem(Where::EntryEntityId, i,
-              "an ORGANIZATION role's entity_id must be the configured organization_id " + in_quotes(organization_id) +
-                  ", got " + in_quotes(entry.entity_id));
+              "an ORGANIZATION role's entity_id must be the configured organization_id " +
+                  in_quotes(organization_id) + ", got " + in_quotes(entry.entity_id));
     }
 
     if (std::optional<EntityType> owner = builtin_role_entity_type(entry.role)) {
@@ -103,8 +106,9 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::option
     if (type == EntityType::Workspace && entry.entity_type == EntityType::Organization) {
       problem(Where::Entry, i, "a WORKSPACE token cannot have an ORGANIZATION role");
     } else if (type == EntityType::Deployment && entry.entity_type != EntityType::Deployment) {
-      problem(Where::Entry, i, "a DEPLOYMENT token can only have DEPLOYMENT roles, got " +
-                                   with_article(entry.entity_type) + " role");
+      problem(Where::Entry, i,
+              "a DEPLOYMENT token can only have DEPLOYMENT roles, got " +
+                  with_article(entry.entity_type) + " role");
     }
 
     if (entry.entity_type == type) own_type_entries.push_back(i);
@@ -115,7 +119,8 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::option
   if (own_type_entries.empty()) {
     problem(Where::PrimaryRole, 0,
             "role " + in_quotes(*primary_role) + " is not in roles: " + with_article(*type) +
-                " token needs exactly one " + type_name + " entry in roles, with role " + in_quotes(*primary_role));
+                " token needs exactly one " + type_name + " entry in roles, with role " +
+                in_quotes(*primary_role));
   } else if (own_type_entries.size() > 1) {
     for (std::size_t k = 1; k < own_type_entries.size(); ++k) {
       problem(Where::Entry, own_type_entries[k],
@@ -124,7 +129,8 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::option
     }
   } else if (entries[own_type_entries.front()].role != *primary_role) {
     problem(Where::PrimaryRole, 0,
-            "role " + in_quotes(*primary_role) + " does not match the " + type_name + " entry of roles, which has role " +
+            "role " + in_quotes(*primary_role) + " does not match the " + type_name +
+                " entry of roles, which has role " +
                 in_quotes(entries[own_type_entries.front()].role));
   }
   return problems;

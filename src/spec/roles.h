@@ -44,8 +44,10 @@ struct RoleProblem {
 // - exactly one entry has entity_type == type, and its role is `primary_role`
 //   (checked only when `entries_complete`, i.e. no entry was malformed).
 // Returns every problem found, empty when the roles are valid.
-std::vector<RoleProblem> check_roles(std::optional<EntityType> type, std::optional<std::string_view> primary_role,
-                                     const std::vector<Role>& entries, std::string_view organization_id,
+std::vector<RoleProblem> check_roles(std::optional<EntityType> type,
+                                     std::optional<std::string_view> primary_role,
+                                     const std::vector<Role>& entries,
+                                     std::string_view organization_id,
                                      bool entries_complete = true);
 
 }  // namespace tokend::spec

@@ -23,18 +23,28 @@ constexpr std::size_t kMaxNameChars = 256;
 constexpr std::size_t kMaxDescriptionChars = 500;
 constexpr std::int64_t kMaxDays = 3650;
 
-const std::vector<std::string_view> kTokenAttributes = {
-    "name",      "description", "type",      "role",      "roles",    "expiry_period_in_days",
-    "rotate_before_expiry_days", "rotate_every_days", "sink", "import_id", "lifecycle"};
+const std::vector<std::string_view> kTokenAttributes = {"name",
+                                                        "description",
+                                                        "type",
+                                                        "role",
+                                                        "roles",
+                                                        "expiry_period_in_days",
+                                                        "rotate_before_expiry_days",
+                                                        "rotate_every_days",
+                                                        "sink",
+                                                        "import_id",
+                                                        "lifecycle"};
 const std::vector<std::string_view> kRoleAttributes = {"role", "entity_id", "entity_type"};
-const std::vector<std::string_view> kLifecycleAttributes = {"prevent_destroy", "create_before_destroy",
-                                                            "ignore_changes"};
+const std::vector<std::string_view> kLifecycleAttributes = {
+    "prevent_destroy", "create_before_destroy", "ignore_changes"};
 const std::vector<std::string_view> kIgnorableAttributes = {
     "name", "description", "role", "roles", "type", "expiry_period_in_days", "all"};
 const std::vector<std::string_view> kEntityTypes = {"ORGANIZATION", "WORKSPACE", "DEPLOYMENT"};
 
 bool is_valid_key(std::string_view key) {
-  const auto letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  const auto letter = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
   if (key.empty() || !letter(key.front())) return false;
   return std::all_of(key.begin(), key.end(),
                      [&](char c) { return letter(c) || (c >= '0' && c <= '9') || c == '-'; });
@@ -49,12 +59,6 @@ std::string absolute_path(const std::string& path) {
 std::string location_text(const SourcePos& pos) {
   return pos.file + ":" + std::to_string(pos.line);
 }
-
-// What is known about a token beyond its TokenSpec while the files load.
-struct LoadedToken {
-  TokenSpec spec;
-  SourcePos sink_pos;
-};
 
 class SpecParser {
  public:
@@ -79,9 +83,9 @@ class SpecParser {
   }
 
   std::vector<TokenSpec> take_tokens() {
-    std::vector<TokenSpec> specs;
-    for (LoadedToken& token : tokens_) specs.push_back(std::move(token.spec));
-    std::sort(specs.begin(), specs.end(), [](const TokenSpec& a, const TokenSpec& b) { return a.key < b.key; });
+    std::vector<TokenSpec> specs = std::move(tokens_);
+    std::sort(specs.begin(), specs.end(),
+              [](const TokenSpec& a, const TokenSpec& b) { return a.key < b.key; });
     return specs;
   }
 
@@ -89,28 +93,30 @@ class SpecParser {
   void parse_token(const TomlDocument& document, const std::string& key, const toml::value& table) {
     const SourcePos key_pos = document.position_of_key(table, key);
     if (!is_valid_key(key)) {
-      out_.push_back(document.error_at(
-          key_pos, "invalid token key " + in_quotes(key) +
-                       ": a key starts with a letter or \"_\" and contains only letters, digits, \"_\" and \"-\""));
+      out_.push_back(
+          document.error_at(key_pos, "invalid token key " + in_quotes(key) +
+                                         ": a key starts with a letter or \"_\" and contains only "
+                                         "letters, digits, \"_\" and \"-\""));
       return;
     }
     const std::string address = address_for_key(key);
     if (auto [first, inserted] = definitions_.try_emplace(key, key_pos); !inserted) {
-      out_.push_back(document.error_at(key_pos, "duplicate token key " + in_quotes(key) + ": " + address +
-                                                    " is already defined at " + location_text(first->second)));
+      out_.push_back(document.error_at(key_pos, "duplicate token key " + in_quotes(key) + ": " +
+                                                    address + " is already defined at " +
+                                                    location_text(first->second)));
       return;
     }
     if (!table.is_table()) {
-      out_.push_back(document.error_at(document.position_of(table),
-                                       "api_token." + key + " must be a table, got " + describe(table)));
+      out_.push_back(
+          document.error_at(document.position_of(table),
+                            "api_token." + key + " must be a table, got " + describe(table)));
       return;
     }
 
     const std::size_t errors_before = out_.size();
     TableReader t(document, table, address, out_);
     t.report_unknown_keys(kTokenAttributes);
-    LoadedToken loaded;
-    TokenSpec& spec = loaded.spec;
+    TokenSpec spec;
     spec.key = key;
     spec.pos = document.position_of(table);
     const auto missing = [&](std::string_view attribute) {
@@ -119,9 +125,11 @@ class SpecParser {
 
     if (std::optional<std::string> name = t.string("name")) {
       const std::size_t chars = code_point_count(*name);
-      if (chars == 0) t.error_at_value("name", "name must not be empty");
+      if (chars == 0)
+        t.error_at_value("name", "name must not be empty");
       else if (chars > kMaxNameChars)
-        t.error_at_value("name", "name must be at most 256 characters, got " + std::to_string(chars));
+        t.error_at_value("name",
+                         "name must be at most 256 characters, got " + std::to_string(chars));
       spec.attrs.name = *name;
     } else if (!t.has("name")) {
       missing("name");
@@ -130,7 +138,8 @@ class SpecParser {
     if (std::optional<std::string> description = t.string("description")) {
       const std::size_t chars = code_point_count(*description);
       if (chars > kMaxDescriptionChars)
-        t.error_at_value("description", "description must be at most 500 characters, got " + std::to_string(chars));
+        t.error_at_value("description", "description must be at most 500 characters, got " +
+                                            std::to_string(chars));
       spec.attrs.description = *description;
     }
 
@@ -138,9 +147,10 @@ class SpecParser {
     if (std::optional<std::string> text = t.string("type")) {
       type = parse_entity_type(*text);
       if (!type)
-        t.error_at_value("type", "type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " + in_quotes(*text) +
-                                     did_you_mean(*text, kEntityTypes));
-      else spec.attrs.type = *type;
+        t.error_at_value("type", "type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
+                                     in_quotes(*text) + did_you_mean(*text, kEntityTypes));
+      else
+        spec.attrs.type = *type;
     } else if (!t.has("type")) {
       missing("type");
     }
@@ -159,29 +169,33 @@ class SpecParser {
 
     parse_roles(document, t, address, type, role, spec);
     parse_days(t, spec);
-    parse_sink(t, key, loaded);
+    parse_sink(t, key, spec);
 
     if (std::optional<std::string> import_id = t.string("import_id")) {
       if (import_id->empty()) {
         t.error_at_value("import_id", "import_id must not be empty");
-      } else if (auto [first, inserted] = imports_.try_emplace(*import_id, address, t.position_of_value("import_id"));
+      } else if (auto [first, inserted] =
+                     imports_.try_emplace(*import_id, address, t.position_of_value("import_id"));
                  !inserted) {
-        t.error_at_value("import_id", "import_id " + in_quotes(*import_id) + " is also imported by " +
-                                          first->second.first + " (" + location_text(first->second.second) +
+        t.error_at_value("import_id", "import_id " + in_quotes(*import_id) +
+                                          " is also imported by " + first->second.first + " (" +
+                                          location_text(first->second.second) +
                                           "); a token can be adopted only once");
       } else {
         spec.import_id = *import_id;
       }
     }
 
-    if (const toml::value* lifecycle = t.table("lifecycle")) parse_lifecycle(document, *lifecycle, address, spec);
+    if (const toml::value* lifecycle = t.table("lifecycle"))
+      parse_lifecycle(document, *lifecycle, address, spec);
 
     if (out_.size() != errors_before) return;
-    tokens_.push_back(std::move(loaded));
+    tokens_.push_back(std::move(spec));
   }
 
   void parse_roles(const TomlDocument& document, TableReader& t, const std::string& address,
-                   std::optional<EntityType> type, const std::optional<std::string>& role, TokenSpec& spec) {
+                   std::optional<EntityType> type, const std::optional<std::string>& role,
+                   TokenSpec& spec) {
     const toml::value* roles = t.array("roles");
     if (!roles) {
       if (!t.has("roles")) t.error_at_table("missing required attribute \"roles\" in " + address);
@@ -210,7 +224,9 @@ class SpecParser {
       for (std::string_view attribute : kRoleAttributes) {
         std::optional<std::string> value = r.string(attribute);
         if (!value) {
-          if (!r.has(attribute)) r.error_at_table("missing required attribute " + in_quotes(attribute) + " in " + context);
+          if (!r.has(attribute))
+            r.error_at_table("missing required attribute " + in_quotes(attribute) + " in " +
+                             context);
           complete = false;
           continue;
         }
@@ -224,8 +240,9 @@ class SpecParser {
         } else if (std::optional<EntityType> entity_type = parse_entity_type(*value)) {
           parsed.entity_type = *entity_type;
         } else {
-          r.error_at_value(attribute, "entity_type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
-                                          in_quotes(*value) + did_you_mean(*value, kEntityTypes));
+          r.error_at_value(attribute,
+                           "entity_type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
+                               in_quotes(*value) + did_you_mean(*value, kEntityTypes));
           complete = false;
         }
       }
@@ -239,15 +256,21 @@ class SpecParser {
 
     std::optional<std::string_view> primary;
     if (role) primary = *role;
-    for (const RoleProblem& problem : check_roles(type, primary, entries, config_.organization_id, entries_complete)) {
+    for (const RoleProblem& problem :
+         check_roles(type, primary, entries, config_.organization_id, entries_complete)) {
       SourcePos pos;
       switch (problem.where) {
-        case RoleProblem::Where::PrimaryRole: pos = t.position_of_value("role"); break;
-        case RoleProblem::Where::Entry: pos = document.position_of(*entry_values[problem.entry]); break;
+        case RoleProblem::Where::PrimaryRole:
+          pos = t.position_of_value("role");
+          break;
+        case RoleProblem::Where::Entry:
+          pos = document.position_of(*entry_values[problem.entry]);
+          break;
         case RoleProblem::Where::EntryRole:
         case RoleProblem::Where::EntryEntityId: {
           TableReader r(document, *entry_values[problem.entry], "", out_);
-          pos = r.position_of_value(problem.where == RoleProblem::Where::EntryRole ? "role" : "entity_id");
+          pos = r.position_of_value(problem.where == RoleProblem::Where::EntryRole ? "role"
+                                                                                   : "entity_id");
           break;
         }
       }
@@ -259,9 +282,11 @@ class SpecParser {
   void parse_days(TableReader& t, TokenSpec& spec) {
     if (std::optional<std::int64_t> expiry = t.integer("expiry_period_in_days")) {
       if (*expiry < 1 || *expiry > kMaxDays)
-        t.error_at_value("expiry_period_in_days",
-                         "expiry_period_in_days must be between 1 and 3650, got " + std::to_string(*expiry));
-      else spec.attrs.expiry_period_in_days = static_cast<int>(*expiry);
+        t.error_at_value(
+            "expiry_period_in_days",
+            "expiry_period_in_days must be between 1 and 3650, got " + std::to_string(*expiry));
+      else
+        spec.attrs.expiry_period_in_days = static_cast<int>(*expiry);
     }
     const bool expiry_invalid = t.has("expiry_period_in_days") && !spec.attrs.expiry_period_in_days;
     if (std::optional<std::int64_t> before = t.integer("rotate_before_expiry_days")) {
@@ -270,67 +295,78 @@ class SpecParser {
         t.error_at_value(key, key + " must be 0 or more, got " + std::to_string(*before));
       } else if (*before > 0 && !expiry_invalid) {
         if (!spec.attrs.expiry_period_in_days)
-          t.error_at_value(key, key + " requires expiry_period_in_days: a token that never expires has nothing to rotate before");
+          t.error_at_value(key, key +
+                                    " requires expiry_period_in_days: a token that never expires "
+                                    "has nothing to rotate before");
         else if (*before >= *spec.attrs.expiry_period_in_days)
           t.error_at_value(key, key + " must be less than expiry_period_in_days (" +
                                     std::to_string(*spec.attrs.expiry_period_in_days) + "), got " +
                                     std::to_string(*before));
-        else spec.rotate_before_expiry_days = static_cast<int>(*before);
+        else
+          spec.rotate_before_expiry_days = static_cast<int>(*before);
       }
     }
     if (std::optional<std::int64_t> every = t.integer("rotate_every_days")) {
       if (*every < 0 || *every > kMaxDays)
-        t.error_at_value("rotate_every_days", "rotate_every_days must be between 0 and 3650, got " + std::to_string(*every));
-      else spec.rotate_every_days = static_cast<int>(*every);
+        t.error_at_value("rotate_every_days", "rotate_every_days must be between 0 and 3650, got " +
+                                                  std::to_string(*every));
+      else
+        spec.rotate_every_days = static_cast<int>(*every);
     }
   }
 
-  void parse_sink(TableReader& t, const std::string& key, LoadedToken& loaded) {
+  void parse_sink(TableReader& t, const std::string& key, TokenSpec& spec) {
     std::string sink;
+    SourcePos where;
     if (std::optional<std::string> written = t.string("sink")) {
       fs::path path(*written);
       if (written->empty()) {
         t.error_at_value("sink", "sink must not be empty");
         return;
       }
-      path = path.is_absolute() ? path.lexically_normal() : (fs::path(secrets_dir_) / path).lexically_normal();
+      path = path.is_absolute() ? path.lexically_normal()
+                                : (fs::path(secrets_dir_) / path).lexically_normal();
       if (!path.has_filename()) {
         t.error_at_value("sink", "sink must name a file, got " + in_quotes(*written));
         return;
       }
       sink = path.string();
-      loaded.sink_pos = t.position_of_value("sink");
+      where = t.position_of_value("sink");
     } else if (t.has("sink")) {
       return;
     } else {
       sink = (fs::path(secrets_dir_) / (key + ".token")).lexically_normal().string();
-      loaded.sink_pos = t.position();
+      where = t.position();
     }
-    if (auto [first, inserted] = sinks_.try_emplace(sink, std::make_pair(address_for_key(key), loaded.sink_pos));
-        !inserted) {
-      t.error_at_value("sink", "sink " + in_quotes(sink, 400) + " is also the sink of " + first->second.first + " (" +
-                                   location_text(first->second.second) + "); each token needs its own file");
+    if (auto [first, inserted] = sinks_.try_emplace(sink, address_for_key(key), where); !inserted) {
+      t.error_at_value("sink", "sink " + in_quotes(sink, 400) + " is also the sink of " +
+                                   first->second.first + " (" +
+                                   location_text(first->second.second) +
+                                   "); each token needs its own file");
       return;
     }
-    loaded.spec.sink = sink;
+    spec.sink = sink;
   }
 
-  void parse_lifecycle(const TomlDocument& document, const toml::value& table, const std::string& address,
-                       TokenSpec& spec) {
+  void parse_lifecycle(const TomlDocument& document, const toml::value& table,
+                       const std::string& address, TokenSpec& spec) {
     TableReader l(document, table, address + ".lifecycle", out_);
     l.report_unknown_keys(kLifecycleAttributes);
     if (auto prevent = l.boolean("prevent_destroy")) spec.lifecycle.prevent_destroy = *prevent;
-    if (auto create_first = l.boolean("create_before_destroy")) spec.lifecycle.create_before_destroy = *create_first;
+    if (auto create_first = l.boolean("create_before_destroy"))
+      spec.lifecycle.create_before_destroy = *create_first;
     const toml::value* ignore = l.array("ignore_changes");
     if (!ignore) return;
     for (const toml::value& entry : ignore->as_array()) {
       if (!entry.is_string()) {
-        out_.push_back(document.error_at(document.position_of(entry),
-                                         "ignore_changes entries must be strings, got " + describe(entry)));
+        out_.push_back(
+            document.error_at(document.position_of(entry),
+                              "ignore_changes entries must be strings, got " + describe(entry)));
         continue;
       }
       const std::string& name = entry.as_string().str;
-      if (std::find(kIgnorableAttributes.begin(), kIgnorableAttributes.end(), name) == kIgnorableAttributes.end()) {
+      if (std::find(kIgnorableAttributes.begin(), kIgnorableAttributes.end(), name) ==
+          kIgnorableAttributes.end()) {
         out_.push_back(document.error_at(
             document.position_of(entry),
             "ignore_changes entry " + in_quotes(name) +
@@ -345,10 +381,11 @@ class SpecParser {
   const Config& config_;
   std::vector<Diagnostic>& out_;
   std::string secrets_dir_;
-  std::vector<LoadedToken> tokens_;
-  std::map<std::string, SourcePos> definitions_;                      // key -> first definition
-  std::map<std::string, std::pair<std::string, SourcePos>> sinks_;    // sink -> (address, where)
-  std::map<std::string, std::pair<std::string, SourcePos>> imports_;  // import_id -> (address, where)
+  std::vector<TokenSpec> tokens_;
+  std::map<std::string, SourcePos> definitions_;                    // key -> first definition
+  std::map<std::string, std::pair<std::string, SourcePos>> sinks_;  // sink -> (address, where)
+  std::map<std::string, std::pair<std::string, SourcePos>>
+      imports_;  // import_id -> (address, where)
 };
 
 // The files named by config.spec_paths: each directory's `*.toml` entries
@@ -366,7 +403,8 @@ std::vector<std::string> spec_files(const Config& config, bool report_missing_pa
     fs::file_status status = fs::status(path, error);
     if (!fs::exists(status)) {
       if (report_missing_paths)
-        diagnostics.push_back(Diagnostic{SourcePos{display_path(path), 0, 0}, "spec path does not exist", {}});
+        diagnostics.push_back(
+            Diagnostic{SourcePos{display_path(path), 0, 0}, "spec path does not exist", {}});
       continue;
     }
     if (!fs::is_directory(status)) {
@@ -380,8 +418,9 @@ std::vector<std::string> spec_files(const Config& config, bool report_missing_pa
       if (name.size() > 5 && name.front() != '.' && name.ends_with(".toml")) names.push_back(name);
     }
     if (error) {
-      diagnostics.push_back(
-          Diagnostic{SourcePos{display_path(path), 0, 0}, "cannot list spec directory: " + error.message(), {}});
+      diagnostics.push_back(Diagnostic{SourcePos{display_path(path), 0, 0},
+                                       "cannot list spec directory: " + error.message(),
+                                       {}});
       continue;
     }
     std::sort(names.begin(), names.end());
@@ -399,10 +438,12 @@ std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_path
   for (const std::string& file : spec_files(config, report_missing_paths, diagnostics)) {
     const std::size_t first_diagnostic = diagnostics.size();
     std::string bytes;
-    std::optional<TomlDocument> document = TomlDocument::load(file, display_path(file), diagnostics, &bytes);
+    std::optional<TomlDocument> document =
+        TomlDocument::load(file, display_path(file), diagnostics, &bytes);
     hashed += file + '\n' + std::to_string(bytes.size()) + '\n' + bytes;
     if (document) parser.parse_document(*document);
-    sort_by_position(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic), diagnostics.end());
+    sort_by_position(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic),
+                     diagnostics.end());
   }
   if (spec_hash) *spec_hash = sha256_hex(hashed);
   return parser.take_tokens();
@@ -410,21 +451,31 @@ std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_path
 
 Loaded<std::vector<TokenSpec>> load_specs(const Config& config, std::string* spec_hash) {
   Loaded<std::vector<TokenSpec>> loaded;
-  std::vector<TokenSpec> tokens = read_specs(config, true, loaded.diagnostics, spec_hash);
-  if (loaded.diagnostics.empty()) loaded.value = std::move(tokens);
+  try {
+    std::vector<TokenSpec> tokens = read_specs(config, true, loaded.diagnostics, spec_hash);
+    if (loaded.diagnostics.empty()) loaded.value = std::move(tokens);
+  } catch (const std::exception& error) {
+    loaded.value.reset();
+    loaded.diagnostics.push_back(internal_error(config.path, error));
+  }
   return loaded;
 }
 
 Loaded<DesiredState> load_desired_state(const std::string& config_path) {
   Loaded<DesiredState> loaded;
-  ConfigReading reading = read_config(config_path);
-  loaded.diagnostics = std::move(reading.diagnostics);
-  if (!reading.parsed) return loaded;
-  DesiredState state;
-  state.tokens = read_specs(reading.config, false, loaded.diagnostics, &state.spec_hash);
-  if (!loaded.diagnostics.empty()) return loaded;
-  state.config = std::move(reading.config);
-  loaded.value = std::move(state);
+  try {
+    ConfigReading reading = read_config(config_path);
+    loaded.diagnostics = std::move(reading.diagnostics);
+    if (!reading.parsed) return loaded;
+    DesiredState state;
+    state.tokens = read_specs(reading.config, false, loaded.diagnostics, &state.spec_hash);
+    if (!loaded.diagnostics.empty()) return loaded;
+    state.config = std::move(reading.config);
+    loaded.value = std::move(state);
+  } catch (const std::exception& error) {
+    loaded.value.reset();
+    loaded.diagnostics.push_back(internal_error(config_path, error));
+  }
   return loaded;
 }
 

@@ -7,7 +7,9 @@
 namespace tokend::spec {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
-  const auto fold = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  const auto fold = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
   // Optimal string alignment: insertions, deletions, substitutions and
   // transpositions of neighbours each cost 1. Three rows suffice.
   std::vector<std::size_t> before_previous(b.size() + 1);
@@ -28,7 +30,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return previous[b.size()];
 }
 
-std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string_view>& candidates) {
+std::optional<std::string> closest_match(std::string_view word,
+                                         const std::vector<std::string_view>& candidates) {
   const std::size_t limit = std::max<std::size_t>(1, word.size() / 3);
   std::optional<std::string_view> best;
   std::size_t best_distance = limit + 1;

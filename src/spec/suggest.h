@@ -19,7 +19,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 // misspelling (distance at most 1 for short words, a third of the length for
 // longer ones); the earliest candidate wins a tie. nullopt when none is close
 // or `word` equals a candidate exactly.
-std::optional<std::string> closest_match(std::string_view word, const std::vector<std::string_view>& candidates);
+std::optional<std::string> closest_match(std::string_view word,
+                                         const std::vector<std::string_view>& candidates);
 
 // " (did you mean \"x\"?)" for the closest match, or "" when there is none.
 // `open`/`close` wrap the suggestion instead of quotes when given (e.g. "[" "]").

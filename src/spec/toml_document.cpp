@@ -12,6 +12,7 @@
 #include <system_error>
 #include <tuple>
 
+#include "spec/loading.h"
 #include "spec/suggest.h"
 #include "spec/text.h"
 #include "util/duration.h"
@@ -22,7 +23,9 @@ namespace {
 
 // Reads the whole file; on failure returns the reason.
 std::optional<std::string> read_all(const std::string& path, std::string& bytes) {
-  const auto reason = [](int error) { return std::error_code(error, std::generic_category()).message(); };
+  const auto reason = [](int error) {
+    return std::error_code(error, std::generic_category()).message();
+  };
   // Non-blocking, so that a FIFO is refused instead of waited on.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return reason(errno);
@@ -64,7 +67,8 @@ std::string_view line_of(std::string_view bytes, int line) {
 }
 
 bool is_bare_key_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
 }
 
 struct MessageLocation {
@@ -96,6 +100,8 @@ std::optional<MessageLocation> location_in_message(const std::vector<std::string
     location.line = std::stoi(text.substr(digits_start, k - digits_start));
     location.column = static_cast<int>(caret - prefix) + 1;
     location.line_text = text.substr(prefix);
+    if (!location.line_text.empty() && location.line_text.back() == '\r')
+      location.line_text.pop_back();
     std::size_t comment = marker.find(' ', caret);
     if (comment != std::string::npos) location.comment = marker.substr(comment + 1);
     found = location;
@@ -105,8 +111,8 @@ std::optional<MessageLocation> location_in_message(const std::vector<std::string
 }
 
 // "invalid TOML: <what toml11 says>" positioned where toml11 points.
-Diagnostic syntax_diagnostic(std::string_view bytes, const std::string& name, const std::string& what,
-                             const toml::source_location& thrown_at) {
+Diagnostic syntax_diagnostic(std::string_view bytes, const std::string& name,
+                             const std::string& what, const toml::source_location& thrown_at) {
   std::vector<std::string> lines;
   std::istringstream stream(what);
   for (std::string line; std::getline(stream, line);) lines.push_back(line);
@@ -150,17 +156,27 @@ Diagnostic syntax_diagnostic(std::string_view bytes, const std::string& name, co
 
 std::string_view type_name(const toml::value& value) {
   switch (value.type()) {
-    case toml::value_t::boolean: return "boolean";
-    case toml::value_t::integer: return "integer";
-    case toml::value_t::floating: return "float";
-    case toml::value_t::string: return "string";
+    case toml::value_t::boolean:
+      return "boolean";
+    case toml::value_t::integer:
+      return "integer";
+    case toml::value_t::floating:
+      return "float";
+    case toml::value_t::string:
+      return "string";
     case toml::value_t::offset_datetime:
-    case toml::value_t::local_datetime: return "datetime";
-    case toml::value_t::local_date: return "date";
-    case toml::value_t::local_time: return "time";
-    case toml::value_t::array: return "array";
-    case toml::value_t::table: return "table";
-    case toml::value_t::empty: return "nothing";
+    case toml::value_t::local_datetime:
+      return "datetime";
+    case toml::value_t::local_date:
+      return "date";
+    case toml::value_t::local_time:
+      return "time";
+    case toml::value_t::array:
+      return "array";
+    case toml::value_t::table:
+      return "table";
+    case toml::value_t::empty:
+      return "nothing";
   }
   return "value";
 }
@@ -171,10 +187,17 @@ std::string display_path(const std::string& path) {
   std::error_code error;
   std::filesystem::path cwd = std::filesystem::current_path(error);
   if (error) return path;
-  std::filesystem::path absolute = std::filesystem::path(path).is_absolute() ? std::filesystem::path(path) : cwd / path;
+  std::filesystem::path absolute =
+      std::filesystem::path(path).is_absolute() ? std::filesystem::path(path) : cwd / path;
   std::filesystem::path relative = absolute.lexically_normal().lexically_relative(cwd);
   if (relative.empty() || *relative.begin() == "..") return absolute.lexically_normal().string();
   return relative.string();
+}
+
+Diagnostic internal_error(const std::string& file, const std::exception& error) {
+  return Diagnostic{SourcePos{display_path(file), 0, 0},
+                    std::string("internal error while loading: ") + error.what(),
+                    {}};
 }
 
 Diagnostic diagnostic_in(std::string_view bytes, const SourcePos& pos, std::string message) {
@@ -185,15 +208,19 @@ Diagnostic diagnostic_in(std::string_view bytes, const SourcePos& pos, std::stri
 
 std::string literal(const toml::value& value) {
   switch (value.type()) {
-    case toml::value_t::boolean: return value.as_boolean() ? "true" : "false";
-    case toml::value_t::integer: return std::to_string(value.as_integer());
-    case toml::value_t::string: return in_quotes(value.as_string().str);
+    case toml::value_t::boolean:
+      return value.as_boolean() ? "true" : "false";
+    case toml::value_t::integer:
+      return std::to_string(value.as_integer());
+    case toml::value_t::string:
+      return in_quotes(value.as_string().str);
     case toml::value_t::floating: {
       std::ostringstream text;
       text << value.as_floating();
       return text.str();
     }
-    default: return std::string(type_name(value));
+    default:
+      return std::string(type_name(value));
   }
 }
 
@@ -202,22 +229,28 @@ std::string describe(const toml::value& value) {
     case toml::value_t::boolean:
     case toml::value_t::integer:
     case toml::value_t::string:
-    case toml::value_t::floating: return std::string(type_name(value)) + " " + literal(value);
-    default: return std::string(type_name(value));
+    case toml::value_t::floating:
+      return std::string(type_name(value)) + " " + literal(value);
+    default:
+      return std::string(type_name(value));
   }
 }
 
-void sort_by_position(std::vector<Diagnostic>::iterator first, std::vector<Diagnostic>::iterator last) {
+void sort_by_position(std::vector<Diagnostic>::iterator first,
+                      std::vector<Diagnostic>::iterator last) {
   std::stable_sort(first, last, [](const Diagnostic& a, const Diagnostic& b) {
-    return std::tie(a.pos.line, a.pos.column, a.message) < std::tie(b.pos.line, b.pos.column, b.message);
+    return std::tie(a.pos.line, a.pos.column, a.message) <
+           std::tie(b.pos.line, b.pos.column, b.message);
   });
 }
 
 TomlDocument::TomlDocument(std::string name, std::string bytes, toml::value root)
     : name_(std::move(name)), bytes_(std::move(bytes)), root_(std::move(root)) {}
 
-std::optional<TomlDocument> TomlDocument::load(const std::string& path, const std::string& display_name,
-                                               std::vector<Diagnostic>& out, std::string* bytes_out) {
+std::optional<TomlDocument> TomlDocument::load(const std::string& path,
+                                               const std::string& display_name,
+                                               std::vector<Diagnostic>& out,
+                                               std::string* bytes_out) {
   std::string bytes;
   if (std::optional<std::string> reason = read_all(path, bytes)) {
     if (bytes_out) *bytes_out = bytes;
@@ -228,10 +261,13 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path, const st
   if (std::optional<std::size_t> bad = first_invalid_utf8(bytes)) {
     std::size_t line_start = bytes.rfind('\n', *bad == 0 ? std::string::npos : *bad - 1);
     line_start = (line_start == std::string::npos || *bad == 0) ? 0 : line_start + 1;
-    int line = 1 + static_cast<int>(std::count(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(line_start), '\n'));
+    int line =
+        1 + static_cast<int>(std::count(
+                bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(line_start), '\n'));
     int column = static_cast<int>(*bad - line_start) + 1;
     char hex[8];
-    std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(bytes[*bad])));
+    std::snprintf(hex, sizeof hex, "0x%02X",
+                  static_cast<unsigned>(static_cast<unsigned char>(bytes[*bad])));
     out.push_back(diagnostic_in(bytes, SourcePos{display_name, line, column},
                                 std::string("file is not valid UTF-8 (byte ") + hex + ")"));
     return std::nullopt;
@@ -245,7 +281,8 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path, const st
   } catch (const toml::exception& error) {
     out.push_back(syntax_diagnostic(bytes, display_name, error.what(), error.location()));
   } catch (const std::exception& error) {
-    out.push_back(Diagnostic{SourcePos{display_name, 0, 0}, std::string("cannot parse file: ") + error.what(), {}});
+    out.push_back(Diagnostic{
+        SourcePos{display_name, 0, 0}, std::string("cannot parse file: ") + error.what(), {}});
   }
   return std::nullopt;
 }
@@ -272,7 +309,8 @@ SourcePos TomlDocument::position_of_key(const toml::value& value, std::string_vi
   std::size_t at = searched.rfind(key);
   while (at != std::string_view::npos) {
     const bool bounded_before = at == 0 || !is_bare_key_char(searched[at - 1]);
-    const bool bounded_after = at + key.size() >= searched.size() || !is_bare_key_char(searched[at + key.size()]);
+    const bool bounded_after =
+        at + key.size() >= searched.size() || !is_bare_key_char(searched[at + key.size()]);
     if (bounded_before && bounded_after) {
       if (at > 0 && (searched[at - 1] == '"' || searched[at - 1] == '\'')) --at;
       pos.column = static_cast<int>(at) + 1;
@@ -288,8 +326,8 @@ Diagnostic TomlDocument::error_at(const SourcePos& pos, std::string message) con
   return diagnostic_in(bytes_, pos, std::move(message));
 }
 
-TableReader::TableReader(const TomlDocument& document, const toml::value& table, std::string context,
-                         std::vector<Diagnostic>& out)
+TableReader::TableReader(const TomlDocument& document, const toml::value& table,
+                         std::string context, std::vector<Diagnostic>& out)
     : document_(document), table_(table), context_(std::move(context)), out_(out) {}
 
 const toml::value* TableReader::find(std::string_view key) const {
@@ -303,7 +341,8 @@ bool TableReader::has(std::string_view key) const { return find(key) != nullptr;
 
 void TableReader::type_error(std::string_view key, std::string_view expected) {
   const toml::value* value = find(key);
-  error_at_value(key, std::string(key) + " must be " + std::string(expected) + ", got " + describe(*value));
+  error_at_value(
+      key, std::string(key) + " must be " + std::string(expected) + ", got " + describe(*value));
 }
 
 std::optional<std::string> TableReader::string(std::string_view key) {
@@ -374,7 +413,8 @@ std::optional<std::chrono::milliseconds> TableReader::duration(std::string_view 
   }
   std::optional<std::chrono::milliseconds> parsed = parse_duration(value->as_string().str);
   if (!parsed) {
-    error_at_value(key, std::string(key) + " must be a duration such as \"90s\", \"5m\" or \"1h\", got " +
+    error_at_value(key, std::string(key) +
+                            " must be a duration such as \"90s\", \"5m\" or \"1h\", got " +
                             in_quotes(value->as_string().str));
   }
   return parsed;
@@ -390,7 +430,8 @@ void TableReader::report_unknown_keys(const std::vector<std::string_view>& known
     if (context_.empty() && value.is_table()) {
       message = "unknown table [" + key + "]" + did_you_mean(key, known, "[", "]");
     } else {
-      message = "unknown key " + in_quotes(key) + (context_.empty() ? " at the top level" : " in " + context_);
+      message = "unknown key " + in_quotes(key) +
+                (context_.empty() ? " at the top level" : " in " + context_);
       message += did_you_mean(key, known);
     }
     error_at_key(key, std::move(message));

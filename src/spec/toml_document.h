@@ -30,7 +30,8 @@ class TomlDocument {
   // cannot be read, is not valid UTF-8, or is not valid TOML. When `bytes` is
   // given it receives whatever was read, even on failure.
   static std::optional<TomlDocument> load(const std::string& path, const std::string& display_name,
-                                          std::vector<Diagnostic>& out, std::string* bytes = nullptr);
+                                          std::vector<Diagnostic>& out,
+                                          std::string* bytes = nullptr);
 
   const toml::value& root() const { return root_; }
   const std::string& name() const { return name_; }
@@ -64,7 +65,8 @@ std::string describe(const toml::value& value);
 std::string literal(const toml::value& value);
 
 // Orders diagnostics of one file by line, then column, then message.
-void sort_by_position(std::vector<Diagnostic>::iterator first, std::vector<Diagnostic>::iterator last);
+void sort_by_position(std::vector<Diagnostic>::iterator first,
+                      std::vector<Diagnostic>::iterator last);
 
 // Typed, diagnosed access to the keys of one TOML table. Every accessor
 // reports a wrong type as a diagnostic and then returns nullopt/nullptr, as

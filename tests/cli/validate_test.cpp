@@ -67,8 +67,10 @@ std::vector<Marker> markers_in(const std::string& path) {
     const std::size_t at = lines[i].find("# ERROR: ");
     if (at == std::string::npos) continue;
     std::string expected = lines[i].substr(at + 9);
-    while (!expected.empty() && (expected.back() == ' ' || expected.back() == '\r')) expected.pop_back();
-    markers.push_back(Marker{fs::path(path).lexically_relative(kSpecsDir).string(), static_cast<int>(i) + 1, expected});
+    while (!expected.empty() && (expected.back() == ' ' || expected.back() == '\r'))
+      expected.pop_back();
+    markers.push_back(Marker{fs::path(path).lexically_relative(kSpecsDir).string(),
+                             static_cast<int>(i) + 1, expected});
   }
   return markers;
 }
@@ -83,7 +85,8 @@ std::vector<Fixture> fixtures_in(const std::string& kind) {
     fixture.path = entry.path().string();
     if (entry.is_directory()) {
       std::vector<std::string> files;
-      for (const auto& inner : fs::directory_iterator(entry.path())) files.push_back(inner.path().string());
+      for (const auto& inner : fs::directory_iterator(entry.path()))
+        files.push_back(inner.path().string());
       std::sort(files.begin(), files.end());
       for (const std::string& file : files) {
         std::vector<Marker> found = markers_in(file);
@@ -97,7 +100,8 @@ std::vector<Fixture> fixtures_in(const std::string& kind) {
     }
     fixtures.push_back(std::move(fixture));
   }
-  std::sort(fixtures.begin(), fixtures.end(), [](const Fixture& a, const Fixture& b) { return a.name < b.name; });
+  std::sort(fixtures.begin(), fixtures.end(),
+            [](const Fixture& a, const Fixture& b) { return a.name < b.name; });
   return fixtures;
 }
 
@@ -105,9 +109,9 @@ std::vector<Fixture> fixtures_in(const std::string& kind) {
 std::string write_config_for(const TempDir& dir, const std::string& spec_path) {
   const std::string config = dir.file("astro-tokend.toml");
   tokend::testing::write_file(config, "[astro]\norganization_id = \"" + kOrganizationId +
-                                          "\"\n[specs]\npaths = [\"" + spec_path + "\"]\n[state]\npath = \"" +
-                                          dir.file("state.db") + "\"\n[secrets]\ndir = \"" + dir.file("tokens") +
-                                          "\"\n");
+                                          "\"\n[specs]\npaths = [\"" + spec_path +
+                                          "\"]\n[state]\npath = \"" + dir.file("state.db") +
+                                          "\"\n[secrets]\ndir = \"" + dir.file("tokens") + "\"\n");
   return config;
 }
 
@@ -151,7 +155,8 @@ bool message_matches(const std::string& message, const std::string& expected) {
   std::size_t start = 0;
   for (;;) {
     const std::size_t gap = expected.find(" ... ", start);
-    const std::string part = expected.substr(start, gap == std::string::npos ? std::string::npos : gap - start);
+    const std::string part =
+        expected.substr(start, gap == std::string::npos ? std::string::npos : gap - start);
     const std::size_t found = message.find(part, from);
     if (found == std::string::npos) return false;
     from = found + part.size();
@@ -162,7 +167,8 @@ bool message_matches(const std::string& message, const std::string& expected) {
 
 bool names_file(const std::string& reported, const std::string& relative) {
   const std::string suffix = "specs/" + relative;
-  return reported.size() >= suffix.size() && reported.compare(reported.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return reported.size() >= suffix.size() &&
+         reported.compare(reported.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 void require_no_sanitizer_report(const ProcessResult& result) {
@@ -195,10 +201,11 @@ TEST_CASE("validate rejects every invalid fixture at the marked line", "[spec][c
       CHECK(errors.size() == fixture.markers.size());
       for (const Marker& marker : fixture.markers) {
         INFO("expected at " << marker.file << ":" << marker.line << ": " << marker.expected);
-        const bool found = std::any_of(errors.begin(), errors.end(), [&](const ReportedError& error) {
-          return names_file(error.file, marker.file) && error.line == marker.line && error.column > 0 &&
-                 message_matches(error.message, marker.expected);
-        });
+        const bool found =
+            std::any_of(errors.begin(), errors.end(), [&](const ReportedError& error) {
+              return names_file(error.file, marker.file) && error.line == marker.line &&
+                     error.column > 0 && message_matches(error.message, marker.expected);
+            });
         CHECK(found);
       }
       const std::vector<std::string> lines = split_lines(result.err);
@@ -231,7 +238,8 @@ TEST_CASE("validate accepts every valid fixture and counts its tokens", "[spec][
       CHECK(result.exit_code == 0);
       CHECK(result.err.empty());
       const int count = expected_token_count(fixture);
-      CHECK(result.out == std::to_string(count) + (count == 1 ? " token valid.\n" : " tokens valid.\n"));
+      CHECK(result.out ==
+            std::to_string(count) + (count == 1 ? " token valid.\n" : " tokens valid.\n"));
     }
   }
 }
@@ -239,15 +247,17 @@ TEST_CASE("validate accepts every valid fixture and counts its tokens", "[spec][
 TEST_CASE("an empty spec directory is valid and holds no tokens", "[spec][cli]") {
   TempDir dir;
   fs::create_directory(dir.file("specs"));
-  const ProcessResult result = run_tokend({"validate", "-c", write_config_for(dir, dir.file("specs"))});
+  const ProcessResult result =
+      run_tokend({"validate", "-c", write_config_for(dir, dir.file("specs"))});
   CHECK(result.exit_code == 0);
   CHECK(result.out == "0 tokens valid.\n");
 }
 
 TEST_CASE("the example config validates its four tokens", "[spec][cli]") {
   const std::string config = std::string(TOKEND_SOURCE_DIR) + "/config/astro-tokend.toml";
-  for (const std::vector<std::string>& args : {std::vector<std::string>{"validate", "-c", config},
-                                               std::vector<std::string>{"-c", config, "validate"}}) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"validate", "-c", config},
+        std::vector<std::string>{"-c", config, "validate"}}) {
     const ProcessResult result = run_tokend(args);
     INFO(result.err);
     CHECK(result.exit_code == 0);
@@ -280,29 +290,33 @@ TEST_CASE("a missing config file is an error naming it", "[spec][cli]") {
   TempDir dir;
   const ProcessResult result = run_tokend({"validate", "-c", dir.file("absent.toml")});
   CHECK(result.exit_code == 1);
-  CHECK(result.err == dir.file("absent.toml") + ": error: cannot read file: No such file or directory\n1 error.\n");
+  CHECK(result.err == dir.file("absent.toml") +
+                          ": error: cannot read file: No such file or directory\n1 error.\n");
 }
 
 TEST_CASE("validate prints the location, the source line and a caret", "[spec][cli]") {
   TempDir dir;
-  tokend::testing::write_file(dir.file("ci.toml"),
-                              "[api_token.ci]\n"
-                              "name = \"ci\"\n"
-                              "type = \"WORKSPACE\"\n"
-                              "role = \"WORKSPACE_OWNER\"\n"
-                              "roles = [{ role = \"WORKSPACE_OWNER\", entity_id = \"ws\", entity_type = \"WORKSPACE\" }]\n"
-                              "expiry_period_in_days = 0\n"
-                              "\tdescripton = \"x\"\n");
+  tokend::testing::write_file(
+      dir.file("ci.toml"),
+      "[api_token.ci]\n"
+      "name = \"ci\"\n"
+      "type = \"WORKSPACE\"\n"
+      "role = \"WORKSPACE_OWNER\"\n"
+      "roles = [{ role = \"WORKSPACE_OWNER\", entity_id = \"ws\", entity_type = \"WORKSPACE\" }]\n"
+      "expiry_period_in_days = 0\n"
+      "\tdescripton = \"x\"\n");
   tokend::testing::RunOptions in_dir;
   in_dir.cwd = dir.path();
-  const ProcessResult result = run_tokend({"validate", "-c", write_config_for(dir, dir.file("ci.toml"))}, in_dir);
+  const ProcessResult result =
+      run_tokend({"validate", "-c", write_config_for(dir, dir.file("ci.toml"))}, in_dir);
   CHECK(result.exit_code == 1);
   CHECK(result.out.empty());
   CHECK(result.err ==
         "ci.toml:6:25: error: expiry_period_in_days must be between 1 and 3650, got 0\n"
         "    expiry_period_in_days = 0\n"
         "                            ^\n"
-        "ci.toml:7:2: error: unknown key \"descripton\" in astro_api_token.ci (did you mean \"description\"?)\n"
+        "ci.toml:7:2: error: unknown key \"descripton\" in astro_api_token.ci (did you mean "
+        "\"description\"?)\n"
         "    \tdescripton = \"x\"\n"
         "    \t^\n"
         "2 errors.\n");

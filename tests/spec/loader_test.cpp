@@ -35,7 +35,8 @@ std::string messages(const std::vector<Diagnostic>& diagnostics) {
 }
 
 const TokenSpec& token(const std::vector<TokenSpec>& tokens, const std::string& key) {
-  auto it = std::find_if(tokens.begin(), tokens.end(), [&](const TokenSpec& t) { return t.key == key; });
+  auto it =
+      std::find_if(tokens.begin(), tokens.end(), [&](const TokenSpec& t) { return t.key == key; });
   REQUIRE(it != tokens.end());
   return *it;
 }
@@ -68,9 +69,11 @@ TEST_CASE("a config with only organization_id takes every default", "[spec]") {
   CHECK(c.log_format == "text");
 }
 
-TEST_CASE("every config key is read and relative paths resolve against the config's directory", "[spec]") {
+TEST_CASE("every config key is read and relative paths resolve against the config's directory",
+          "[spec]") {
   // Given by a relative path, which must not matter.
-  const std::string relative = fs::path(kValid + "/config_full.toml").lexically_proximate(fs::current_path()).string();
+  const std::string relative =
+      fs::path(kValid + "/config_full.toml").lexically_proximate(fs::current_path()).string();
   for (const std::string& path : {kValid + "/config_full.toml", relative}) {
     Loaded<Config> loaded = load_config(path);
     INFO(path << "\n" << messages(loaded.diagnostics));
@@ -83,7 +86,8 @@ TEST_CASE("every config key is read and relative paths resolve against the confi
     CHECK(c.timeout == milliseconds(90000));
     CHECK(c.ca_file == "/etc/ssl/extra.pem");
     CHECK(c.rate_limits == RateLimits{2.5, 1, 0.5});
-    CHECK(c.spec_paths == std::vector<std::string>{kValid + "/empty", kValid + "/array_of_tables.toml"});
+    CHECK(c.spec_paths ==
+          std::vector<std::string>{kValid + "/empty", kValid + "/array_of_tables.toml"});
     CHECK(c.state_path == kValid + "/data/state.db");
     CHECK(c.interval == milliseconds(3600000));
     CHECK(c.jitter == milliseconds(0));
@@ -103,7 +107,8 @@ TEST_CASE("load_config turns unreadable and malformed files into diagnostics", "
   testing::write_file(dir.file("binary.toml"), std::string("\x00\x01\xff\xfe[", 5));
   testing::write_file(dir.file("deep.toml"), "a = " + std::string(200, '[') + "\n");
   fs::create_directory(dir.file("dir.toml"));
-  for (const std::string name : {"empty.toml", "binary.toml", "deep.toml", "dir.toml", "absent.toml"}) {
+  for (const std::string name :
+       {"empty.toml", "binary.toml", "deep.toml", "dir.toml", "absent.toml"}) {
     Loaded<Config> loaded;
     REQUIRE_NOTHROW(loaded = load_config(dir.file(name)));
     INFO(name << "\n" << messages(loaded.diagnostics));
@@ -132,8 +137,9 @@ TEST_CASE("token specs carry every attribute, defaults and resolved sinks", "[sp
   CHECK(ci.attrs.type == EntityType::Workspace);
   CHECK(ci.attrs.role == "WORKSPACE_OWNER");
   // Written WORKSPACE first; stored normalized.
-  CHECK(ci.attrs.roles == RoleSet{{"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment},
-                                  {"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace}});
+  CHECK(ci.attrs.roles ==
+        RoleSet{{"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment},
+                {"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace}});
   CHECK(ci.attrs.expiry_period_in_days == 30);
   CHECK(ci.rotate_before_expiry_days == 7);
   CHECK(ci.rotate_every_days == 0);
@@ -177,11 +183,13 @@ TEST_CASE("limits: lengths count characters, edge values are accepted", "[spec]"
   CHECK(longest.rotate_before_expiry_days == 3649);
   CHECK(longest.rotate_every_days == 3650);
   CHECK(longest.lifecycle.ignore_changes == std::vector<std::string>{"all"});
-  CHECK(token(*loaded.value, "shortest-lived").sink == "/var/lib/astro-tokend/custom/shortest.token");
+  CHECK(token(*loaded.value, "shortest-lived").sink ==
+        "/var/lib/astro-tokend/custom/shortest.token");
 }
 
 TEST_CASE("a missing spec path is reported by load_specs", "[spec]") {
-  Loaded<std::vector<TokenSpec>> loaded = load_specs(config_for({"/nonexistent/astro-tokend/tokens.d"}));
+  Loaded<std::vector<TokenSpec>> loaded =
+      load_specs(config_for({"/nonexistent/astro-tokend/tokens.d"}));
   REQUIRE(loaded.diagnostics.size() == 1);
   CHECK(loaded.diagnostics[0].pos.file == "/nonexistent/astro-tokend/tokens.d");
   CHECK(loaded.diagnostics[0].message == "spec path does not exist");
@@ -192,7 +200,8 @@ TEST_CASE("the spec hash follows the spec files' bytes", "[spec]") {
   testing::TempDir dir;
   const std::string spec =
       "[api_token.ci]\nname = \"ci\"\ntype = \"DEPLOYMENT\"\nrole = \"DEPLOYMENT_ADMIN\"\n"
-      "roles = [{ role = \"DEPLOYMENT_ADMIN\", entity_id = \"d1\", entity_type = \"DEPLOYMENT\" }]\n";
+      "roles = [{ role = \"DEPLOYMENT_ADMIN\", entity_id = \"d1\", entity_type = \"DEPLOYMENT\" "
+      "}]\n";
   testing::write_file(dir.file("a.toml"), spec);
   const Config config = config_for({dir.path()});
   std::string first, again, changed;
@@ -217,9 +226,11 @@ TEST_CASE("the example config loads as the desired state", "[spec]") {
   CHECK(state.config.secrets_dir == kSource + "/.tokend/tokens");
   std::vector<std::string> keys;
   for (const TokenSpec& t : state.tokens) keys.push_back(t.key);
-  CHECK(keys == std::vector<std::string>{"organization_token", "organization_token_with_multiple_roles",
-                                         "workspace_token", "workspace_token_with_deployment_role"});
-  CHECK(token(state.tokens, "workspace_token").sink == kSource + "/.tokend/tokens/workspace_token.token");
+  CHECK(keys ==
+        std::vector<std::string>{"organization_token", "organization_token_with_multiple_roles",
+                                 "workspace_token", "workspace_token_with_deployment_role"});
+  CHECK(token(state.tokens, "workspace_token").sink ==
+        kSource + "/.tokend/tokens/workspace_token.token");
   CHECK(token(state.tokens, "organization_token").attrs.expiry_period_in_days == 30);
   CHECK(token(state.tokens, "organization_token_with_multiple_roles").attrs.roles.size() == 3);
   CHECK(state.spec_hash.size() == 64);
@@ -237,5 +248,6 @@ TEST_CASE("load_desired_state reports config and spec problems together", "[spec
   REQUIRE(loaded.diagnostics.size() == 4);
   CHECK(loaded.diagnostics[0].pos.file == dir.file("config.toml"));
   CHECK(loaded.diagnostics[0].pos.line == 3);
-  for (std::size_t i = 1; i < 4; ++i) CHECK(loaded.diagnostics[i].pos.file == dir.file("specs/a.toml"));
+  for (std::size_t i = 1; i < 4; ++i)
+    CHECK(loaded.diagnostics[i].pos.file == dir.file("specs/a.toml"));
 }

@@ -28,35 +28,91 @@ TEST_CASE("role rules", "[spec]") {
   using W = RoleProblem::Where;
   const std::vector<Case> cases = {
       {"organization owner", EntityType::Organization, "ORGANIZATION_OWNER", {kOrgOwner}, {}, ""},
-      {"organization with every kind", EntityType::Organization, "ORGANIZATION_OWNER",
-       {kWorkspaceOwner, kDeploymentAdmin, kOrgOwner}, {}, ""},
-      {"workspace with deployment", EntityType::Workspace, "WORKSPACE_OWNER", {kDeploymentAdmin, kWorkspaceOwner}, {}, ""},
-      {"custom deployment role", EntityType::Deployment, "DAG_RUNNER", {{"DAG_RUNNER", "dep1", EntityType::Deployment}}, {}, ""},
-      {"other organization", EntityType::Organization, "ORGANIZATION_OWNER",
-       {{"ORGANIZATION_OWNER", "other", EntityType::Organization}}, {{W::EntryEntityId, 0}}, "configured organization_id"},
-      {"no entry of the type", EntityType::Organization, "ORGANIZATION_OWNER", {kWorkspaceOwner}, {{W::PrimaryRole, 0}}, "is not in roles"},
-      {"primary role differs", EntityType::Workspace, "WORKSPACE_OWNER",
-       {{"WORKSPACE_MEMBER", "ws1", EntityType::Workspace}}, {{W::PrimaryRole, 0}}, "does not match"},
-      {"two of the type", EntityType::Workspace, "WORKSPACE_OWNER",
-       {kWorkspaceOwner, {"WORKSPACE_OWNER", "ws2", EntityType::Workspace}}, {{W::Entry, 1}}, "more than one WORKSPACE"},
-      {"workspace token with organization role", EntityType::Workspace, "WORKSPACE_OWNER",
-       {kWorkspaceOwner, kOrgOwner}, {{W::Entry, 1}}, "cannot have an ORGANIZATION role"},
-      {"deployment token with workspace role", EntityType::Deployment, "DEPLOYMENT_ADMIN",
-       {kDeploymentAdmin, kWorkspaceOwner}, {{W::Entry, 1}}, "only have DEPLOYMENT roles"},
-      {"built-in role on another entity type", EntityType::Deployment, "WORKSPACE_OWNER",
-       {{"WORKSPACE_OWNER", "dep1", EntityType::Deployment}}, {{W::EntryRole, 0}}, "is a WORKSPACE role"},
-      {"custom role on a workspace", EntityType::Workspace, "CUSTOM",
-       {{"CUSTOM", "ws1", EntityType::Workspace}}, {{W::EntryRole, 0}}, "not a built-in WORKSPACE role"},
-      {"identical entries", EntityType::Workspace, "WORKSPACE_OWNER", {kWorkspaceOwner, kWorkspaceOwner},
-       {{W::Entry, 1}}, "listed twice"},
-      {"two roles on one entity", EntityType::Workspace, "WORKSPACE_OWNER",
-       {kWorkspaceOwner, {"WORKSPACE_MEMBER", "ws1", EntityType::Workspace}}, {{W::Entry, 1}}, "already has role"},
+      {"organization with every kind",
+       EntityType::Organization,
+       "ORGANIZATION_OWNER",
+       {kWorkspaceOwner, kDeploymentAdmin, kOrgOwner},
+       {},
+       ""},
+      {"workspace with deployment",
+       EntityType::Workspace,
+       "WORKSPACE_OWNER",
+       {kDeploymentAdmin, kWorkspaceOwner},
+       {},
+       ""},
+      {"custom deployment role",
+       EntityType::Deployment,
+       "DAG_RUNNER",
+       {{"DAG_RUNNER", "dep1", EntityType::Deployment}},
+       {},
+       ""},
+      {"other organization",
+       EntityType::Organization,
+       "ORGANIZATION_OWNER",
+       {{"ORGANIZATION_OWNER", "other", EntityType::Organization}},
+       {{W::EntryEntityId, 0}},
+       "configured organization_id"},
+      {"no entry of the type",
+       EntityType::Organization,
+       "ORGANIZATION_OWNER",
+       {kWorkspaceOwner},
+       {{W::PrimaryRole, 0}},
+       "is not in roles"},
+      {"primary role differs",
+       EntityType::Workspace,
+       "WORKSPACE_OWNER",
+       {{"WORKSPACE_MEMBER", "ws1", EntityType::Workspace}},
+       {{W::PrimaryRole, 0}},
+       "does not match"},
+      {"two of the type",
+       EntityType::Workspace,
+       "WORKSPACE_OWNER",
+       {kWorkspaceOwner, {"WORKSPACE_OWNER", "ws2", EntityType::Workspace}},
+       {{W::Entry, 1}},
+       "more than one WORKSPACE"},
+      {"workspace token with organization role",
+       EntityType::Workspace,
+       "WORKSPACE_OWNER",
+       {kWorkspaceOwner, kOrgOwner},
+       {{W::Entry, 1}},
+       "cannot have an ORGANIZATION role"},
+      {"deployment token with workspace role",
+       EntityType::Deployment,
+       "DEPLOYMENT_ADMIN",
+       {kDeploymentAdmin, kWorkspaceOwner},
+       {{W::Entry, 1}},
+       "only have DEPLOYMENT roles"},
+      {"built-in role on another entity type",
+       EntityType::Deployment,
+       "WORKSPACE_OWNER",
+       {{"WORKSPACE_OWNER", "dep1", EntityType::Deployment}},
+       {{W::EntryRole, 0}},
+       "is a WORKSPACE role"},
+      {"custom role on a workspace",
+       EntityType::Workspace,
+       "CUSTOM",
+       {{"CUSTOM", "ws1", EntityType::Workspace}},
+       {{W::EntryRole, 0}},
+       "not a built-in WORKSPACE role"},
+      {"identical entries",
+       EntityType::Workspace,
+       "WORKSPACE_OWNER",
+       {kWorkspaceOwner, kWorkspaceOwner},
+       {{W::Entry, 1}},
+       "listed twice"},
+      {"two roles on one entity",
+       EntityType::Workspace,
+       "WORKSPACE_OWNER",
+       {kWorkspaceOwner, {"WORKSPACE_MEMBER", "ws1", EntityType::Workspace}},
+       {{W::Entry, 1}},
+       "already has role"},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
       const std::vector<RoleProblem> problems = check_roles(c.type, c.role, c.entries, kOrg);
       std::vector<std::pair<RoleProblem::Where, std::size_t>> where;
-      for (const RoleProblem& p : problems) where.emplace_back(p.where, p.entry == 0 && p.where == W::PrimaryRole ? 0 : p.entry);
+      for (const RoleProblem& p : problems)
+        where.emplace_back(p.where, p.entry == 0 && p.where == W::PrimaryRole ? 0 : p.entry);
       CHECK(where == c.expected);
       if (!problems.empty()) CHECK(problems[0].message.find(c.message_part) != std::string::npos);
     }
@@ -66,12 +122,16 @@ TEST_CASE("role rules", "[spec]") {
 TEST_CASE("role rules that need the type or primary role are skipped without them", "[spec]") {
   CHECK(check_roles(std::nullopt, "WORKSPACE_OWNER", {kOrgOwner}, kOrg).empty());
   CHECK(check_roles(EntityType::Workspace, std::nullopt, {kDeploymentAdmin}, kOrg).empty());
-  CHECK(check_roles(EntityType::Workspace, "WORKSPACE_OWNER", {kDeploymentAdmin}, kOrg, false).empty());
+  CHECK(check_roles(EntityType::Workspace, "WORKSPACE_OWNER", {kDeploymentAdmin}, kOrg, false)
+            .empty());
   // Entity-level rules still apply.
-  CHECK(check_roles(std::nullopt, std::nullopt, {{"X", "ws1", EntityType::Workspace}}, kOrg).size() == 1);
+  CHECK(
+      check_roles(std::nullopt, std::nullopt, {{"X", "ws1", EntityType::Workspace}}, kOrg).size() ==
+      1);
   // Without a configured organization the organization id is not checked.
   CHECK(check_roles(EntityType::Organization, "ORGANIZATION_OWNER",
-                    {{"ORGANIZATION_OWNER", "any", EntityType::Organization}}, "").empty());
+                    {{"ORGANIZATION_OWNER", "any", EntityType::Organization}}, "")
+            .empty());
 }
 
 TEST_CASE("built-in roles belong to one entity type", "[spec]") {

@@ -22,12 +22,12 @@ struct Parsed {
 
 TEST_CASE("keys are located where they are written", "[spec]") {
   Parsed parsed(
-      "[api_token.ci]\n"                                             // 1
-      "  name = \"x\"\n"                                             // 2
-      "roles = [{ role = \"R\", entity_type = \"WORKSPACE\" }]\n"    // 3
-      "lifecycle.ignore_changes = []\n"                              // 4
-      "[[api_token.d.roles]]\n"                                      // 5
-      "\"quoted key\" = 1\n");                                       // 6
+      "[api_token.ci]\n"                                           // 1
+      "  name = \"x\"\n"                                           // 2
+      "roles = [{ role = \"R\", entity_type = \"WORKSPACE\" }]\n"  // 3
+      "lifecycle.ignore_changes = []\n"                            // 4
+      "[[api_token.d.roles]]\n"                                    // 5
+      "\"quoted key\" = 1\n");                                     // 6
   REQUIRE(parsed.document);
   const TomlDocument& doc = *parsed.document;
   const toml::value& tokens = doc.root().at("api_token");
@@ -44,9 +44,11 @@ TEST_CASE("keys are located where they are written", "[spec]") {
   CHECK(same(doc.position_of(entry), at(3, 10)));
   CHECK(same(doc.position_of_key(entry.at("entity_type"), "entity_type"), at(3, 24)));
   CHECK(same(doc.position_of_key(ci.at("lifecycle"), "lifecycle"), at(4, 1)));
-  CHECK(same(doc.position_of_key(ci.at("lifecycle").at("ignore_changes"), "ignore_changes"), at(4, 11)));
+  CHECK(same(doc.position_of_key(ci.at("lifecycle").at("ignore_changes"), "ignore_changes"),
+             at(4, 11)));
   CHECK(same(doc.position_of_key(tokens.at("d"), "d"), at(5, 13)));
-  CHECK(same(doc.position_of_key(tokens.at("d").at("roles").at(0).at("quoted key"), "quoted key"), at(6, 1)));
+  CHECK(same(doc.position_of_key(tokens.at("d").at("roles").at(0).at("quoted key"), "quoted key"),
+             at(6, 1)));
 }
 
 TEST_CASE("toml11 syntax errors become diagnostics at the offending line", "[spec]") {
