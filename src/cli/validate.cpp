@@ -3,22 +3,15 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/output.h"
 #include "spec/loader.h"
 
 namespace tokend::cli {
 
-namespace {
-
-std::string count_of(std::size_t n, std::string_view singular, std::string_view plural) {
-  return std::to_string(n) + " " + std::string(n == 1 ? singular : plural);
-}
-
-}  // namespace
-
 // `validate`: loads the config and every token spec without touching the
-// network. Prints each problem to stderr as FILE:LINE:COL: error: MESSAGE
-// with its source line, then "N errors." (exit 1); or "N tokens valid." on
-// stdout (exit 0).
+// network or the state. Prints each problem to stderr as
+// FILE:LINE:COL: error: MESSAGE with its source line, then "N errors."
+// (exit 1); or "N tokens valid." on stdout (exit 0).
 void add_validate_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   auto* cmd = app.add_subcommand("validate",
                                  "Check the config and every token spec, without network calls");
@@ -26,9 +19,7 @@ void add_validate_command(CLI::App& app, const GlobalOptions& global, int* exit_
   cmd->callback([&global, exit_code] {
     spec::Loaded<spec::DesiredState> loaded = spec::load_desired_state(global.config_path);
     if (!loaded.ok()) {
-      for (const spec::Diagnostic& diagnostic : loaded.diagnostics)
-        std::cerr << diagnostic.format();
-      std::cerr << count_of(loaded.diagnostics.size(), "error.", "errors.") << "\n";
+      print_diagnostics(std::cerr, loaded.diagnostics);
       *exit_code = 1;
       return;
     }
