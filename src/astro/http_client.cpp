@@ -37,6 +37,12 @@ std::string encode_component(const std::string& value) {
   return out;
 }
 
+// JSON Schema lengths count characters, not bytes.
+size_t code_points(const std::string& utf8) {
+  return static_cast<size_t>(
+      std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
 std::string path_only(const std::string& path_and_query) {
   return path_and_query.substr(0, path_and_query.find('?'));
 }
@@ -459,6 +465,9 @@ Result<ApiToken> HttpClient::get_token(const std::string& token_id) {
 }
 
 Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
+  // Never send what the contract forbids (CreateApiTokenRequest).
+  if (request.expiry_period_in_days && (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
+    return make_error(ErrorKind::Invalid, "CreateApiToken: tokenExpiryPeriodInDays must be between 1 and 3650");
   auto answer = perform({Operation::CreateApiToken, HttpMethod::Post, iam_prefix_ + "/tokens",
                          json::encode_create_request(request), false});
   if (!answer.ok()) return answer.error();
@@ -467,6 +476,11 @@ Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
 
 Result<ApiToken> HttpClient::update_token(const std::string& token_id, const UpdateTokenRequest& request) {
   if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiToken: empty token id");
+  // UpdateApiTokenRequest: name 1..256 characters, description at most 500.
+  if (request.name.empty() || code_points(request.name) > 256)
+    return make_error(ErrorKind::Invalid, "UpdateApiToken: name must be 1 to 256 characters");
+  if (code_points(request.description) > 500)
+    return make_error(ErrorKind::Invalid, "UpdateApiToken: description must be at most 500 characters");
   auto answer = perform({Operation::UpdateApiToken, HttpMethod::Post,
                          iam_prefix_ + "/tokens/" + encode_component(token_id), json::encode_update_request(request),
                          true});
@@ -476,6 +490,8 @@ Result<ApiToken> HttpClient::update_token(const std::string& token_id, const Upd
 
 Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet& roles) {
   if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: empty token id");
+  // The contract requires at least one role (UpdateApiTokenRolesRequest.roles minItems 1).
+  if (roles.empty()) return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: a token needs at least one role");
   auto answer = perform({Operation::UpdateApiTokenRoles, HttpMethod::Post,
                          iam_prefix_ + "/tokens/" + encode_component(token_id) + "/roles",
                          json::encode_roles_request(roles), true});

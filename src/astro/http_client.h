@@ -15,6 +15,9 @@
 //   answer, 5xx, or a success whose body cannot be read — is
 //   ErrorKind::Ambiguous and is not retried. They always use a freshly opened
 //   connection, so that a stale pooled connection cannot make them ambiguous.
+// - A request the contract forbids is refused locally with Invalid and never
+//   sent (create: tokenExpiryPeriodInDays outside 1..3650; update: name not
+//   1..256 characters or description over 500; roles: an empty set).
 // - Other 4xx are never retried. Statuses map to ErrorKind as in retry.h; the
 //   Error carries the API's `message` and `requestId`. A DELETE answering 404
 //   is NotFound.

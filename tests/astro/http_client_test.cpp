@@ -630,3 +630,29 @@ TEST_CASE("api_url may carry a path prefix", "[astro]") {
   REQUIRE(client->get_token(token_id(1)).ok());
   CHECK(server.requests().at(0).path() == "/proxy" + kTokens + "/" + token_id(1));
 }
+
+TEST_CASE("requests the contract forbids are refused locally and never sent", "[astro]") {
+  LocalServer server([](const RecordedRequest&) { return answer(200, token_body(token_id(1), "v")); });
+  auto client = make_client(fast_options(server.url()));
+  const std::string long_name(257, 'n');
+  std::string multibyte_name;
+  for (int i = 0; i < 256; ++i) multibyte_name += "\xc3\xa9";  // 256 characters, 512 bytes
+  std::vector<Error> errors;
+  for (int days : {0, 3651})
+    errors.push_back(
+        client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", days}).error());
+  errors.push_back(client->update_token(token_id(1), {"", ""}).error());
+  errors.push_back(client->update_token(token_id(1), {long_name, ""}).error());
+  errors.push_back(client->update_token(token_id(1), {"n", std::string(501, 'd')}).error());
+  errors.push_back(client->update_token_roles(token_id(1), {}).error());
+  errors.push_back(client->get_token("").error());
+  for (const Error& error : errors) {
+    INFO(error.message);
+    CHECK(error.kind == ErrorKind::Invalid);
+    CHECK(error.http_status == 0);
+  }
+  CHECK(server.request_count() == 0);
+  CHECK(client->update_token(token_id(1), {multibyte_name, std::string(500, 'd')}).ok());
+  CHECK(client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3650}).ok());
+  CHECK(server.request_count() == 2);
+}

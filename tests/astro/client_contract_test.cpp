@@ -1,0 +1,177 @@
+// HttpClient held to the published OpenAPI contract: every operation, on its
+// success and error paths, goes through Stoplight Prism validating proxies in
+// front of astro-api-sim. A request or response that breaks the contract
+// makes Prism answer instead of the simulator (422 for a request, 500 for a
+// response), which changes the outcome the test expects, and leaves a
+// violation in Prism's log, which the test checks is empty.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "astro/http_client.h"
+#include "support/http.h"
+#include "support/prism.h"
+#include "support/sim.h"
+
+using namespace tokend;
+using namespace tokend::astro;
+namespace t = tokend::testing;
+
+namespace {
+
+// Prism's log lines that report a violation or a request it refused.
+std::string violation_lines(const std::string& log) {
+  std::istringstream in(log);
+  std::string line, found;
+  while (std::getline(in, line))
+    if (line.find("Violation") != std::string::npos || line.find("\xe2\x9c\x96") != std::string::npos ||  // ✖
+        line.find("[VALIDATOR]") != std::string::npos)
+      found += line + "\n";
+  return found;
+}
+
+HttpClientOptions through(const t::PrismHarness& prism, const t::SimProcess& sim) {
+  HttpClientOptions options;
+  options.api_url = prism.base_url();
+  options.organization_id = sim.org_id();
+  options.bearer_token = SecretValue(sim.bearer_token());
+  options.request_timeout = std::chrono::milliseconds(30000);
+  options.rate_limits = RateLimits{0, 0, 0, 1};
+  options.retry.max_attempts = 1;  // a Prism error answer must not be hidden by a retry
+  return options;
+}
+
+// The outcome a failed call must have: the simulator's own answer, not Prism's.
+void check_api_error(const Error& error, ErrorKind kind, int http_status) {
+  INFO(error.describe());
+  CHECK(error.kind == kind);
+  CHECK(error.http_status == http_status);
+  CHECK_FALSE(error.request_id.empty());
+}
+
+}  // namespace
+
+TEST_CASE("every client operation honours the published contract", "[astro][contract][integration]") {
+  t::SimOptions sim_options;
+  sim_options.rate_limits = false;
+  t::SimProcess sim(sim_options);
+  // 1,001 tokens beforehand, so that listing takes two pages through Prism.
+  sim::NewToken templ;
+  templ.request = {"seeded", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", t::kSimDeploymentId, 90};
+  REQUIRE(sim.control().create_tokens(templ, 1001).ids.size() == 1001);
+
+  t::PrismHarness prism(sim.base_url());
+  auto created_client = HttpClient::create(through(prism, sim), null_logger());
+  REQUIRE(created_client.ok());
+  HttpClient& client = *created_client.value();
+
+  // --- success paths ---------------------------------------------------------
+  auto organization = client.create_token({"org token", "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
+                                           std::nullopt});
+  REQUIRE(organization.ok());
+  auto workspace = client.create_token(
+      {"workspace token", "with a description", EntityType::Workspace, "WORKSPACE_OPERATOR", t::kSimWorkspaceId, 30});
+  REQUIRE(workspace.ok());
+  auto deployment = client.create_token(
+      {"deployment token", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", t::kSimDeploymentId, 3650});
+  REQUIRE(deployment.ok());
+
+  auto listed = client.list_tokens();
+  REQUIRE(listed.ok());
+  CHECK(listed->size() == 1004);
+
+  REQUIRE(client.get_token(workspace->id).ok());
+  REQUIRE(client.update_token(workspace->id, {"renamed", ""}).ok());
+  REQUIRE(client.update_token(organization->id, {std::string(256, 'n'), std::string(500, 'd')}).ok());
+  REQUIRE(client
+              .update_token_roles(workspace->id,
+                                  {{"WORKSPACE_OPERATOR", t::kSimWorkspaceId, EntityType::Workspace},
+                                   {"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}})
+              .ok());
+  REQUIRE(client
+              .update_token_roles(organization->id,
+                                  {{"ORGANIZATION_MEMBER", sim.org_id(), EntityType::Organization},
+                                   {"WORKSPACE_MEMBER", t::kSimWorkspaceId, EntityType::Workspace}})
+              .ok());
+  auto rotated = client.rotate_token(deployment->id);
+  REQUIRE(rotated.ok());
+  CHECK_FALSE(rotated->token.empty());
+  REQUIRE(client.delete_token(deployment->id).ok());
+
+  auto workspaces = client.existing_workspaces({t::kSimWorkspaceId, "cmissingworkspace00000000"});
+  REQUIRE(workspaces.ok());
+  CHECK(*workspaces == std::vector<std::string>{t::kSimWorkspaceId});
+  auto deployments = client.existing_deployments({t::kSimDeploymentId});
+  REQUIRE(deployments.ok());
+  CHECK(*deployments == std::vector<std::string>{t::kSimDeploymentId});
+  auto none = client.existing_deployments({"cmissingdeployment0000000"});
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+
+  // --- error paths -------------------------------------------------------------
+  const std::string gone = deployment->id;
+  check_api_error(client.get_token(gone).error(), ErrorKind::NotFound, 404);
+  check_api_error(client.update_token(gone, {"x", ""}).error(), ErrorKind::NotFound, 404);
+  check_api_error(
+      client.update_token_roles(gone, {{"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}}).error(),
+      ErrorKind::NotFound, 404);
+  check_api_error(client.rotate_token(gone).error(), ErrorKind::NotFound, 404);
+  check_api_error(client.delete_token(gone).error(), ErrorKind::NotFound, 404);
+  check_api_error(client
+                      .create_token({"wrong role", "", EntityType::Workspace, "ORGANIZATION_OWNER",
+                                     t::kSimWorkspaceId, std::nullopt})
+                      .error(),
+                  ErrorKind::Invalid, 400);
+  check_api_error(client
+                      .create_token({"unknown workspace", "", EntityType::Workspace, "WORKSPACE_OWNER",
+                                     "cmissingworkspace00000000", std::nullopt})
+                      .error(),
+                  ErrorKind::NotFound, 404);
+  check_api_error(client
+                      .update_token_roles(workspace->id,
+                                          {{"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}})
+                      .error(),
+                  ErrorKind::Invalid, 400);
+
+  auto wrong_token_options = through(prism, sim);
+  wrong_token_options.bearer_token = SecretValue("not-the-simulators-token");
+  auto wrong_token = HttpClient::create(wrong_token_options, null_logger());
+  REQUIRE(wrong_token.ok());
+  check_api_error(wrong_token.value()->list_tokens().error(), ErrorKind::Unauthorized, 401);
+  check_api_error(wrong_token.value()->create_token({"x", "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
+                                                     std::nullopt})
+                      .error(),
+                  ErrorKind::Unauthorized, 401);
+  check_api_error(wrong_token.value()->existing_workspaces({t::kSimWorkspaceId}).error(), ErrorKind::Unauthorized,
+                  401);
+
+  auto other_org_options = through(prism, sim);
+  other_org_options.organization_id = "cotherorganization0000000";
+  auto other_org = HttpClient::create(other_org_options, null_logger());
+  REQUIRE(other_org.ok());
+  const Error forbidden = other_org.value()->list_tokens().error();
+  CHECK((forbidden.kind == ErrorKind::Forbidden || forbidden.kind == ErrorKind::NotFound));
+  CHECK((forbidden.http_status == 403 || forbidden.http_status == 404));
+  const Error forbidden_lookup = other_org.value()->existing_deployments({t::kSimDeploymentId}).error();
+  CHECK((forbidden_lookup.http_status == 403 || forbidden_lookup.http_status == 404));
+
+  // The exchanges above went through Prism to the simulator.
+  CHECK(sim.control().requests().count("ListApiTokens") == 4);
+  CHECK(prism.log().find("post /organizations/" + sim.org_id() + "/tokens/" + deployment->id + "/rotate") !=
+        std::string::npos);
+  CHECK(prism.log().find("get /organizations/" + sim.org_id() + "/deployments") != std::string::npos);
+
+  const std::string violations = violation_lines(prism.log());
+  INFO("Prism log:\n" << prism.log());
+  CHECK(violations.empty());
+
+  // The check above can fail: a request that breaks the contract (roles must
+  // not be empty) is refused by Prism and leaves a violation in its log.
+  t::HttpResponse refused =
+      t::http_request({"POST", prism.base_url() + "/iam/v1beta1/organizations/" + sim.org_id() + "/tokens/" +
+                                   workspace->id + "/roles",
+                       t::bearer_header(sim.bearer_token()), R"({"roles":[]})"});
+  CHECK(refused.status == 422);
+  CHECK(t::prism_violation(refused).has_value());
+  CHECK_FALSE(violation_lines(prism.log()).empty());
+}
