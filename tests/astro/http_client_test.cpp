@@ -477,11 +477,11 @@ TEST_CASE("a request that times out is retried when idempotent and Ambiguous oth
   std::atomic<int> seen{0};
   LocalServer server([&](const RecordedRequest& r) {
     Reply reply = answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
-    if (++seen == 1) reply.delay = std::chrono::milliseconds(600);
+    if (++seen == 1) reply.delay = std::chrono::milliseconds(1000);
     return reply;
   });
   auto options = fast_options(server.url());
-  options.request_timeout = std::chrono::milliseconds(150);
+  options.request_timeout = std::chrono::milliseconds(250);
   auto client = make_client(options);
   SECTION("get") {
     CHECK(client->get_token(token_id(1)).ok());
@@ -491,7 +491,7 @@ TEST_CASE("a request that times out is retried when idempotent and Ambiguous oth
     auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
     REQUIRE_FALSE(created.ok());
     CHECK(created.error().kind == ErrorKind::Ambiguous);
-    CHECK(created.error().message.find("no answer within 150ms") != std::string::npos);
+    CHECK(created.error().message.find("no answer within 250ms") != std::string::npos);
     CHECK(server.request_count() == 1);
   }
 }
