@@ -260,9 +260,10 @@ Result<RateLimits> parse_rate_limits(std::string_view text) {
 RateLimiter::RateLimiter(std::optional<RateLimits> limits) : enabled_(limits.has_value()) {
   if (!limits) return;
   TimePoint now = std::chrono::steady_clock::now();
-  get_ = {limits->get, limits->get, now};
-  post_ = {limits->post, limits->post, now};
-  delete_ = {limits->del, limits->del, now};
+  // The burst is one second's worth, and at least one request.
+  get_ = {limits->get, std::max(1.0, limits->get), now};
+  post_ = {limits->post, std::max(1.0, limits->post), now};
+  delete_ = {limits->del, std::max(1.0, limits->del), now};
 }
 
 std::optional<int> RateLimiter::admit(std::string_view method, TimePoint now) {
@@ -273,7 +274,7 @@ std::optional<int> RateLimiter::admit(std::string_view method, TimePoint now) {
                                                          : post_;
   if (now > bucket.refilled) {
     double elapsed = std::chrono::duration<double>(now - bucket.refilled).count();
-    bucket.tokens = std::min(bucket.rate, bucket.tokens + elapsed * bucket.rate);
+    bucket.tokens = std::min(std::max(1.0, bucket.rate), bucket.tokens + elapsed * bucket.rate);
     bucket.refilled = now;
   }
   if (bucket.tokens >= 1) {
