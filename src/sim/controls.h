@@ -88,7 +88,8 @@ class FaultInjector {
   std::mt19937_64 random_;
 };
 
-// Requests per second for each method class; the burst is one second's worth.
+// Requests per second for each method class; the burst is one second's
+// worth (at least one request).
 struct RateLimits {
   double get = 25;
   double post = 10;

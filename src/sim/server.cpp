@@ -43,9 +43,12 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
     if (question != std::string::npos) sim_request.query = uri.substr(question + 1);
     sim_request.authorization = request.get("Authorization", "");
     try {
+      // A request without Content-Length or chunked encoding has no body
+      // (RFC 9112); Poco would otherwise read a POST until the peer closes.
+      bool has_body = request.hasContentLength() || request.getChunkedTransferEncoding();
       std::istream& in = request.stream();
       char buffer[65536];
-      while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+      while (has_body && (in.read(buffer, sizeof buffer) || in.gcount() > 0)) {
         sim_request.body.append(buffer, static_cast<size_t>(in.gcount()));
         if (static_cast<std::streamsize>(sim_request.body.size()) > kMaxBodyBytes) break;
       }

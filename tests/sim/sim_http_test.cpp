@@ -318,3 +318,38 @@ TEST_CASE("the bearer token is required and never logged", "[sim]") {
                  "/tokens status=200 operation=CreateApiToken") != std::string::npos);
   CHECK(log.find("status=401 operation=ListApiTokens") != std::string::npos);
 }
+
+TEST_CASE("curl walks the whole lifecycle (POSTs without a body included)", "[sim]") {
+  SimProcess sim;
+  const std::string api = sim.iam_url();
+  const std::string auth = "Authorization: Bearer " + sim.bearer_token();
+  auto curl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"/usr/bin/curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}",
+                                     "-H", auth};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = run_process(argv, {.env = {}, .unset_env = {}, .cwd = "", .stdin_data = "",
+                                         .timeout = std::chrono::seconds(20)});
+    REQUIRE(r.exit_code == 0);
+    auto newline = r.out.rfind('\n');
+    return std::make_pair(std::stoi(r.out.substr(newline + 1)), r.out.substr(0, newline));
+  };
+  auto [created_status, created_body] =
+      curl({"-H", "Content-Type: application/json", "-X", "POST", api + "/tokens", "-d",
+            workspace_token_body("ci deployer")});
+  REQUIRE(created_status == 200);
+  std::string id = astro::json::decode_token(created_body)->id;
+  CHECK(curl({api + "/tokens?limit=1000"}).first == 200);
+  CHECK(curl({api + "/tokens/" + id}).first == 200);
+  CHECK(curl({"-X", "POST", api + "/tokens/" + id, "-d", R"({"name":"renamed"})"}).first == 200);
+  CHECK(curl({"-X", "POST", api + "/tokens/" + id + "/roles", "-d",
+              R"({"roles":[{"role":"WORKSPACE_OWNER","entityId":")" + std::string(kSimWorkspaceId) +
+                  R"(","entityType":"WORKSPACE"}]})"})
+            .first == 200);
+  auto start = std::chrono::steady_clock::now();
+  auto [rotated_status, rotated_body] = curl({"-X", "POST", api + "/tokens/" + id + "/rotate"});
+  CHECK(rotated_status == 200);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  CHECK(astro::json::decode_token(rotated_body)->id == id);
+  CHECK(curl({"-X", "DELETE", api + "/tokens/" + id}).first == 204);
+  CHECK(curl({"-X", "DELETE", api + "/tokens/" + id}).first == 404);
+}

@@ -234,18 +234,8 @@ TEST_CASE("out-of-band controls: bulk create, patch, delete, issued values", "[s
 }
 
 TEST_CASE("--seed defines workspaces, deployments and tokens", "[sim]") {
-  TempDir dir;
-  write_file(dir.file("seed.json"), R"({
-    "workspaces": [{"id": "cwsa00000000000000000000a", "name": "alpha"},
-                   {"id": "cwsb00000000000000000000b", "name": "beta"},
-                   {"id": "cwsc00000000000000000000c", "name": "gamma"}],
-    "deployments": [{"id": "cdpa00000000000000000000a", "name": "prod", "workspaceId": "cwsa00000000000000000000a"},
-                    {"id": "cdpb00000000000000000000b", "name": "dev", "workspaceId": "cwsb00000000000000000000b"}],
-    "tokens": [{"id": "cseededtoken0000000000001", "name": "seeded", "type": "WORKSPACE",
-                "role": "WORKSPACE_MEMBER", "entityId": "cwsb00000000000000000000b"}]
-  })");
   SimOptions options = no_limits();
-  options.seed_file = dir.file("seed.json");
+  options.seed_file = std::string(TOKEND_SOURCE_DIR) + "/tests/data/sim/seed.json";
   SimProcess sim(options);
 
   auto workspaces = [&](const std::string& query) {

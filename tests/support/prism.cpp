@@ -96,7 +96,9 @@ class RouterHandler final : public Poco::Net::HTTPRequestHandler {
     Poco::Net::HTTPResponse answer;
     bool answered = false;
     try {
-      Poco::StreamCopier::copyToString(request.stream(), request_body);
+      // Without Content-Length or chunked encoding a request has no body.
+      if (request.hasContentLength() || request.getChunkedTransferEncoding())
+        Poco::StreamCopier::copyToString(request.stream(), request_body);
       Poco::Net::HTTPClientSession session(target->getHost(), target->getPort());
       session.setTimeout(Poco::Timespan(120, 0));
       Poco::Net::HTTPRequest forward(request.getMethod(), rest, Poco::Net::HTTPMessage::HTTP_1_1);
