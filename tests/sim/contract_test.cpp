@@ -137,6 +137,8 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
   CHECK(api.send("DELETE", tokens + "/" + ws_token).status == 204);
   CHECK(api.send("DELETE", tokens + "/" + ws_token).status == 404);
   CHECK(sim.control().requests().total > 40);
+  INFO(prism.log());
+  CHECK(prism.logged_violations() == "");
 }
 
 TEST_CASE("the contract harness reports violations and passes drops through", "[contract]") {
@@ -178,4 +180,11 @@ TEST_CASE("the contract harness reports violations and passes drops through", "[
   CHECK(dropped.status == 0);
   CHECK(sim.control().tokens().size() == 1);
   CHECK(prism.log().find("Prism is listening on") != std::string::npos);
+  // The log holds what the answers showed; a second call finds the same
+  // (sentinel lines are always left out).
+  std::string logged = prism.logged_violations();
+  INFO(logged);
+  CHECK(logged.find("UNPROCESSABLE_ENTITY") != std::string::npos);
+  CHECK(logged.find("Unable to match the returned status code") != std::string::npos);
+  CHECK(prism.logged_violations() == logged);
 }

@@ -21,7 +21,9 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <sstream>
 #include <filesystem>
 #include <stdexcept>
 #include <thread>
@@ -55,6 +57,7 @@ std::string listening_url(const std::string& output) {
   while (end < output.size() && !std::isspace(static_cast<unsigned char>(output[end])) &&
          output[end] != '\x1b')
     ++end;
+  if (end == output.size()) return "";  // the line is still being written
   return output.substr(start, end - start);
 }
 
@@ -240,6 +243,44 @@ std::string PrismHarness::log() const {
     if (!content.empty()) out += "--- prism " + std::string(name) + "\n" + content;
   }
   return out;
+}
+
+std::string PrismHarness::logged_violations() {
+  static std::atomic<int> counter{0};
+  std::string sentinel = "csentinel" + std::to_string(1000000000 + counter++);
+  sentinel += std::string(25 - std::min<size_t>(25, sentinel.size()), '0');
+  HttpHeaders auth = {{"Authorization", "Bearer prism-sentinel"}};
+  const std::string iam_path = "/organizations/" + sentinel + "/tokens/" + sentinel + "/roles";
+  const std::string platform_path = "/organizations/" + sentinel + "/workspaces";
+  // An empty role list and a negative limit break the contract: Prism answers 422 itself.
+  http_request({"POST", impl_->router_url + "/iam/v1beta1" + iam_path, auth, R"({"roles":[]})"});
+  http_request({"GET", impl_->router_url + "/platform/v1beta1" + platform_path + "?limit=-1", auth, ""});
+
+  auto is_violation = [](const std::string& line) {
+    return line.find("Violation") != std::string::npos || line.find("[VALIDATOR]") != std::string::npos ||
+           line.find("\xe2\x9c\x96") != std::string::npos;  // ✖
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (true) {
+    std::string text = log();
+    bool iam_seen = false, platform_seen = false;
+    std::string found;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (!is_violation(line)) continue;
+      if (line.find(sentinel) != std::string::npos) {
+        iam_seen = iam_seen || line.find(iam_path) != std::string::npos;
+        platform_seen = platform_seen || line.find(platform_path) != std::string::npos;
+        continue;
+      }
+      if (line.find("csentinel") != std::string::npos) continue;  // an earlier call's sentinel
+      found += line + "\n";
+    }
+    if (iam_seen && platform_seen) return found;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("Prism did not log the sentinel requests in time:\n" + text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 std::optional<std::string> prism_violation(const HttpResponse& response) {

@@ -6,6 +6,7 @@
 //   tokend::testing::PrismHarness prism(sim.base_url());
 //   // point a client at prism.base_url() (api_url); then for each answer:
 //   CHECK(tokend::testing::prism_violation(response) == std::nullopt);
+//   CHECK(prism.logged_violations() == "");   // also what was only logged
 //
 // Layout: two `prism proxy … --errors` processes, one per API, each given
 // the upstream URL with that API's base path (Prism matches paths without
@@ -59,6 +60,13 @@ class PrismHarness {
   const std::string& platform_proxy_url() const;
   // Everything both proxies printed so far (stdout and stderr).
   std::string log() const;
+  // The violation lines Prism logged for everything sent before this call
+  // ("" when none): lines naming a Violation, a [VALIDATOR] finding or an
+  // error answer (✖). Prism logs asynchronously, so this first sends each
+  // proxy a sentinel request that Prism itself refuses (it never reaches the
+  // upstream) and waits, bounded, until both show up; sentinel lines are left
+  // out. Throws std::runtime_error when they do not appear within 15 s.
+  std::string logged_violations();
 
  private:
   struct Impl;
