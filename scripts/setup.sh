@@ -10,6 +10,7 @@ packages=(
   libpoco-dev libsqlitecpp-dev libsqlite3-dev libtoml11-dev libcli11-dev catch2
   libsystemd-dev libssl-dev openssl sqlite3 curl ca-certificates systemd
   nodejs npm
+  python3 python3-prometheus-client
 )
 missing=()
 for package in "${packages[@]}"; do
