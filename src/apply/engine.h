@@ -102,13 +102,70 @@ struct ApplyReport {
   bool ok() const { return !refused && failed == 0; }
 };
 
-// Executes exactly `prepared.plan` (after committing prepared.recovery):
-// refuses (changing nothing) when the plan has errors, or when it deletes
-// more than max_deletes_per_run tokens or every managed token, unless
-// allow_mass_delete. Runs changes on up to `parallelism` workers; journals an
-// intent before each create and rotate; writes each new secret to its sink
-// before committing; commits each outcome in its own transaction. A failing
-// change does not stop the others.
+// Executes exactly `prepared.plan`.
+//
+// Refusal. Nothing is changed (no API call, no state write, not even the
+// recovery commit) and `refused` is set, with `refusal` saying why, when
+// plan.errors is non-empty; or, unless allow_mass_delete, when the plan
+// deletes (Action::Delete, deposed keys included) more than
+// max_deletes_per_run tokens, or deletes every managed token (some Delete,
+// and the Deletes plus the Forgets cover every state row once
+// prepared.recovery is applied: an empty or missing spec directory).
+//
+// Then prepared.recovery is committed in one transaction and
+// prepared.dropped_intents are resolved, and the changes run on `parallelism`
+// worker threads taking them from a queue; each is independent and a failing
+// change never stops the others. Per action:
+//   Create   journal an intent; create_token with the primary role; when the
+//            role set has more than one role, update_token_roles with all of
+//            them; write the value to the sink; commit the row (attributes,
+//            times, sink path, SHA-256 of the value), resolving the intent.
+//            Roles refused: the token is recorded with the roles it has and
+//            the change fails (the next plan updates the roles). Sink write
+//            failed: the token is recorded with rotate_pending and no
+//            fingerprint and the change fails (the next plan rotates). A
+//            created token is never left unrecorded.
+//            Ambiguous create: list tokens and adopt the one find_created_token
+//            picks (recorded with rotate_pending, given its role set, then
+//            rotated for a value); none: drop the intent and create again. At
+//            most 3 creates; when the list itself fails, the intent stays
+//            pending for the next run's prepare_plan and the change fails.
+//            Creates of tokens with the same name never overlap within a run.
+//   Rotate   journal an intent; rotate_token; write the sink; commit the new
+//            validity window and fingerprint (rotate_pending cleared),
+//            resolving the intent. Ambiguous: get_token; when its start_at is
+//            at/after the intent's start (minus kIntentClockSkew) or moved,
+//            the rotation happened and its value is lost: that is committed
+//            (rotate_pending) and the token rotated again; otherwise the
+//            rotate is retried. At most 3 rotates; unresolved: the intent
+//            stays pending.
+//   Update   update_token (name+description) only if update_name_description,
+//            update_token_roles only if update_roles, then a rotation if
+//            `rotate`; one commit with the new attributes.
+//   Import   record the adopted token (change.before, or get_token(import_id)
+//            when the plan did not refresh) with the spec's sink and no
+//            fingerprint; then the update flags as for Update.
+//   Replace  without create_before_destroy: delete the old token (404 = gone),
+//            commit its removal, then create as above. With it: create the
+//            new token and deliver its value, commit it under the key and the
+//            old row under deposed_key(key, old id) in one transaction, delete
+//            the old token, commit the removal of the deposed key. The sink
+//            of a replaced or deposed token is never removed (the new token
+//            owns that path). A failure after the commit leaves the deposed
+//            row for the next run to delete.
+//   Delete   delete_token (404 = already gone = success); commit the removal;
+//            remove the sink file (not for deposed keys, nor when another key
+//            or spec uses the same path).
+//   Forget   commit the removal; no API call.
+// Errors other than Ambiguous are not retried here (the client already
+// retried 429 and 5xx); the change fails with the API's message and
+// requestId. Every commit is one transaction and bumps the serial once.
+//
+// `stop`: checked before each change starts and between ambiguity retries;
+// changes in flight run their remaining calls (a few) and commit. When
+// run_id is non-zero, each change is recorded with StateStore::record_action.
+// The observer is called from the worker threads. Secrets go only to the
+// sink; they never reach state, the report or a log line.
 ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options,
                        ApplyObserver* observer = nullptr);
 

@@ -29,6 +29,20 @@ std::string deposed_key(const std::string& key, const std::string& token_id) {
 
 bool is_deposed_key(const std::string& key) { return key.find('~') != std::string::npos; }
 
+const astro::ApiToken* find_created_token(const state::Intent& intent,
+                                          const std::map<std::string, astro::ApiToken>& tokens,
+                                          const std::set<std::string>& managed_ids) {
+  const astro::ApiToken* match = nullptr;
+  for (const auto& [id, token] : tokens) {
+    if (managed_ids.count(id)) continue;
+    if (token.name != intent.attrs.name || token.type != intent.attrs.type) continue;
+    if (token.created_at + kIntentClockSkew < intent.started_at) continue;
+    if (match == nullptr || std::tie(token.created_at, token.id) < std::tie(match->created_at, match->id))
+      match = &token;
+  }
+  return match;
+}
+
 Recovery resolve_intents(const std::vector<state::Intent>& intents,
                          const std::vector<state::ResourceRecord>& prior,
                          const plan::Observed& observed) {
@@ -51,14 +65,7 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
 
   for (const state::Intent* intent : ordered) {
     if (intent->kind == state::IntentKind::Create) {
-      const astro::ApiToken* match = nullptr;
-      for (const auto& [id, token] : observed.tokens) {
-        if (managed_ids.count(id)) continue;
-        if (token.name != intent->attrs.name || token.type != intent->attrs.type) continue;
-        if (token.created_at + kIntentClockSkew < intent->started_at) continue;
-        if (match == nullptr || std::tie(token.created_at, token.id) < std::tie(match->created_at, match->id))
-          match = &token;
-      }
+      const astro::ApiToken* match = find_created_token(*intent, observed.tokens, managed_ids);
       if (match == nullptr) {
         recovery.dropped.push_back(intent->id);
         recovery.notes.push_back("create of " + address_for_key(intent->key) +
@@ -66,6 +73,12 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
         continue;
       }
       managed_ids.insert(match->id);
+      state::ResourceRecord adopted = record_from_token(intent->key, *match, intent->sink_path, "");
+      adopted.rotate_pending = true;
+      recovery.outcomes.push_back({intent->key, adopted, intent->id});
+      recovery.notes.push_back("adopted token " + match->id + " created for " +
+                               address_for_key(intent->key) +
+                               " by an interrupted run; its value will be rotated");
       if (auto row = by_key.find(intent->key); row != by_key.end() && row->second->id != match->id) {
         state::ResourceRecord deposed = *row->second;
         deposed.key = deposed_key(intent->key, deposed.id);
@@ -73,12 +86,6 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
         recovery.notes.push_back("token " + deposed.id + " replaced by an interrupted run is kept as " +
                                  address_for_key(deposed.key) + " and will be destroyed");
       }
-      state::ResourceRecord adopted = record_from_token(intent->key, *match, intent->sink_path, "");
-      adopted.rotate_pending = true;
-      recovery.outcomes.push_back({intent->key, adopted, intent->id});
-      recovery.notes.push_back("adopted token " + match->id + " created for " +
-                               address_for_key(intent->key) +
-                               " by an interrupted run; its value will be rotated");
     } else {
       auto it = observed.tokens.find(intent->token_id);
       auto row = by_key.find(intent->key);

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,12 +30,22 @@ inline constexpr std::chrono::seconds kIntentClockSkew{120};
 std::string deposed_key(const std::string& key, const std::string& token_id);
 bool is_deposed_key(const std::string& key);
 
-// Create intent: the remote token with the intent's name and type, created no
-// earlier than the intent (minus kIntentClockSkew), that no state row manages,
-// is adopted under the intent's key — with rotate_pending set, since its value
-// was never delivered. When the key still holds another token (an interrupted
-// create_before_destroy replacement), that token moves to its deposed key. The earliest such token wins. None: the intent is
-// dropped (the create never happened; the plan creates again).
+// The token a create intent made, if the API shows one: of `tokens`, those
+// with the intent's name and type, created no earlier than the intent (minus
+// kIntentClockSkew), whose id is not in `managed_ids`; the earliest (then the
+// smallest id) wins. nullptr when there is none.
+const astro::ApiToken* find_created_token(const state::Intent& intent,
+                                          const std::map<std::string, astro::ApiToken>& tokens,
+                                          const std::set<std::string>& managed_ids);
+
+// Create intent: the token find_created_token picks is adopted under the
+// intent's key — with rotate_pending set, since its value was never
+// delivered. When the key still holds another token (an interrupted
+// create_before_destroy replacement), that token moves to its deposed key:
+// the adoption comes first in `outcomes`, the deposed row right after it, and
+// the two must be committed together in that order (StateStore::
+// record_outcomes), since a token id may be held by one key at a time. None:
+// the intent is dropped (the create never happened; the plan creates again).
 // Rotate intent: if the token still exists it may have a new value nobody
 // has, so its row gets rotate_pending; the intent is resolved either way.
 // Requires observed.refreshed; with no refresh every intent stays pending.

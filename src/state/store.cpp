@@ -489,28 +489,37 @@ Result<StateSnapshot> StateStore::snapshot() const {
   });
 }
 
-Status StateStore::record_outcome(const Outcome& outcome) {
-  if (outcome.key.empty()) return make_error(ErrorKind::Invalid, "an outcome without a key");
-  if (outcome.resource && outcome.resource->key != outcome.key) {
-    return make_error(ErrorKind::Invalid, "outcome for " + outcome.key +
-                                              " carries a resource keyed " + outcome.resource->key);
+Status StateStore::record_outcome(const Outcome& outcome) { return record_outcomes({outcome}); }
+
+Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
+  if (outcomes.empty()) return ok_status();
+  std::string addresses;
+  for (const Outcome& outcome : outcomes) {
+    if (outcome.key.empty()) return make_error(ErrorKind::Invalid, "an outcome without a key");
+    if (outcome.resource && outcome.resource->key != outcome.key) {
+      return make_error(ErrorKind::Invalid, "outcome for " + outcome.key +
+                                                " carries a resource keyed " + outcome.resource->key);
+    }
+    addresses += (addresses.empty() ? "" : ", ") + address_for_key(outcome.key);
   }
   std::lock_guard lock(mutex_);
-  return guarded("recording the outcome for " + address_for_key(outcome.key), [&]() -> Status {
+  return guarded("recording the outcome for " + addresses, [&]() -> Status {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    if (outcome.resource) {
-      upsert_resource(*db_, *outcome.resource);
-    } else {
-      SQLite::Statement remove(*db_, "DELETE FROM resources WHERE key = ?");
-      remove.bind(1, outcome.key);
-      remove.exec();
-    }
-    if (outcome.resolved_intent) {
-      SQLite::Statement resolve(*db_, "DELETE FROM intents WHERE id = ?");
-      resolve.bind(1, *outcome.resolved_intent);
-      if (resolve.exec() == 0) {
-        return make_error(ErrorKind::NotFound,
-                          "intent " + std::to_string(*outcome.resolved_intent) + " does not exist");
+    for (const Outcome& outcome : outcomes) {
+      if (outcome.resource) {
+        upsert_resource(*db_, *outcome.resource);
+      } else {
+        SQLite::Statement remove(*db_, "DELETE FROM resources WHERE key = ?");
+        remove.bind(1, outcome.key);
+        remove.exec();
+      }
+      if (outcome.resolved_intent) {
+        SQLite::Statement resolve(*db_, "DELETE FROM intents WHERE id = ?");
+        resolve.bind(1, *outcome.resolved_intent);
+        if (resolve.exec() == 0) {
+          return make_error(ErrorKind::NotFound,
+                            "intent " + std::to_string(*outcome.resolved_intent) + " does not exist");
+        }
       }
     }
     int64_t serial = bump_serial(*db_);

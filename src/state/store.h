@@ -158,6 +158,14 @@ class StateStore {
   // then nothing is committed). Roles are stored as a set: they read back
   // normalized.
   Status record_outcome(const Outcome& outcome);
+  // Commits several outcomes in one transaction, in order, and bumps the
+  // serial once: all of them or none. For changes that must not be seen
+  // half done, such as a replaced token moving to its deposed key while its
+  // successor takes the key (commit the successor first: a token id may be
+  // held by one key at a time, also between the statements of a
+  // transaction). Same checks and failures as record_outcome. An empty list
+  // commits nothing and does not bump the serial.
+  Status record_outcomes(const std::vector<Outcome>& outcomes);
 
   // Journals `intent` (its id is ignored) and returns the new id; ids are never
   // reused. Bumps the serial.

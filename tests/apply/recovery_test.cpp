@@ -93,11 +93,14 @@ TEST_CASE("an interrupted create_before_destroy keeps the old token as deposed",
   auto observed = observe({remote("cold", "ci", kStart - seconds(3600)), remote("cnew", "ci", kStart + seconds(2))});
   Recovery r = resolve_intents({create_intent(4, "ci", "ci")}, {old}, observed);
   REQUIRE(r.outcomes.size() == 2);
-  CHECK(r.outcomes[0].key == "ci~cold");
-  CHECK(is_deposed_key(r.outcomes[0].key));
-  CHECK(r.outcomes[0].resource->id == "cold");
-  CHECK_FALSE(r.outcomes[0].resolved_intent);
-  CHECK(r.outcomes[1].resource->id == "cnew");
+  // The successor first: the old id must leave the key before the deposed row takes it.
+  CHECK(r.outcomes[0].key == "ci");
+  CHECK(r.outcomes[0].resource->id == "cnew");
+  CHECK(r.outcomes[0].resolved_intent == 4);
+  CHECK(r.outcomes[1].key == "ci~cold");
+  CHECK(is_deposed_key(r.outcomes[1].key));
+  CHECK(r.outcomes[1].resource->id == "cold");
+  CHECK_FALSE(r.outcomes[1].resolved_intent);
   auto after = apply_recovery({old}, r);
   REQUIRE(after.size() == 2);
   CHECK(after[0].key == "ci");

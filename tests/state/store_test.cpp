@@ -231,6 +231,36 @@ TEST_CASE("record_outcome rejects a resource filed under another key", "[state]"
   CHECK(store->serial() == 0);
 }
 
+TEST_CASE("record_outcomes commits a move to a deposed key atomically, bumping the serial once",
+          "[state]") {
+  auto store = open_store(":memory:");
+  require_ok(store->record_outcome(upsert(full_record("ci", "cold"))));
+  Intent create = sample_intent("ci", IntentKind::Create);
+  auto intent_id = store->journal_intent(create);
+  REQUIRE(intent_id.ok());
+  const int64_t serial = store->serial();
+
+  // The old token may not sit under two keys, not even inside the transaction:
+  // depositing it first fails and commits nothing.
+  ResourceRecord deposed = full_record("ci~cold", "cold");
+  auto refused = store->record_outcomes({upsert(deposed), Outcome{"ci", full_record("ci", "cnew"), *intent_id}});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::Conflict);
+  CHECK(store->serial() == serial);
+  CHECK(store->pending_intents()->size() == 1);
+
+  require_ok(store->record_outcomes({Outcome{"ci", full_record("ci", "cnew"), *intent_id}, upsert(deposed)}));
+  CHECK(store->serial() == serial + 1);
+  auto all = store->resources();
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  CHECK(all->at(0).id == "cnew");
+  CHECK(all->at(1).key == "ci~cold");
+  CHECK(store->pending_intents()->empty());
+  require_ok(store->record_outcomes({}));
+  CHECK(store->serial() == serial + 1);
+}
+
 TEST_CASE("intents round-trip and resolve", "[state]") {
   auto store = open_store(":memory:");
   Intent create = sample_intent("ci", IntentKind::Create);
