@@ -552,22 +552,39 @@ std::set<std::string> shared_sinks(const plan::Plan& plan, const std::vector<sta
   return sinks;
 }
 
+// State rows as they will be once prepared.recovery is committed.
+Result<std::vector<state::ResourceRecord>> managed_rows(Dependencies& deps, const PreparedPlan& prepared) {
+  auto rows = deps.store.resources();
+  if (!rows.ok()) return rows.error();
+  Recovery recovery;
+  recovery.outcomes = prepared.recovery;
+  return apply_recovery(std::move(rows.value()), recovery);
+}
+
+std::string cannot_read_state(const Error& error) {
+  return "Cannot read state: " + error.describe() + ". Nothing was changed.";
+}
+
 }  // namespace
+
+std::string apply_refusal(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options) {
+  auto managed = managed_rows(deps, prepared);
+  if (!managed.ok()) return cannot_read_state(managed.error());
+  return refusal_for(prepared.plan, managed->size(), options);
+}
 
 ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options,
                        ApplyObserver* observer) {
   ApplyReport report;
   const plan::Plan& plan = prepared.plan;
 
-  auto rows = deps.store.resources();
+  auto rows = managed_rows(deps, prepared);
   if (!rows.ok()) {
     report.refused = true;
-    report.refusal = "Cannot read state: " + rows.error().describe() + ". Nothing was changed.";
+    report.refusal = cannot_read_state(rows.error());
     return report;
   }
-  Recovery recovery;
-  recovery.outcomes = prepared.recovery;
-  std::vector<state::ResourceRecord> managed = apply_recovery(std::move(rows.value()), recovery);
+  const std::vector<state::ResourceRecord>& managed = *rows;
 
   report.refusal = refusal_for(plan, managed.size(), options);
   if (!report.refusal.empty()) {

@@ -169,4 +169,11 @@ struct ApplyReport {
 ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options,
                        ApplyObserver* observer = nullptr);
 
+// Why apply_plan would refuse `prepared` with `options` (its refusal text,
+// e.g. "Refusing to destroy 7 tokens: that is more than
+// max_deletes_per_run (5). Nothing was changed. If this is intended, run
+// again with --allow-mass-delete."), or "" when it would not. Reads state,
+// changes nothing; lets a caller refuse before asking for approval.
+std::string apply_refusal(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options);
+
 }  // namespace tokend::apply
