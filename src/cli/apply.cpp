@@ -1,17 +1,410 @@
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
 
+#include "apply/engine.h"
 #include "cli/command.h"
+#include "cli/output.h"
+#include "cli/runtime.h"
+#include "plan/plan_file.h"
+#include "plan/render_text.h"
 
 namespace tokend::cli {
 
-void add_apply_command(CLI::App& app, const GlobalOptions&, int* exit_code) {
-  auto* cmd = app.add_subcommand("apply", "(not available in this build)");
-  cmd->callback([exit_code] {
-    std::cerr << "Error: the apply command is not available in this build\n";
-    *exit_code = 1;
-  });
+namespace {
+
+struct ApplyFlags {
+  std::string plan_file;
+  bool auto_approve = false;
+  int parallelism = 0;  // 0: the config's reconcile.parallelism
+  std::vector<std::string> targets;
+  bool allow_mass_delete = false;
+  bool refresh = true;
+};
+
+// Raised by SIGINT/SIGTERM: no new change starts; those in flight finish.
+std::atomic<bool> g_stop{false};
+extern "C" void request_stop(int) { g_stop.store(true); }
+
+// Installs the stop handlers for the lifetime of the object.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop.store(false);
+    struct sigaction action {};
+    action.sa_handler = request_stop;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1fs", seconds);
+  return text;
+}
+
+std::string summary(const plan::Counts& counts) {
+  return "Resources: " + std::to_string(counts.add) + " added, " + std::to_string(counts.change) + " changed, " +
+         std::to_string(counts.destroy) + " destroyed, " + std::to_string(counts.rotate) + " rotated.";
+}
+
+// Terraform's progress lines, one per start and one per end of a change,
+// prefixed "[i/N] " when there are more than ten changes. Thread-safe.
+class ProgressPrinter final : public apply::ApplyObserver {
+ public:
+  ProgressPrinter(size_t total, bool out_color, bool err_color)
+      : total_(total), out_color_(out_color), err_color_(err_color) {}
+
+  void started(const plan::Change& change) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++started_;
+    std::string id = change.before ? " [id=" + change.before->id + "]" : "";
+    std::string line;
+    switch (change.action) {
+      case plan::Action::Create: line = "Creating..."; break;
+      case plan::Action::Import: line = "Importing..." + (change.after && change.after->import_id ? " [id=" + *change.after->import_id + "]" : std::string()); break;
+      case plan::Action::Update: line = "Modifying..." + id; break;
+      case plan::Action::Replace: line = "Replacing..." + id; break;
+      case plan::Action::Delete: line = "Destroying..." + id; break;
+      case plan::Action::Rotate: line = "Rotating..." + id; break;
+      case plan::Action::Forget: line = "Removing from state..." + id; break;
+    }
+    std::cout << prefix(started_) << bold(change.address() + ":") << " " << line << "\n" << std::flush;
+  }
+
+  void finished(const plan::Change& change, const apply::ActionResult& result) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++finished_;
+    if (!result.ok) {
+      print_error(std::cerr, change.address() + ": " + result.error.describe(), err_color_);
+      std::cerr << std::flush;
+      return;
+    }
+    const std::string after = " after " + seconds_text(result.seconds);
+    const std::string id = result.token_id.empty() ? "" : " [id=" + result.token_id + "]";
+    std::string line;
+    switch (change.action) {
+      case plan::Action::Create: line = "Creation complete" + after + id; break;
+      case plan::Action::Import: line = "Import complete" + after + id; break;
+      case plan::Action::Update: line = "Modifications complete" + after + id; break;
+      case plan::Action::Replace: line = "Replacement complete" + after + id; break;
+      case plan::Action::Delete: line = "Destruction complete" + after; break;
+      case plan::Action::Rotate: line = "Rotation complete" + after + id; break;
+      case plan::Action::Forget: line = "Removal from state complete (the token no longer existed)"; break;
+    }
+    std::cout << prefix(finished_) << bold(change.address() + ":") << " " << line << "\n" << std::flush;
+  }
+
+ private:
+  std::string prefix(size_t i) const {
+    return total_ > 10 ? "[" + std::to_string(i) + "/" + std::to_string(total_) + "] " : "";
+  }
+  std::string bold(const std::string& text) const { return out_color_ ? "\033[1m" + text + "\033[0m" : text; }
+
+  std::mutex mutex_;
+  const size_t total_;
+  const bool out_color_, err_color_;
+  size_t started_ = 0, finished_ = 0;
+};
+
+// Every --target must be an address that a spec or a state row names.
+bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
+                   state::StateStore& store, bool color) {
+  if (targets.empty()) return true;
+  std::set<std::string> keys;
+  for (const auto& token : desired.tokens) keys.insert(token.key);
+  auto rows = store.resources();
+  if (!rows.ok()) {
+    print_error(std::cerr, rows.error(), color);
+    return false;
+  }
+  for (const auto& row : *rows) keys.insert(row.key);
+  bool ok = true;
+  for (const std::string& target : targets) {
+    std::optional<std::string> key = key_for_address(target);
+    if (!key) {
+      print_error(std::cerr, "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
+                  color);
+      ok = false;
+    } else if (!keys.count(*key)) {
+      print_error(std::cerr, "--target " + target + " names no token in the configuration or the state", color);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+// Terraform's approval prompt; true only for the answer "yes".
+bool approved(bool color) {
+  std::cout << "\n"
+            << (color ? "\033[1mDo you want to perform these actions?\033[0m" : "Do you want to perform these actions?")
+            << "\n  astro-tokend will perform the actions described above.\n"
+               "  Only 'yes' will be accepted to approve.\n\n"
+               "  "
+            << (color ? "\033[1mEnter a value:\033[0m " : "Enter a value: ") << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer)) answer.clear();
+  std::cout << "\n";
+  return answer == "yes";
+}
+
+Result<plan::Plan> read_plan_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{ErrorKind::Io, "cannot read the plan file " + path, "", 0};
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return Error{ErrorKind::Io, "cannot read the plan file " + path, "", 0};
+  return plan::load_plan(text.str());
+}
+
+// The run as history keeps it; finish() fills in the end.
+class RunHistory {
+ public:
+  RunHistory(Runtime& runtime, const plan::Plan& plan) : runtime_(runtime), started_(SteadyClock::now()) {
+    record_.trigger = "cli";
+    record_.command = "apply";
+    record_.started_at = runtime.clock().now();
+    plan::Counts counts = plan.counts();
+    record_.to_add = counts.add;
+    record_.to_change = counts.change;
+    record_.to_destroy = counts.destroy;
+    record_.to_rotate = counts.rotate;
+    auto id = runtime.store().begin_run(record_);
+    if (id.ok())
+      record_.id = *id;
+    else
+      runtime.logger().warn("cannot record the run in history", {{"error", id.error().describe()}});
+  }
+
+  int64_t id() const { return record_.id; }
+
+  void finish(const std::string& result, int failed, const std::string& message) {
+    if (record_.id == 0) return;
+    record_.finished_at = runtime_.clock().now();
+    record_.failed = failed;
+    record_.api_calls = runtime_.requests().total();
+    record_.duration_seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+    record_.result = result;
+    record_.message = message;
+    if (Status finished = runtime_.store().finish_run(record_); !finished.ok())
+      runtime_.logger().warn("cannot record the run in history", {{"error", finished.error().describe()}});
+  }
+
+ private:
+  using SteadyClock = std::chrono::steady_clock;
+  Runtime& runtime_;
+  SteadyClock::time_point started_;
+  state::RunRecord record_;
+};
+
+int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
+  const bool out_color = use_color(global, STDOUT_FILENO);
+  const bool err_color = use_color(global, STDERR_FILENO);
+  const bool from_file = !flags.plan_file.empty();
+  if (from_file && (!flags.targets.empty() || !flags.refresh)) {
+    print_error(std::cerr, "--target and --refresh cannot be used with a saved plan: the plan file already decides",
+                err_color);
+    return 1;
+  }
+
+  std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);
+  if (!desired) return 1;
+
+  RuntimeOptions runtime_options;
+  runtime_options.command = "apply";
+  runtime_options.take_lock = true;
+  auto opened = open_runtime(desired->config, runtime_options, std::cerr);
+  if (!opened.ok()) {
+    print_error(std::cerr, opened.error(), err_color);
+    return 1;
+  }
+  Runtime& runtime = **opened;
+  apply::Dependencies deps = runtime.dependencies();
+
+  apply::PreparedPlan prepared;
+  if (from_file) {
+    auto loaded = read_plan_file(flags.plan_file);
+    if (!loaded.ok()) {
+      print_error(std::cerr, loaded.error(), err_color);
+      return 1;
+    }
+    auto snapshot = runtime.store().snapshot();
+    if (!snapshot.ok()) {
+      print_error(std::cerr, snapshot.error(), err_color);
+      return 1;
+    }
+    if (Status current = plan::check_plan_current(*loaded, snapshot->lineage, snapshot->serial, desired->spec_hash);
+        !current.ok()) {
+      print_error(std::cerr, current.error().message + " Run astro-tokend plan again.", err_color);
+      return 1;
+    }
+    auto intents = runtime.store().pending_intents();
+    if (!intents.ok()) {
+      print_error(std::cerr, intents.error(), err_color);
+      return 1;
+    }
+    if (!intents->empty()) {
+      print_error(std::cerr,
+                  "the state holds " + count_of(intents->size(), "intent", "intents") +
+                      " left by an interrupted apply; run astro-tokend plan again (or apply without a plan "
+                      "file) so that they are settled first",
+                  err_color);
+      return 1;
+    }
+    prepared.plan = std::move(loaded.value());
+  } else {
+    if (!check_targets(flags.targets, *desired, runtime.store(), err_color)) return 1;
+    apply::PlanRequest request;
+    request.refresh = flags.refresh;
+    request.targets = flags.targets;
+    request.check_entities = flags.refresh;
+    auto planned = apply::prepare_plan(deps, *desired, request);
+    if (!planned.ok()) {
+      print_error(std::cerr, planned.error(), err_color);
+      return 1;
+    }
+    prepared = std::move(planned.value());
+    if (!prepared.diagnostics.empty()) {
+      print_diagnostics(std::cerr, prepared.diagnostics);
+      return 1;
+    }
+  }
+
+  const plan::Plan& plan = prepared.plan;
+  if (!plan.errors.empty()) {
+    for (const std::string& error : plan.errors) print_error(std::cerr, error, err_color);
+    return 1;
+  }
+  if (!from_file) {
+    std::cout << plan::render_text(plan, plan::RenderOptions::for_terminal(out_color));
+    if (!flags.targets.empty())
+      std::cerr << "\nWarning: Resource targeting is in effect: the plan covers only "
+                << count_of(flags.targets.size(), "address", "addresses")
+                << " given with --target and may be incomplete.\n";
+  } else if (plan.empty()) {
+    std::cout << "No changes. Your tokens match the configuration.\n";
+  }
+
+  apply::ApplyOptions options;
+  options.parallelism = flags.parallelism > 0 ? flags.parallelism : desired->config.parallelism;
+  options.max_deletes_per_run = desired->config.max_deletes_per_run;
+  options.allow_mass_delete = flags.allow_mass_delete;
+  options.stop = &g_stop;
+
+  if (plan.empty()) {
+    // Nothing to ask about; still settle what an interrupted run left.
+    if (!prepared.recovery.empty() || !prepared.dropped_intents.empty()) {
+      apply::ApplyReport settled = apply::apply_plan(deps, prepared, options);
+      if (settled.refused) {
+        print_error(std::cerr, settled.refusal, err_color);
+        return 1;
+      }
+    }
+    RunHistory(runtime, plan).finish("no-op", 0, "");
+    return 0;
+  }
+
+  if (std::string refusal = apply::apply_refusal(deps, prepared, options); !refusal.empty()) {
+    std::cerr << "\n";
+    print_error(std::cerr, refusal, err_color);
+    RunHistory(runtime, plan).finish("refused", 0, refusal);
+    return 1;
+  }
+
+  if (!from_file && !flags.auto_approve) {
+    if (isatty(STDIN_FILENO) != 1) {
+      std::cerr << "\n";
+      print_error(std::cerr,
+                  "no terminal to ask for approval; run again with --auto-approve to apply without asking",
+                  err_color);
+      return 1;
+    }
+    if (!approved(out_color)) {
+      std::cout << "Apply cancelled.\n";
+      return 1;
+    }
+  }
+  std::cout << "\n";
+
+  RunHistory history(runtime, plan);
+  options.run_id = history.id();
+  ProgressPrinter progress(plan.changes.size(), out_color, err_color);
+  StopSignals signals;
+  apply::ApplyReport report = apply::apply_plan(deps, prepared, options, &progress);
+
+  if (report.refused) {
+    print_error(std::cerr, report.refusal, err_color);
+    history.finish("refused", 0, report.refusal);
+    return 1;
+  }
+  const std::string resources = summary(report.applied);
+  std::cout << "\n";
+  if (report.ok() && !report.stopped) {
+    std::cout << (out_color ? "\033[1;32mApply complete!\033[0m " : "Apply complete! ") << resources << "\n";
+    history.finish("ok", 0, "");
+    return 0;
+  }
+  std::string message;
+  if (report.stopped) {
+    const size_t not_started = plan.changes.size() - report.results.size();
+    message = "Apply interrupted: " + count_of(not_started, "change was", "changes were") + " not started.";
+  } else {
+    message = "Apply failed: " + count_of(static_cast<size_t>(report.failed), "change", "changes") +
+              " of " + std::to_string(plan.changes.size()) + " did not complete.";
+  }
+  std::cout << message << " " << resources << "\n";
+  history.finish("failed", report.failed, message);
+  return 1;
+}
+
+}  // namespace
+
+// `apply [PLANFILE]`: without a plan file, plans (like `plan`), shows the plan
+// and asks for approval (only "yes" proceeds; no terminal and no
+// --auto-approve is an error); with one, applies exactly that plan once it is
+// known to be current. Takes the writer lock; prints Terraform's progress
+// lines and a final summary; records the run in history. Exit 0 when every
+// change completed (or there was nothing to do), 1 otherwise.
+void add_apply_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
+  auto flags = std::make_shared<ApplyFlags>();
+  auto* cmd = app.add_subcommand("apply", "Change the organization's tokens to match the token specs");
+  cmd->add_option("PLANFILE", flags->plan_file, "A plan saved with `plan --out FILE`: apply exactly it, without asking")
+      ->type_name("PLANFILE");
+  cmd->add_flag("--auto-approve", flags->auto_approve, "Do not ask for approval before applying");
+  cmd->add_option("--parallelism", flags->parallelism,
+                  "How many changes run at once (default: reconcile.parallelism of the config)")
+      ->check(CLI::Range(1, 256))
+      ->type_name("N");
+  cmd->add_option("--target", flags->targets, "Apply only this address (astro_api_token.<key>); repeat for more")
+      ->allow_extra_args(false)
+      ->type_name("ADDR");
+  cmd->add_flag("--allow-mass-delete", flags->allow_mass_delete,
+                "Allow destroying more than max_deletes_per_run tokens, or every managed token");
+  cmd->add_flag("--refresh", flags->refresh,
+                "Default true. --refresh=false trusts the state instead of listing the organization's tokens");
+  cmd->footer("Uses the config given with -c (default " + GlobalOptions{}.config_path + ").");
+  cmd->callback([&global, flags, exit_code] { *exit_code = run_apply(global, *flags); });
 }
 
 }  // namespace tokend::cli
