@@ -4,8 +4,10 @@
 // environment variable, never argv), and the checks the tests share.
 #pragma once
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "state/store.h"
+#include "util/hash.h"
 #include "support/process.h"
 #include "support/sim.h"
 
@@ -152,6 +155,71 @@ class ApplyWorkspace {
   std::unique_ptr<SimProcess> sim_;
   std::string transcript_;
 };
+
+// `count` token specs "<prefix>_000", … named "<prefix> token 000", …: by
+// turns an organization token with three roles (organization, workspace,
+// deployment), a workspace token with one role, and a workspace token that
+// is also deployment admin.
+inline std::string many_token_specs(const std::string& prefix, int count, const std::string& org_id) {
+  std::string text;
+  for (int i = 0; i < count; ++i) {
+    char number[16];
+    std::snprintf(number, sizeof number, "%03d", i);
+    text += "[api_token." + prefix + "_" + number + "]\nname = \"" + prefix + " token " + number + "\"\n";
+    if (i % 3 == 0) {
+      text += "type = \"ORGANIZATION\"\nrole = \"ORGANIZATION_MEMBER\"\nroles = [\n"
+              "  { role = \"ORGANIZATION_MEMBER\", entity_id = \"" + org_id + "\", entity_type = \"ORGANIZATION\" },\n"
+              "  { role = \"WORKSPACE_MEMBER\", entity_id = \"" + std::string(kSimWorkspaceId) +
+              "\", entity_type = \"WORKSPACE\" },\n"
+              "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" + std::string(kSimDeploymentId) +
+              "\", entity_type = \"DEPLOYMENT\" },\n]\n";
+    } else {
+      text += "type = \"WORKSPACE\"\nrole = \"WORKSPACE_OPERATOR\"\nroles = [\n"
+              "  { role = \"WORKSPACE_OPERATOR\", entity_id = \"" + std::string(kSimWorkspaceId) +
+              "\", entity_type = \"WORKSPACE\" },\n";
+      if (i % 3 == 2)
+        text += "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" + std::string(kSimDeploymentId) +
+                "\", entity_type = \"DEPLOYMENT\" },\n";
+      text += "]\n";
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+// What is wrong with the outcome of applying many_token_specs(prefix,
+// count): the simulator must hold exactly those tokens (by name, none twice),
+// state one row per token with the simulator's id, no pending intent, a
+// database that passes integrity_check, and each sink the value its row
+// fingerprints. "" when all is well.
+inline std::string convergence_problems(const ApplyWorkspace& ws, const std::string& prefix, int count) {
+  std::string problems;
+  std::map<std::string, std::string> ids_by_name;
+  for (const auto& token : ws.control().tokens()) {
+    if (!ids_by_name.emplace(token.name, token.id).second) problems += "token named " + token.name + " twice\n";
+  }
+  if (ids_by_name.size() != static_cast<size_t>(count))
+    problems += "the simulator holds " + std::to_string(ids_by_name.size()) + " tokens\n";
+  auto store = ws.open_state();
+  auto rows = store->resources();
+  if (!rows.ok()) return problems + rows.error().describe();
+  if (rows->size() != static_cast<size_t>(count)) problems += "state holds " + std::to_string(rows->size()) + " rows\n";
+  for (const auto& row : *rows) {
+    const std::string name = prefix + " token " + row.key.substr(prefix.size() + 1);
+    auto id = ids_by_name.find(name);
+    if (id == ids_by_name.end() || id->second != row.id) problems += row.key + " is not the simulator's " + name + "\n";
+    if (row.rotate_pending || row.sink_sha256.empty()) problems += row.key + " has no delivered value\n";
+    std::error_code ec;
+    if (!std::filesystem::exists(row.sink_path, ec) || sha256_hex(read_file(row.sink_path)) != row.sink_sha256)
+      problems += row.key + ": its sink does not hold the recorded value\n";
+  }
+  auto intents = store->pending_intents();
+  if (!intents.ok() || !intents->empty()) problems += "intents are pending\n";
+  store.reset();
+  SQLite::Database raw(ws.state_path(), SQLite::OPEN_READONLY);
+  if (raw.execAndGet("PRAGMA integrity_check").getString() != "ok") problems += "integrity_check failed\n";
+  return problems;
+}
 
 // The API operations that change something (POST and DELETE), in the order
 // the simulator completed them, as "Operation" or "Operation <token id>".
