@@ -394,7 +394,7 @@ void add_apply_command(CLI::App& app, const GlobalOptions& global, int* exit_cod
   cmd->add_flag("--auto-approve", flags->auto_approve, "Do not ask for approval before applying");
   cmd->add_option("--parallelism", flags->parallelism,
                   "How many changes run at once (default: reconcile.parallelism of the config)")
-      ->check(CLI::Range(1, 256))
+      ->check(CLI::Range(1, 64))
       ->type_name("N");
   cmd->add_option("--target", flags->targets, "Apply only this address (astro_api_token.<key>); repeat for more")
       ->allow_extra_args(false)
