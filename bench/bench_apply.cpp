@@ -37,7 +37,8 @@ std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
+      return line.substr(line.find(':') + 2);
   return "unknown";
 }
 
@@ -54,12 +55,14 @@ std::string specs() {
     std::snprintf(key, sizeof key, "bench_%03d", i);
     text += "[api_token." + std::string(key) + "]\nname = \"" + key +
             "\"\ntype = \"WORKSPACE\"\nrole = \"WORKSPACE_OPERATOR\"\nroles = [\n"
-            "  { role = \"WORKSPACE_OPERATOR\", entity_id = \"" + kSimWorkspaceId +
+            "  { role = \"WORKSPACE_OPERATOR\", entity_id = \"" +
+            kSimWorkspaceId +
             "\", entity_type = \"WORKSPACE\" },\n"
-            "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" + kSimDeploymentId +
+            "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
+            kSimDeploymentId +
             "\", entity_type = \"DEPLOYMENT\" },\n"
-            "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" + kSecondDeployment +
-            "\", entity_type = \"DEPLOYMENT\" },\n]\n\n";
+            "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
+            kSecondDeployment + "\", entity_type = \"DEPLOYMENT\" },\n]\n\n";
   }
   return text;
 }
@@ -70,7 +73,8 @@ const char* verdict(bool pass) { return pass ? "PASS" : "MISS"; }
 // rate limited nor logged) and remembers when it first and last moved.
 class PostWatcher {
  public:
-  explicit PostWatcher(SimControl control) : control_(std::move(control)), thread_([this] { run(); }) {}
+  explicit PostWatcher(SimControl control)
+      : control_(std::move(control)), thread_([this] { run(); }) {}
   ~PostWatcher() { stop(); }
   void stop() {
     done_ = true;
@@ -82,8 +86,8 @@ class PostWatcher {
 
  private:
   static uint64_t posts(const RequestStats& stats) {
-    return stats.count("CreateApiToken") + stats.count("UpdateApiTokenRoles") + stats.count("UpdateApiToken") +
-           stats.count("RotateApiToken");
+    return stats.count("CreateApiToken") + stats.count("UpdateApiTokenRoles") +
+           stats.count("UpdateApiToken") + stats.count("RotateApiToken");
   }
   void run() {
     while (!done_) {
@@ -121,9 +125,10 @@ int main() {
     TempDir seed_dir;
     const std::string seed = seed_dir.file("seed.json");
     write_file(seed, std::string("{\"workspaces\": [{\"id\": \"") + kSimWorkspaceId +
-                         "\", \"name\": \"bench\"}],\n \"deployments\": [{\"id\": \"" + kSimDeploymentId +
-                         "\", \"name\": \"one\", \"workspaceId\": \"" + kSimWorkspaceId + "\"}, {\"id\": \"" +
-                         kSecondDeployment + "\", \"name\": \"two\", \"workspaceId\": \"" + kSimWorkspaceId +
+                         "\", \"name\": \"bench\"}],\n \"deployments\": [{\"id\": \"" +
+                         kSimDeploymentId + "\", \"name\": \"one\", \"workspaceId\": \"" +
+                         kSimWorkspaceId + "\"}, {\"id\": \"" + kSecondDeployment +
+                         "\", \"name\": \"two\", \"workspaceId\": \"" + kSimWorkspaceId +
                          "\"}]}\n");
     ApplyWorkspaceOptions options;
     options.sim.rate_limits = true;
@@ -133,9 +138,11 @@ int main() {
     ApplyWorkspace ws(options);
     ws.write_spec("bench.toml", specs());
 
-    std::cout << "machine: " << std::thread::hardware_concurrency() << " cpus (nproc " << sysconf(_SC_NPROCESSORS_ONLN)
-              << "), " << cpu_model() << ", " << kernel() << "\n";
-    std::cout << "apply: " << kTokens << " tokens with 3 roles each; simulator and config limits get=25,post=100,delete=5\n";
+    std::cout << "machine: " << std::thread::hardware_concurrency() << " cpus (nproc "
+              << sysconf(_SC_NPROCESSORS_ONLN) << "), " << cpu_model() << ", " << kernel() << "\n";
+    std::cout
+        << "apply: " << kTokens
+        << " tokens with 3 roles each; simulator and config limits get=25,post=100,delete=5\n";
 
     PostWatcher watcher(ws.control());
     const auto started = Steady::now();
@@ -144,34 +151,44 @@ int main() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     watcher.stop();
     if (result.exit_code != 0) {
-      std::cerr << "bench_apply: the apply failed (exit " << result.exit_code << ")\n" << result.err;
+      std::cerr << "bench_apply: the apply failed (exit " << result.exit_code << ")\n"
+                << result.err;
       return 1;
     }
 
     const RequestStats stats = ws.control().requests();
     const uint64_t created = stats.count("CreateApiToken", 200);
-    const uint64_t create_and_roles = stats.count("CreateApiToken") + stats.count("UpdateApiTokenRoles");
+    const uint64_t create_and_roles =
+        stats.count("CreateApiToken") + stats.count("UpdateApiTokenRoles");
     uint64_t posts = 0, rate_limited = 0;
     for (const auto& request : stats.requests) {
       if (request.method == "POST") ++posts;
       if (request.status == 429) ++rate_limited;
     }
-    const double calls_per_token = created ? static_cast<double>(create_and_roles) / static_cast<double>(created) : 0;
+    const double calls_per_token =
+        created ? static_cast<double>(create_and_roles) / static_cast<double>(created) : 0;
     const double span = watcher.span_seconds();
     const double post_rate = span > 0 ? static_cast<double>(posts) / span : 0;
     const double rate_share = post_rate / kPostLimit;
-    const double share_429 = stats.total ? static_cast<double>(rate_limited) / static_cast<double>(stats.total) : 0;
+    const double share_429 =
+        stats.total ? static_cast<double>(rate_limited) / static_cast<double>(stats.total) : 0;
 
-    std::printf("apply took %.2f s, %llu API requests in all\n", seconds, static_cast<unsigned long long>(stats.total));
-    std::printf("tokens created:              %llu of %d\n", static_cast<unsigned long long>(created), kTokens);
-    std::printf("calls per created token:     %.2f (target 2.0; Terraform provider 5, %.1fx as many)  %s\n",
-                calls_per_token, calls_per_token > 0 ? 5.0 / calls_per_token : 0.0,
-                verdict(created == kTokens && calls_per_token <= 2.0 + 1e-9));
-    std::printf("POST rate:                   %.1f/s over %.2f s = %.2f of the limit %.0f/s (target >= 0.90)  %s\n",
-                post_rate, span, rate_share, kPostLimit, verdict(rate_share >= 0.9));
+    std::printf("apply took %.2f s, %llu API requests in all\n", seconds,
+                static_cast<unsigned long long>(stats.total));
+    std::printf("tokens created:              %llu of %d\n",
+                static_cast<unsigned long long>(created), kTokens);
+    std::printf(
+        "calls per created token:     %.2f (target 2.0; Terraform provider 5, %.1fx as many)  %s\n",
+        calls_per_token, calls_per_token > 0 ? 5.0 / calls_per_token : 0.0,
+        verdict(created == kTokens && calls_per_token <= 2.0 + 1e-9));
+    std::printf(
+        "POST rate:                   %.1f/s over %.2f s = %.2f of the limit %.0f/s (target >= "
+        "0.90)  %s\n",
+        post_rate, span, rate_share, kPostLimit, verdict(rate_share >= 0.9));
     std::printf("429 answers:                 %llu of %llu = %.2f%% (target <= 2%%)  %s\n",
-                static_cast<unsigned long long>(rate_limited), static_cast<unsigned long long>(stats.total),
-                share_429 * 100, verdict(share_429 <= 0.02));
+                static_cast<unsigned long long>(rate_limited),
+                static_cast<unsigned long long>(stats.total), share_429 * 100,
+                verdict(share_429 <= 0.02));
     return 0;
   } catch (const std::exception& error) {
     std::cerr << "bench_apply: " << error.what() << "\n";

@@ -82,7 +82,8 @@ std::string refusal_for(const plan::Plan& plan, size_t managed_rows, const Apply
            "--allow-mass-delete.";
   }
   if (deletes > static_cast<size_t>(std::max(0, options.max_deletes_per_run))) {
-    return "Refusing to destroy " + plural_tokens(deletes) + ": that is more than max_deletes_per_run (" +
+    return "Refusing to destroy " + plural_tokens(deletes) +
+           ": that is more than max_deletes_per_run (" +
            std::to_string(options.max_deletes_per_run) +
            "). Nothing was changed. If this is intended, run again with --allow-mass-delete.";
   }
@@ -163,7 +164,8 @@ class Executor {
   // next run, which drops it too.
   void drop_intent(int64_t intent_id) {
     if (Status status = deps_.store.resolve_intent(intent_id); !status.ok())
-      deps_.logger.warn("cannot resolve intent; the next run will", {{"error", status.error().describe()}});
+      deps_.logger.warn("cannot resolve intent; the next run will",
+                        {{"error", status.error().describe()}});
   }
 
   // ---- create ----------------------------------------------------------------
@@ -201,11 +203,13 @@ class Executor {
   // transaction. Never leaves a created token unrecorded: when the roles or
   // the sink fail, the token is recorded anyway (with the roles it has, or
   // rotate_pending) and the change fails.
-  Done create(const std::string& key, const spec::TokenSpec& spec, std::vector<state::Outcome> also_commit) {
+  Done create(const std::string& key, const spec::TokenSpec& spec,
+              std::vector<state::Outcome> also_commit) {
     const TokenAttrs& attrs = spec.attrs;
     std::optional<Role> primary = primary_role(attrs.roles, attrs.type);
     if (!primary)
-      return failed(make_error(ErrorKind::Invalid, "the roles have no single entry on the entity of the token's type"));
+      return failed(make_error(ErrorKind::Invalid,
+                               "the roles have no single entry on the entity of the token's type"));
     astro::CreateTokenRequest request;
     request.name = attrs.name;
     request.description = attrs.description;
@@ -226,11 +230,14 @@ class Executor {
       ++attempts;
       intent.started_at = deps_.clock.now();
       auto intent_id = deps_.store.journal_intent(intent);
-      if (!intent_id.ok()) return failed(in_context(intent_id.error(), "cannot journal the create"));
+      if (!intent_id.ok())
+        return failed(in_context(intent_id.error(), "cannot journal the create"));
       intent.id = *intent_id;
 
       auto created = deps_.client.create_token(request);
-      if (created.ok()) return deliver_created(key, spec, std::move(created.value()), intent.id, std::move(also_commit));
+      if (created.ok())
+        return deliver_created(key, spec, std::move(created.value()), intent.id,
+                               std::move(also_commit));
       last = created.error();
       if (last.kind != ErrorKind::Ambiguous) {
         drop_intent(intent.id);
@@ -238,10 +245,12 @@ class Executor {
       }
       auto found = find_created(intent);
       if (!found.ok()) {
-        return failed(in_context(last, "the create may have taken effect and could not be checked (" +
-                                           found.error().describe() + "); the next run will settle it"));
+        return failed(
+            in_context(last, "the create may have taken effect and could not be checked (" +
+                                 found.error().describe() + "); the next run will settle it"));
       }
-      if (found->has_value()) return adopt_created(key, spec, std::move(**found), intent.id, std::move(also_commit));
+      if (found->has_value())
+        return adopt_created(key, spec, std::move(**found), intent.id, std::move(also_commit));
       deps_.logger.warn("ambiguous create did not take effect; creating again",
                         {{"address", address_for_key(key)}, {"error", last.describe()}});
       drop_intent(intent.id);
@@ -251,15 +260,16 @@ class Executor {
                                        (attempts == 1 ? " attempt" : " attempts")));
   }
 
-  Done deliver_created(const std::string& key, const spec::TokenSpec& spec, astro::ApiToken token, int64_t intent_id,
-                       std::vector<state::Outcome> also_commit) {
+  Done deliver_created(const std::string& key, const spec::TokenSpec& spec, astro::ApiToken token,
+                       int64_t intent_id, std::vector<state::Outcome> also_commit) {
     Done done;
     if (spec.attrs.roles.size() > 1) {
       Status roles = deps_.client.update_token_roles(token.id, spec.attrs.roles);
       if (roles.ok())
         token.roles = normalize_roles(spec.attrs.roles);
       else
-        add_problem(done, in_context(roles.error(), "the token was created but its roles could not be set"));
+        add_problem(done, in_context(roles.error(),
+                                     "the token was created but its roles could not be set"));
     }
     SecretValue value = std::move(token.token);
     token.token = SecretValue();
@@ -269,7 +279,8 @@ class Executor {
       fingerprint = sha256_hex(value.reveal());
     } else {
       add_problem(done, in_context(written.error(),
-                                   "the token was created but its value could not be delivered (the next run rotates it)"));
+                                   "the token was created but its value could not be delivered "
+                                   "(the next run rotates it)"));
     }
     state::ResourceRecord row = record_from_token(key, token, spec.sink, fingerprint);
     row.rotate_pending = !written.ok();
@@ -286,8 +297,8 @@ class Executor {
 
   // The ambiguous create did happen: record that token (its value is lost,
   // so rotate_pending), give it its role set, and rotate it for a value.
-  Done adopt_created(const std::string& key, const spec::TokenSpec& spec, astro::ApiToken token, int64_t intent_id,
-                     std::vector<state::Outcome> also_commit) {
+  Done adopt_created(const std::string& key, const spec::TokenSpec& spec, astro::ApiToken token,
+                     int64_t intent_id, std::vector<state::Outcome> also_commit) {
     deps_.logger.warn("ambiguous create took effect; adopting the token and rotating its value",
                       {{"address", address_for_key(key)}, {"id", token.id}});
     Done done;
@@ -297,7 +308,8 @@ class Executor {
       if (roles.ok())
         token.roles = normalize_roles(spec.attrs.roles);
       else
-        roles_problem = in_context(roles.error(), "the token was created but its roles could not be set");
+        roles_problem =
+            in_context(roles.error(), "the token was created but its roles could not be set");
     }
     state::ResourceRecord row = record_from_token(key, token, spec.sink, "");
     row.rotate_pending = true;
@@ -334,11 +346,13 @@ class Executor {
       ++attempts;
       intent.started_at = deps_.clock.now();
       auto intent_id = deps_.store.journal_intent(intent);
-      if (!intent_id.ok()) return with_error(done, in_context(intent_id.error(), "cannot journal the rotation"));
+      if (!intent_id.ok())
+        return with_error(done, in_context(intent_id.error(), "cannot journal the rotation"));
       intent.id = *intent_id;
 
       auto rotated = deps_.client.rotate_token(row.id);
-      if (rotated.ok()) return deliver_rotated(std::move(row), sink_path, std::move(rotated.value()), intent.id);
+      if (rotated.ok())
+        return deliver_rotated(std::move(row), sink_path, std::move(rotated.value()), intent.id);
       last = rotated.error();
       if (last.kind != ErrorKind::Ambiguous) {
         drop_intent(intent.id);
@@ -348,17 +362,21 @@ class Executor {
       if (!current.ok()) {
         if (current.error().kind == ErrorKind::NotFound) {
           drop_intent(intent.id);
-          return with_error(done, in_context(current.error(), "the token disappeared during its rotation"));
+          return with_error(
+              done, in_context(current.error(), "the token disappeared during its rotation"));
         }
-        return with_error(done, in_context(last, "the rotation may have taken effect and could not be checked (" +
-                                                     current.error().describe() + "); the next run will settle it"));
+        return with_error(
+            done,
+            in_context(last, "the rotation may have taken effect and could not be checked (" +
+                                 current.error().describe() + "); the next run will settle it"));
       }
-      const bool happened =
-          current->start_at + kIntentClockSkew >= intent.started_at || current->start_at != row.start_at;
+      const bool happened = current->start_at + kIntentClockSkew >= intent.started_at ||
+                            current->start_at != row.start_at;
       if (happened) {
         deps_.logger.warn("ambiguous rotation took effect; its value is lost, rotating again",
                           {{"address", row.address()}, {"id", row.id}});
-        state::ResourceRecord lost = record_from_token(row.key, *current, row.sink_path, row.sink_sha256);
+        state::ResourceRecord lost =
+            record_from_token(row.key, *current, row.sink_path, row.sink_sha256);
         lost.rotate_pending = true;
         if (auto error = commit({{row.key, lost, intent.id}})) return with_error(done, *error);
         row = lost;
@@ -371,8 +389,9 @@ class Executor {
       }
       if (stopping()) break;
     }
-    return with_error(done, in_context(last, "the rotation did not succeed after " + std::to_string(attempts) +
-                                                 (attempts == 1 ? " attempt" : " attempts")));
+    return with_error(
+        done, in_context(last, "the rotation did not succeed after " + std::to_string(attempts) +
+                                   (attempts == 1 ? " attempt" : " attempts")));
   }
 
   static Done with_error(Done done, Error error) {
@@ -380,8 +399,8 @@ class Executor {
     return done;
   }
 
-  Done deliver_rotated(state::ResourceRecord row, const std::string& sink_path, astro::ApiToken token,
-                       int64_t intent_id) {
+  Done deliver_rotated(state::ResourceRecord row, const std::string& sink_path,
+                       astro::ApiToken token, int64_t intent_id) {
     Done done;
     SecretValue value = std::move(token.token);
     token.token = SecretValue();
@@ -391,7 +410,8 @@ class Executor {
       fingerprint = sha256_hex(value.reveal());
     else
       add_problem(done, in_context(written.error(),
-                                   "the token was rotated but its value could not be delivered (the next run rotates it again)"));
+                                   "the token was rotated but its value could not be delivered "
+                                   "(the next run rotates it again)"));
     state::ResourceRecord rotated = record_from_token(row.key, token, sink_path, fingerprint);
     rotated.rotate_pending = !written.ok();
     if (auto error = commit({{row.key, rotated, intent_id}})) return with_error(done, *error);
@@ -483,11 +503,14 @@ class Executor {
     const state::ResourceRecord& old = *change.before;
     if (!change.create_before_destroy) {
       Status deleted = deps_.client.delete_token(old.id);
-      if (!deleted.ok() && deleted.error().kind != ErrorKind::NotFound) return failed(deleted.error());
+      if (!deleted.ok() && deleted.error().kind != ErrorKind::NotFound)
+        return failed(deleted.error());
       if (auto error = commit({{change.key, std::nullopt, std::nullopt}})) return failed(*error);
       Done created = create(change.key, *change.after, {});
       if (created.error && !created.committed)
-        created.error = in_context(*created.error, "the old token " + old.id + " was destroyed, but its successor was not created");
+        created.error =
+            in_context(*created.error, "the old token " + old.id +
+                                           " was destroyed, but its successor was not created");
       return created;
     }
     state::ResourceRecord deposed = old;
@@ -495,26 +518,31 @@ class Executor {
     Done created = create(change.key, *change.after, {{deposed.key, deposed, std::nullopt}});
     if (created.error) {
       if (created.committed)
-        add_problem(created, make_error(ErrorKind::Internal, "the old token " + old.id + " is kept as " +
-                                                                  deposed.address() + " for the next run to destroy"));
+        add_problem(created, make_error(ErrorKind::Internal,
+                                        "the old token " + old.id + " is kept as " +
+                                            deposed.address() + " for the next run to destroy"));
       return created;
     }
     Status deleted = deps_.client.delete_token(old.id);
     if (!deleted.ok() && deleted.error().kind != ErrorKind::NotFound) {
-      return with_error(created, in_context(deleted.error(), "the new token is in place, but the old token " + old.id +
-                                                                 " (kept as " + deposed.address() +
-                                                                 ") could not be destroyed"));
+      return with_error(
+          created, in_context(deleted.error(), "the new token is in place, but the old token " +
+                                                   old.id + " (kept as " + deposed.address() +
+                                                   ") could not be destroyed"));
     }
-    if (auto error = commit({{deposed.key, std::nullopt, std::nullopt}})) return with_error(created, *error);
+    if (auto error = commit({{deposed.key, std::nullopt, std::nullopt}}))
+      return with_error(created, *error);
     return created;
   }
 
   Done destroy(const plan::Change& change) {
     const state::ResourceRecord& old = *change.before;
     Status deleted = deps_.client.delete_token(old.id);
-    if (!deleted.ok() && deleted.error().kind != ErrorKind::NotFound) return failed(deleted.error());
+    if (!deleted.ok() && deleted.error().kind != ErrorKind::NotFound)
+      return failed(deleted.error());
     if (auto error = commit({{change.key, std::nullopt, std::nullopt}})) return failed(*error);
-    if (!is_deposed_key(change.key) && !old.sink_path.empty() && !shared_sinks_.count(old.sink_path)) {
+    if (!is_deposed_key(change.key) && !old.sink_path.empty() &&
+        !shared_sinks_.count(old.sink_path)) {
       if (Status removed = deps_.sink.remove(old.sink_path); !removed.ok()) {
         deps_.logger.warn("token destroyed, but its sink file could not be removed",
                           {{"address", change.address()}, {"error", removed.error().describe()}});
@@ -541,10 +569,12 @@ class Executor {
 
 // Sink paths that must survive the deletions of this plan: those of state
 // rows the plan keeps, and those the plan's specs deliver to.
-std::set<std::string> shared_sinks(const plan::Plan& plan, const std::vector<state::ResourceRecord>& rows) {
+std::set<std::string> shared_sinks(const plan::Plan& plan,
+                                   const std::vector<state::ResourceRecord>& rows) {
   std::set<std::string> removed_keys, sinks;
   for (const plan::Change& change : plan.changes) {
-    if (change.action == plan::Action::Delete || change.action == plan::Action::Forget) removed_keys.insert(change.key);
+    if (change.action == plan::Action::Delete || change.action == plan::Action::Forget)
+      removed_keys.insert(change.key);
     if (change.after) sinks.insert(change.after->sink);
   }
   for (const auto& row : rows)
@@ -553,7 +583,8 @@ std::set<std::string> shared_sinks(const plan::Plan& plan, const std::vector<sta
 }
 
 // State rows as they will be once prepared.recovery is committed.
-Result<std::vector<state::ResourceRecord>> managed_rows(Dependencies& deps, const PreparedPlan& prepared) {
+Result<std::vector<state::ResourceRecord>> managed_rows(Dependencies& deps,
+                                                        const PreparedPlan& prepared) {
   auto rows = deps.store.resources();
   if (!rows.ok()) return rows.error();
   Recovery recovery;
@@ -567,14 +598,15 @@ std::string cannot_read_state(const Error& error) {
 
 }  // namespace
 
-std::string apply_refusal(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options) {
+std::string apply_refusal(Dependencies& deps, const PreparedPlan& prepared,
+                          const ApplyOptions& options) {
   auto managed = managed_rows(deps, prepared);
   if (!managed.ok()) return cannot_read_state(managed.error());
   return refusal_for(prepared.plan, managed->size(), options);
 }
 
-ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options,
-                       ApplyObserver* observer) {
+ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared,
+                       const ApplyOptions& options, ApplyObserver* observer) {
   ApplyReport report;
   const plan::Plan& plan = prepared.plan;
 
@@ -601,7 +633,8 @@ ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const A
   }
   for (int64_t intent_id : prepared.dropped_intents) {
     if (Status dropped = deps.store.resolve_intent(intent_id); !dropped.ok())
-      deps.logger.warn("cannot resolve intent; the next run will", {{"error", dropped.error().describe()}});
+      deps.logger.warn("cannot resolve intent; the next run will",
+                       {{"error", dropped.error().describe()}});
   }
 
   Executor executor(deps, options, shared_sinks(plan, managed));
@@ -616,10 +649,12 @@ ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const A
       if (observer != nullptr) observer->started(change);
       ActionResult result = executor.run(change);
       if (options.run_id != 0) {
-        state::ActionRecord action{change.address(), std::string(plan::to_string(change.action)), result.ok,
-                                   result.ok ? "" : result.error.describe(), result.seconds};
+        state::ActionRecord action{change.address(), std::string(plan::to_string(change.action)),
+                                   result.ok, result.ok ? "" : result.error.describe(),
+                                   result.seconds};
         if (Status recorded = deps.store.record_action(options.run_id, action); !recorded.ok())
-          deps.logger.warn("cannot record the action in run history", {{"error", recorded.error().describe()}});
+          deps.logger.warn("cannot record the action in run history",
+                           {{"error", recorded.error().describe()}});
       }
       {
         std::lock_guard<std::mutex> lock(report_mutex);

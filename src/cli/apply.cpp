@@ -1,5 +1,5 @@
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -65,8 +65,9 @@ std::string seconds_text(double seconds) {
 }
 
 std::string summary(const plan::Counts& counts) {
-  return "Resources: " + std::to_string(counts.add) + " added, " + std::to_string(counts.change) + " changed, " +
-         std::to_string(counts.destroy) + " destroyed, " + std::to_string(counts.rotate) + " rotated.";
+  return "Resources: " + std::to_string(counts.add) + " added, " + std::to_string(counts.change) +
+         " changed, " + std::to_string(counts.destroy) + " destroyed, " +
+         std::to_string(counts.rotate) + " rotated.";
 }
 
 // Terraform's progress lines, one per start and one per end of a change,
@@ -82,15 +83,32 @@ class ProgressPrinter final : public apply::ApplyObserver {
     std::string id = change.before ? " [id=" + change.before->id + "]" : "";
     std::string line;
     switch (change.action) {
-      case plan::Action::Create: line = "Creating..."; break;
-      case plan::Action::Import: line = "Importing..." + (change.after && change.after->import_id ? " [id=" + *change.after->import_id + "]" : std::string()); break;
-      case plan::Action::Update: line = "Modifying..." + id; break;
-      case plan::Action::Replace: line = "Replacing..." + id; break;
-      case plan::Action::Delete: line = "Destroying..." + id; break;
-      case plan::Action::Rotate: line = "Rotating..." + id; break;
-      case plan::Action::Forget: line = "Removing from state..." + id; break;
+      case plan::Action::Create:
+        line = "Creating...";
+        break;
+      case plan::Action::Import:
+        line = "Importing..." + (change.after && change.after->import_id
+                                     ? " [id=" + *change.after->import_id + "]"
+                                     : std::string());
+        break;
+      case plan::Action::Update:
+        line = "Modifying..." + id;
+        break;
+      case plan::Action::Replace:
+        line = "Replacing..." + id;
+        break;
+      case plan::Action::Delete:
+        line = "Destroying..." + id;
+        break;
+      case plan::Action::Rotate:
+        line = "Rotating..." + id;
+        break;
+      case plan::Action::Forget:
+        line = "Removing from state..." + id;
+        break;
     }
-    std::cout << prefix(started_) << bold(change.address() + ":") << " " << line << "\n" << std::flush;
+    std::cout << prefix(started_) << bold(change.address() + ":") << " " << line << "\n"
+              << std::flush;
   }
 
   void finished(const plan::Change& change, const apply::ActionResult& result) override {
@@ -105,22 +123,39 @@ class ProgressPrinter final : public apply::ApplyObserver {
     const std::string id = result.token_id.empty() ? "" : " [id=" + result.token_id + "]";
     std::string line;
     switch (change.action) {
-      case plan::Action::Create: line = "Creation complete" + after + id; break;
-      case plan::Action::Import: line = "Import complete" + after + id; break;
-      case plan::Action::Update: line = "Modifications complete" + after + id; break;
-      case plan::Action::Replace: line = "Replacement complete" + after + id; break;
-      case plan::Action::Delete: line = "Destruction complete" + after; break;
-      case plan::Action::Rotate: line = "Rotation complete" + after + id; break;
-      case plan::Action::Forget: line = "Removal from state complete (the token no longer existed)"; break;
+      case plan::Action::Create:
+        line = "Creation complete" + after + id;
+        break;
+      case plan::Action::Import:
+        line = "Import complete" + after + id;
+        break;
+      case plan::Action::Update:
+        line = "Modifications complete" + after + id;
+        break;
+      case plan::Action::Replace:
+        line = "Replacement complete" + after + id;
+        break;
+      case plan::Action::Delete:
+        line = "Destruction complete" + after;
+        break;
+      case plan::Action::Rotate:
+        line = "Rotation complete" + after + id;
+        break;
+      case plan::Action::Forget:
+        line = "Removal from state complete (the token no longer existed)";
+        break;
     }
-    std::cout << prefix(finished_) << bold(change.address() + ":") << " " << line << "\n" << std::flush;
+    std::cout << prefix(finished_) << bold(change.address() + ":") << " " << line << "\n"
+              << std::flush;
   }
 
  private:
   std::string prefix(size_t i) const {
     return total_ > 10 ? "[" + std::to_string(i) + "/" + std::to_string(total_) + "] " : "";
   }
-  std::string bold(const std::string& text) const { return out_color_ ? "\033[1m" + text + "\033[0m" : text; }
+  std::string bold(const std::string& text) const {
+    return out_color_ ? "\033[1m" + text + "\033[0m" : text;
+  }
 
   std::mutex mutex_;
   const size_t total_;
@@ -144,11 +179,15 @@ bool check_targets(const std::vector<std::string>& targets, const spec::DesiredS
   for (const std::string& target : targets) {
     std::optional<std::string> key = key_for_address(target);
     if (!key) {
-      print_error(std::cerr, "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
-                  color);
+      print_error(
+          std::cerr,
+          "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
+          color);
       ok = false;
     } else if (!keys.count(*key)) {
-      print_error(std::cerr, "--target " + target + " names no token in the configuration or the state", color);
+      print_error(std::cerr,
+                  "--target " + target + " names no token in the configuration or the state",
+                  color);
       ok = false;
     }
   }
@@ -158,7 +197,8 @@ bool check_targets(const std::vector<std::string>& targets, const spec::DesiredS
 // Terraform's approval prompt; true only for the answer "yes".
 bool approved(bool color) {
   std::cout << "\n"
-            << (color ? "\033[1mDo you want to perform these actions?\033[0m" : "Do you want to perform these actions?")
+            << (color ? "\033[1mDo you want to perform these actions?\033[0m"
+                      : "Do you want to perform these actions?")
             << "\n  astro-tokend will perform the actions described above.\n"
                "  Only 'yes' will be accepted to approve.\n\n"
                "  "
@@ -181,7 +221,8 @@ Result<plan::Plan> read_plan_file(const std::string& path) {
 // The run as history keeps it; finish() fills in the end.
 class RunHistory {
  public:
-  RunHistory(Runtime& runtime, const plan::Plan& plan) : runtime_(runtime), started_(SteadyClock::now()) {
+  RunHistory(Runtime& runtime, const plan::Plan& plan)
+      : runtime_(runtime), started_(SteadyClock::now()) {
     record_.trigger = "cli";
     record_.command = "apply";
     record_.started_at = runtime.clock().now();
@@ -208,7 +249,8 @@ class RunHistory {
     record_.result = result;
     record_.message = message;
     if (Status finished = runtime_.store().finish_run(record_); !finished.ok())
-      runtime_.logger().warn("cannot record the run in history", {{"error", finished.error().describe()}});
+      runtime_.logger().warn("cannot record the run in history",
+                             {{"error", finished.error().describe()}});
   }
 
  private:
@@ -223,8 +265,10 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   const bool err_color = use_color(global, STDERR_FILENO);
   const bool from_file = !flags.plan_file.empty();
   if (from_file && (!flags.targets.empty() || !flags.refresh)) {
-    print_error(std::cerr, "--target and --refresh cannot be used with a saved plan: the plan file already decides",
-                err_color);
+    print_error(
+        std::cerr,
+        "--target and --refresh cannot be used with a saved plan: the plan file already decides",
+        err_color);
     return 1;
   }
 
@@ -254,7 +298,8 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
       print_error(std::cerr, snapshot.error(), err_color);
       return 1;
     }
-    if (Status current = plan::check_plan_current(*loaded, snapshot->lineage, snapshot->serial, desired->spec_hash);
+    if (Status current = plan::check_plan_current(*loaded, snapshot->lineage, snapshot->serial,
+                                                  desired->spec_hash);
         !current.ok()) {
       print_error(std::cerr, current.error().message + " Run astro-tokend plan again.", err_color);
       return 1;
@@ -265,11 +310,12 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
       return 1;
     }
     if (!intents->empty()) {
-      print_error(std::cerr,
-                  "the state holds " + count_of(intents->size(), "intent", "intents") +
-                      " left by an interrupted apply; run astro-tokend plan again (or apply without a plan "
-                      "file) so that they are settled first",
-                  err_color);
+      print_error(
+          std::cerr,
+          "the state holds " + count_of(intents->size(), "intent", "intents") +
+              " left by an interrupted apply; run astro-tokend plan again (or apply without a plan "
+              "file) so that they are settled first",
+          err_color);
       return 1;
     }
     prepared.plan = std::move(loaded.value());
@@ -335,9 +381,10 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   if (!from_file && !flags.auto_approve) {
     if (isatty(STDIN_FILENO) != 1) {
       std::cerr << "\n";
-      print_error(std::cerr,
-                  "no terminal to ask for approval; run again with --auto-approve to apply without asking",
-                  err_color);
+      print_error(
+          std::cerr,
+          "no terminal to ask for approval; run again with --auto-approve to apply without asking",
+          err_color);
       return 1;
     }
     if (!approved(out_color)) {
@@ -361,14 +408,16 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   const std::string resources = summary(report.applied);
   std::cout << "\n";
   if (report.ok() && !report.stopped) {
-    std::cout << (out_color ? "\033[1;32mApply complete!\033[0m " : "Apply complete! ") << resources << "\n";
+    std::cout << (out_color ? "\033[1;32mApply complete!\033[0m " : "Apply complete! ") << resources
+              << "\n";
     history.finish("ok", 0, "");
     return 0;
   }
   std::string message;
   if (report.stopped) {
     const size_t not_started = plan.changes.size() - report.results.size();
-    message = "Apply interrupted: " + count_of(not_started, "change was", "changes were") + " not started.";
+    message = "Apply interrupted: " + count_of(not_started, "change was", "changes were") +
+              " not started.";
   } else {
     message = "Apply failed: " + count_of(static_cast<size_t>(report.failed), "change", "changes") +
               " of " + std::to_string(plan.changes.size()) + " did not complete.";
@@ -388,21 +437,25 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
 // change completed (or there was nothing to do), 1 otherwise.
 void add_apply_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   auto flags = std::make_shared<ApplyFlags>();
-  auto* cmd = app.add_subcommand("apply", "Change the organization's tokens to match the token specs");
-  cmd->add_option("PLANFILE", flags->plan_file, "A plan saved with `plan --out FILE`: apply exactly it, without asking")
+  auto* cmd =
+      app.add_subcommand("apply", "Change the organization's tokens to match the token specs");
+  cmd->add_option("PLANFILE", flags->plan_file,
+                  "A plan saved with `plan --out FILE`: apply exactly it, without asking")
       ->type_name("PLANFILE");
   cmd->add_flag("--auto-approve", flags->auto_approve, "Do not ask for approval before applying");
   cmd->add_option("--parallelism", flags->parallelism,
                   "How many changes run at once (default: reconcile.parallelism of the config)")
       ->check(CLI::Range(1, 64))
       ->type_name("N");
-  cmd->add_option("--target", flags->targets, "Apply only this address (astro_api_token.<key>); repeat for more")
+  cmd->add_option("--target", flags->targets,
+                  "Apply only this address (astro_api_token.<key>); repeat for more")
       ->allow_extra_args(false)
       ->type_name("ADDR");
   cmd->add_flag("--allow-mass-delete", flags->allow_mass_delete,
                 "Allow destroying more than max_deletes_per_run tokens, or every managed token");
   cmd->add_flag("--refresh", flags->refresh,
-                "Default true. --refresh=false trusts the state instead of listing the organization's tokens");
+                "Default true. --refresh=false trusts the state instead of listing the "
+                "organization's tokens");
   cmd->footer("Uses the config given with -c (default " + GlobalOptions{}.config_path + ").");
   cmd->callback([&global, flags, exit_code] { *exit_code = run_apply(global, *flags); });
 }

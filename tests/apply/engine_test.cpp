@@ -30,8 +30,10 @@ spec::TokenSpec workspace_spec(const std::string& key, int roles = 1) {
   s.attrs.type = EntityType::Workspace;
   s.attrs.role = "WORKSPACE_OWNER";
   s.attrs.roles = {{"WORKSPACE_OWNER", kWorkspace, EntityType::Workspace}};
-  if (roles >= 2) s.attrs.roles.push_back({"DEPLOYMENT_ADMIN", kDeployment, EntityType::Deployment});
-  if (roles >= 3) s.attrs.roles.push_back({"DEPLOYMENT_ADMIN", kSecondDeployment, EntityType::Deployment});
+  if (roles >= 2)
+    s.attrs.roles.push_back({"DEPLOYMENT_ADMIN", kDeployment, EntityType::Deployment});
+  if (roles >= 3)
+    s.attrs.roles.push_back({"DEPLOYMENT_ADMIN", kSecondDeployment, EntityType::Deployment});
   s.attrs.roles = normalize_roles(s.attrs.roles);
   s.sink = "/sinks/" + key + ".token";
   return s;
@@ -55,7 +57,8 @@ class RecordingClient final : public astro::Client {
     creates_.push_back(request);
     return inner_.create_token(request);
   }
-  Result<astro::ApiToken> update_token(const std::string& id, const astro::UpdateTokenRequest& request) override {
+  Result<astro::ApiToken> update_token(const std::string& id,
+                                       const astro::UpdateTokenRequest& request) override {
     note(Operation::UpdateApiToken, id);
     return inner_.update_token(id, request);
   }
@@ -71,10 +74,12 @@ class RecordingClient final : public astro::Client {
     note(Operation::DeleteApiToken, id);
     return inner_.delete_token(id);
   }
-  Result<std::vector<std::string>> existing_workspaces(const std::vector<std::string>& ids) override {
+  Result<std::vector<std::string>> existing_workspaces(
+      const std::vector<std::string>& ids) override {
     return inner_.existing_workspaces(ids);
   }
-  Result<std::vector<std::string>> existing_deployments(const std::vector<std::string>& ids) override {
+  Result<std::vector<std::string>> existing_deployments(
+      const std::vector<std::string>& ids) override {
     return inner_.existing_deployments(ids);
   }
 
@@ -138,7 +143,8 @@ struct Fixture {
   }
 
   void set_specs(std::vector<spec::TokenSpec> specs) {
-    std::sort(specs.begin(), specs.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    std::sort(specs.begin(), specs.end(),
+              [](const auto& a, const auto& b) { return a.key < b.key; });
     desired.tokens = std::move(specs);
   }
 
@@ -246,7 +252,8 @@ TEST_CASE("an organization token is created without an entity id", "[apply]") {
   s.attrs.name = "org";
   s.attrs.type = EntityType::Organization;
   s.attrs.role = "ORGANIZATION_MEMBER";
-  s.attrs.roles = {{"ORGANIZATION_MEMBER", astro::FakeClient::kDefaultOrganization, EntityType::Organization}};
+  s.attrs.roles = {
+      {"ORGANIZATION_MEMBER", astro::FakeClient::kDefaultOrganization, EntityType::Organization}};
   s.attrs.expiry_period_in_days = 30;
   s.sink = "/sinks/org.token";
   f.set_specs({s});
@@ -327,7 +334,8 @@ TEST_CASE("replace deletes first, or creates first with create_before_destroy", 
     auto report = f.apply();
     REQUIRE_APPLIED(report);
     const std::string new_id = f.row("a").id;
-    CHECK(f.client.log() == std::vector<std::string>{"DeleteApiToken " + old_id, "CreateApiToken token a",
+    CHECK(f.client.log() == std::vector<std::string>{"DeleteApiToken " + old_id,
+                                                     "CreateApiToken token a",
                                                      "UpdateApiTokenRoles " + new_id});
   }
   SECTION("create then destroy") {
@@ -336,7 +344,8 @@ TEST_CASE("replace deletes first, or creates first with create_before_destroy", 
     auto report = f.apply();
     REQUIRE_APPLIED(report);
     const std::string new_id = f.row("a").id;
-    CHECK(f.client.log() == std::vector<std::string>{"CreateApiToken token a", "UpdateApiTokenRoles " + new_id,
+    CHECK(f.client.log() == std::vector<std::string>{"CreateApiToken token a",
+                                                     "UpdateApiTokenRoles " + new_id,
                                                      "DeleteApiToken " + old_id});
     // Intent, new row with the deposed old row, removal of the deposed row.
     CHECK(f.store->serial() == serial + 3);
@@ -351,14 +360,16 @@ TEST_CASE("replace deletes first, or creates first with create_before_destroy", 
   CHECK(f.prepare().plan.empty());
 }
 
-TEST_CASE("create_before_destroy keeps the old token deposed when it cannot be deleted", "[apply]") {
+TEST_CASE("create_before_destroy keeps the old token deposed when it cannot be deleted",
+          "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a")});
   f.desired.tokens[0].lifecycle.create_before_destroy = true;
   REQUIRE_APPLIED(f.apply());
   const std::string old_id = f.row("a").id;
   f.desired.tokens[0].attrs.expiry_period_in_days = 30;
-  f.fake.script_failure(Operation::DeleteApiToken, {ErrorKind::Forbidden, 1, false, "not allowed", 403});
+  f.fake.script_failure(Operation::DeleteApiToken,
+                        {ErrorKind::Forbidden, 1, false, "not allowed", 403});
   auto report = f.apply();
   REQUIRE(report.failed == 1);
   CHECK_THAT(report.results[0].error.message, Catch::Contains("could not be destroyed"));
@@ -453,7 +464,8 @@ TEST_CASE("rotate delivers to a changed sink path", "[apply]") {
 
 TEST_CASE("import records the adopted token and applies its updates", "[apply]") {
   Fixture f;
-  auto existing = f.fake.create_token({"legacy", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, std::nullopt});
+  auto existing = f.fake.create_token(
+      {"legacy", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, std::nullopt});
   REQUIRE(existing.ok());
   spec::TokenSpec s = workspace_spec("legacy");
   s.import_id = existing->id;
@@ -474,7 +486,8 @@ TEST_CASE("import records the adopted token and applies its updates", "[apply]")
 
 TEST_CASE("import without refresh reads the token first", "[apply]") {
   Fixture f;
-  auto existing = f.fake.create_token({"token legacy", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, std::nullopt});
+  auto existing = f.fake.create_token(
+      {"token legacy", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, std::nullopt});
   REQUIRE(existing.ok());
   spec::TokenSpec s = workspace_spec("legacy");
   s.import_id = existing->id;
@@ -493,13 +506,15 @@ TEST_CASE("import without refresh reads the token first", "[apply]") {
 TEST_CASE("an ambiguous create that took effect is adopted, rotated and delivered", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a", 2)});
-  f.fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 1, true, "connection reset", 0});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 1, true, "connection reset", 0});
   auto report = f.apply();
   REQUIRE_APPLIED(report);
   REQUIRE(f.fake.tokens().size() == 1);  // no duplicate
   const std::string id = f.fake.tokens()[0].id;
   CHECK(f.client.log() == std::vector<std::string>{"CreateApiToken token a", "ListApiTokens",
-                                                   "UpdateApiTokenRoles " + id, "RotateApiToken " + id});
+                                                   "UpdateApiTokenRoles " + id,
+                                                   "RotateApiToken " + id});
   CHECK(f.row("a").id == id);
   CHECK(f.row("a").attrs.roles == f.desired.tokens[0].attrs.roles);
   f.check_delivered("a");
@@ -510,11 +525,12 @@ TEST_CASE("an ambiguous create that took effect is adopted, rotated and delivere
 TEST_CASE("an ambiguous create that did not take effect is retried once", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a")});
-  f.fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 1, false, "timed out", 0});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 1, false, "timed out", 0});
   auto report = f.apply();
   REQUIRE_APPLIED(report);
-  CHECK(f.client.log() ==
-        std::vector<std::string>{"CreateApiToken token a", "ListApiTokens", "CreateApiToken token a"});
+  CHECK(f.client.log() == std::vector<std::string>{"CreateApiToken token a", "ListApiTokens",
+                                                   "CreateApiToken token a"});
   REQUIRE(f.fake.tokens().size() == 1);
   f.check_delivered("a");
   CHECK(f.pending_intents() == 0);
@@ -528,14 +544,16 @@ TEST_CASE("an ambiguous create never adopts a token another key manages", "[appl
   f.set_specs({a});
   REQUIRE_APPLIED(f.apply());
   f.set_specs({a, b});
-  f.fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 1, false, "timed out", 0});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 1, false, "timed out", 0});
   REQUIRE_APPLIED(f.apply());
   CHECK(f.fake.calls(Operation::CreateApiToken) == 2);
   CHECK(f.row("a").id != f.row("b").id);
   CHECK(f.fake.tokens().size() == 2);
 }
 
-TEST_CASE("an ambiguous create that stays unresolved leaves its intent for the next run", "[apply]") {
+TEST_CASE("an ambiguous create that stays unresolved leaves its intent for the next run",
+          "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a")});
   auto prepared = f.prepare();
@@ -561,7 +579,8 @@ TEST_CASE("an ambiguous create that stays unresolved leaves its intent for the n
 TEST_CASE("an ambiguous create is tried at most three times", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a")});
-  f.fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 5, false, "timed out", 0});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 5, false, "timed out", 0});
   auto report = f.apply();
   REQUIRE(report.failed == 1);
   CHECK(f.fake.calls(Operation::CreateApiToken) == 3);
@@ -584,13 +603,14 @@ TEST_CASE("an ambiguous rotation is checked with a get", "[apply]") {
     f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Ambiguous, 1, true, "reset", 0});
     auto report = f.apply();
     REQUIRE_APPLIED(report);
-    CHECK(f.client.log() ==
-          std::vector<std::string>{"RotateApiToken " + id, "GetApiToken " + id, "RotateApiToken " + id});
+    CHECK(f.client.log() == std::vector<std::string>{"RotateApiToken " + id, "GetApiToken " + id,
+                                                     "RotateApiToken " + id});
     f.check_delivered("a");
   }
   SECTION("it took effect and the second rotation fails: the value is known to be lost") {
     f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Ambiguous, 1, true, "reset", 0});
-    f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Unavailable, 1, false, "down", 503});
+    f.fake.script_failure(Operation::RotateApiToken,
+                          {ErrorKind::Unavailable, 1, false, "down", 503});
     auto report = f.apply();
     REQUIRE(report.failed == 1);
     CHECK(f.row("a").rotate_pending);
@@ -604,14 +624,15 @@ TEST_CASE("an ambiguous rotation is checked with a get", "[apply]") {
     f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Ambiguous, 1, false, "reset", 0});
     auto report = f.apply();
     REQUIRE_APPLIED(report);
-    CHECK(f.client.log() ==
-          std::vector<std::string>{"RotateApiToken " + id, "GetApiToken " + id, "RotateApiToken " + id});
+    CHECK(f.client.log() == std::vector<std::string>{"RotateApiToken " + id, "GetApiToken " + id,
+                                                     "RotateApiToken " + id});
     f.check_delivered("a");
   }
   SECTION("it did not take effect and the retry fails: the old value still stands") {
     const std::string old_value = *f.sink.content("/sinks/a.token");
     f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Ambiguous, 1, false, "reset", 0});
-    f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Unavailable, 1, false, "down", 503});
+    f.fake.script_failure(Operation::RotateApiToken,
+                          {ErrorKind::Unavailable, 1, false, "down", 503});
     auto report = f.apply();
     REQUIRE(report.failed == 1);
     CHECK_FALSE(f.row("a").rotate_pending);
@@ -625,14 +646,16 @@ TEST_CASE("an ambiguous rotation is checked with a get", "[apply]") {
 TEST_CASE("a refused role update after create keeps the token", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a", 3)});
-  f.fake.script_failure(Operation::UpdateApiTokenRoles, {ErrorKind::Invalid, 1, false, "role not allowed", 400});
+  f.fake.script_failure(Operation::UpdateApiTokenRoles,
+                        {ErrorKind::Invalid, 1, false, "role not allowed", 400});
   auto report = f.apply();
   REQUIRE(report.failed == 1);
   CHECK(report.applied.add == 0);
   const apply::ActionResult& result = report.results[0];
-  CHECK(result.error.describe() ==
-        "the token was created but its roles could not be set: UpdateApiTokenRoles: role not allowed "
-        "(HTTP 400, requestId fake-request-id)");
+  CHECK(
+      result.error.describe() ==
+      "the token was created but its roles could not be set: UpdateApiTokenRoles: role not allowed "
+      "(HTTP 400, requestId fake-request-id)");
   REQUIRE(f.fake.tokens().size() == 1);
   state::ResourceRecord r = f.row("a");
   CHECK(r.id == f.fake.tokens()[0].id);
@@ -677,7 +700,8 @@ TEST_CASE("a 4xx fails only its own change, with the API's message and requestId
   Fixture f;
   f.set_specs({workspace_spec("a"), workspace_spec("b"), workspace_spec("c")});
   f.options.parallelism = 1;
-  f.fake.script_failure(Operation::CreateApiToken, {ErrorKind::Forbidden, 1, false, "token lacks permission", 403});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Forbidden, 1, false, "token lacks permission", 403});
   auto report = f.apply();
   CHECK(report.failed == 1);
   CHECK(report.applied.add == 2);
@@ -706,7 +730,8 @@ TEST_CASE("the mass-delete guard refuses, changing nothing", "[apply]") {
     auto report = f.apply();
     CHECK(report.refused);
     CHECK(report.refusal ==
-          "Refusing to destroy 6 tokens: that is more than max_deletes_per_run (5). Nothing was changed. "
+          "Refusing to destroy 6 tokens: that is more than max_deletes_per_run (5). Nothing was "
+          "changed. "
           "If this is intended, run again with --allow-mass-delete.");
     CHECK(f.fake.total_calls() == 0);
     CHECK(f.store->serial() == serial);
@@ -764,7 +789,8 @@ TEST_CASE("a plan with errors is refused", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a")});
   apply::PreparedPlan prepared = f.prepare();
-  prepared.plan.errors.push_back("import_id \"x\" for astro_api_token.b does not exist in the organization");
+  prepared.plan.errors.push_back(
+      "import_id \"x\" for astro_api_token.b does not exist in the organization");
   const int64_t serial = f.store->serial();
   f.client.clear();
   auto report = apply::apply_plan(f.deps, prepared, f.options);
@@ -808,7 +834,8 @@ TEST_CASE("an interrupted create_before_destroy is recovered in one transaction"
   intent.sink_path = f.desired.tokens[0].sink;
   intent.started_at = kNow;
   REQUIRE(f.store->journal_intent(intent).ok());
-  auto created = f.fake.create_token({"token a", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, 30});
+  auto created = f.fake.create_token(
+      {"token a", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, 30});
   REQUIRE(created.ok());
 
   auto report = f.apply();
@@ -859,7 +886,8 @@ TEST_CASE("stop: no change starts once it is raised", "[apply]") {
 TEST_CASE("parallel workers apply every change once and report each", "[apply]") {
   Fixture f;
   std::vector<spec::TokenSpec> specs;
-  for (int i = 0; i < 40; ++i) specs.push_back(workspace_spec("t" + std::to_string(100 + i), 1 + i % 3));
+  for (int i = 0; i < 40; ++i)
+    specs.push_back(workspace_spec("t" + std::to_string(100 + i), 1 + i % 3));
   f.set_specs(specs);
   f.options.parallelism = 8;
   CollectingObserver observer;
@@ -910,9 +938,9 @@ TEST_CASE("no token value ever reaches the state database", "[apply]") {
     f.set_specs({workspace_spec("a", 3), workspace_spec("b"), workspace_spec("c", 2)});
     f.desired.tokens[1].lifecycle.create_before_destroy = true;
     REQUIRE_APPLIED(f.apply());
-    f.desired.tokens[0].attrs.expiry_period_in_days = 5;     // replace
-    f.desired.tokens[1].attrs.expiry_period_in_days = 5;     // replace, create first
-    f.sink.set_content("/sinks/c.token", "lost");            // rotate
+    f.desired.tokens[0].attrs.expiry_period_in_days = 5;  // replace
+    f.desired.tokens[1].attrs.expiry_period_in_days = 5;  // replace, create first
+    f.sink.set_content("/sinks/c.token", "lost");         // rotate
     f.fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 1, true, "reset", 0});
     REQUIRE_APPLIED(f.apply());
     f.fake.script_failure(Operation::RotateApiToken, {ErrorKind::Ambiguous, 1, true, "reset", 0});

@@ -22,13 +22,15 @@ using namespace tokend::testing;
 
 namespace {
 
-std::string diagnostics(const ProcessResult& result) { return "stdout:\n" + result.out + "\nstderr:\n" + result.err; }
+std::string diagnostics(const ProcessResult& result) {
+  return "stdout:\n" + result.out + "\nstderr:\n" + result.err;
+}
 
-#define REQUIRE_EXIT(expression, code)     \
-  do {                                     \
+#define REQUIRE_EXIT(expression, code)        \
+  do {                                        \
     const ProcessResult& run_ = (expression); \
-    INFO(diagnostics(run_));               \
-    REQUIRE(run_.exit_code == (code));     \
+    INFO(diagnostics(run_));                  \
+    REQUIRE(run_.exit_code == (code));        \
   } while (false)
 
 // Saves the plan astro-tokend would make now, computed in this process
@@ -60,7 +62,8 @@ struct TerminalRun {
   std::string output;
   int exit_code = -1;
 };
-TerminalRun run_on_terminal(const std::vector<std::string>& argv, const RunOptions& options, const std::string& answer) {
+TerminalRun run_on_terminal(const std::vector<std::string>& argv, const RunOptions& options,
+                            const std::string& answer) {
   // The inherited environment without NO_COLOR and TERM, then TERM=xterm and options.env.
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -103,7 +106,8 @@ TerminalRun run_on_terminal(const std::vector<std::string>& argv, const RunOptio
   close(master);
   int status = 0;
   pid_t reaped = 0;
-  while ((reaped = waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < deadline)
+  while ((reaped = waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   if (reaped == 0) {
     kill(pid, SIGKILL);
@@ -136,7 +140,9 @@ TEST_CASE("emptying the spec directory destroys nothing and says why", "[integra
 
   ProcessResult allowed = ws.apply({"--allow-mass-delete"});
   REQUIRE_EXIT(allowed, 0);
-  CHECK_THAT(allowed.out, Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 4 destroyed, 0 rotated."));
+  CHECK_THAT(
+      allowed.out,
+      Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 4 destroyed, 0 rotated."));
   CHECK(ws.tokens_by_name().empty());
   CHECK(ws.rows().empty());
 }
@@ -152,9 +158,11 @@ TEST_CASE("more deletions than max_deletes_per_run are refused", "[integration][
   ws.control().reset_requests();
   ProcessResult refused = ws.apply();
   REQUIRE_EXIT(refused, 1);
-  CHECK_THAT(refused.err, Catch::Contains("Refusing to destroy 3 tokens: that is more than max_deletes_per_run (2). "
-                                          "Nothing was changed. If this is intended, run again with "
-                                          "--allow-mass-delete."));
+  CHECK_THAT(
+      refused.err,
+      Catch::Contains("Refusing to destroy 3 tokens: that is more than max_deletes_per_run (2). "
+                      "Nothing was changed. If this is intended, run again with "
+                      "--allow-mass-delete."));
   CHECK(writes(ws.control().requests()).empty());
 }
 
@@ -162,7 +170,8 @@ TEST_CASE("a saved plan is applied only while it is current", "[integration][app
   ApplyWorkspace ws;
   ws.copy_example_specs();
   REQUIRE_EXIT(ws.apply(), 0);
-  ws.edit_spec("workspace.toml", "name        = \"workspace api token\"", "name        = \"renamed\"");
+  ws.edit_spec("workspace.toml", "name        = \"workspace api token\"",
+               "name        = \"renamed\"");
   const std::string plan_file = ws.dir().file("rename.plan");
 
   SECTION("current: applied as saved, without asking") {
@@ -170,13 +179,17 @@ TEST_CASE("a saved plan is applied only while it is current", "[integration][app
     ws.control().reset_requests();
     ProcessResult applied = ws.tokend({"apply", plan_file});
     REQUIRE_EXIT(applied, 0);
-    CHECK_THAT(applied.out, Catch::Contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed, 0 rotated."));
+    CHECK_THAT(
+        applied.out,
+        Catch::Contains("Apply complete! Resources: 0 added, 1 changed, 0 destroyed, 0 rotated."));
     CHECK(writes(ws.control().requests()) ==
           std::vector<std::string>{"UpdateApiToken " + ws.row("workspace_token").id});
     // Applying it twice is refused: the state moved on.
     ProcessResult again = ws.tokend({"apply", plan_file});
     REQUIRE_EXIT(again, 1);
-    CHECK_THAT(again.err, Catch::Contains("Saved plan is stale: the state has changed since the plan was created"));
+    CHECK_THAT(
+        again.err,
+        Catch::Contains("Saved plan is stale: the state has changed since the plan was created"));
   }
   SECTION("stale: the state changed") {
     save_current_plan(ws, plan_file);
@@ -185,7 +198,9 @@ TEST_CASE("a saved plan is applied only while it is current", "[integration][app
     ws.control().reset_requests();
     ProcessResult stale = ws.tokend({"apply", plan_file});
     REQUIRE_EXIT(stale, 1);
-    CHECK_THAT(stale.err, Catch::Contains("Error: Saved plan is stale: the state has changed since the plan was created"));
+    CHECK_THAT(stale.err,
+               Catch::Contains(
+                   "Error: Saved plan is stale: the state has changed since the plan was created"));
     CHECK(ws.control().requests().total == 0);
     CHECK(serial_of(ws) == serial);
   }
@@ -195,7 +210,10 @@ TEST_CASE("a saved plan is applied only while it is current", "[integration][app
     ws.control().reset_requests();
     ProcessResult stale = ws.tokend({"apply", plan_file});
     REQUIRE_EXIT(stale, 1);
-    CHECK_THAT(stale.err, Catch::Contains("Saved plan is stale: the token specs have changed since the plan was created."));
+    CHECK_THAT(
+        stale.err,
+        Catch::Contains(
+            "Saved plan is stale: the token specs have changed since the plan was created."));
     CHECK(ws.control().requests().total == 0);
   }
   SECTION("not a plan file") {
@@ -211,8 +229,8 @@ TEST_CASE("a second apply fails fast naming the holder of the lock", "[integrati
   ws.copy_example_specs();
   // Slow answers keep the first apply busy.
   ws.control().set_faults({add_latency("*", 400)});
-  BackgroundProcess first(ws.argv({"apply", "--auto-approve"}), ws.run_options(), ws.dir().file("first.out"),
-                          ws.dir().file("first.err"));
+  BackgroundProcess first(ws.argv({"apply", "--auto-approve"}), ws.run_options(),
+                          ws.dir().file("first.out"), ws.dir().file("first.err"));
   // The lock is taken before the first request.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (ws.control().requests().total == 0 && std::chrono::steady_clock::now() < deadline)
@@ -241,9 +259,13 @@ TEST_CASE("bad input changes nothing", "[integration][apply]") {
   ws.control().reset_requests();
 
   SECTION("an invalid spec") {
-    ws.edit_spec("workspace.toml", "type        = \"WORKSPACE\"\nrole        = \"WORKSPACE_OWNER\"\n\n[[api_token.workspace_token.roles]]",
-                 "type        = \"WORKSPAC\"\nrole        = \"WORKSPACE_OWNER\"\n\n[[api_token.workspace_token.roles]]");
-    ws.edit_spec("organization.toml", "name        = \"organization api token\"", "name        = \"\"");
+    ws.edit_spec("workspace.toml",
+                 "type        = \"WORKSPACE\"\nrole        = "
+                 "\"WORKSPACE_OWNER\"\n\n[[api_token.workspace_token.roles]]",
+                 "type        = \"WORKSPAC\"\nrole        = "
+                 "\"WORKSPACE_OWNER\"\n\n[[api_token.workspace_token.roles]]");
+    ws.edit_spec("organization.toml", "name        = \"organization api token\"",
+                 "name        = \"\"");
     ProcessResult bad = ws.apply();
     REQUIRE_EXIT(bad, 1);
     CHECK_THAT(bad.err, Catch::Contains(ws.spec_dir() + "/workspace.toml:"));
@@ -254,9 +276,12 @@ TEST_CASE("bad input changes nothing", "[integration][apply]") {
   SECTION("a workspace that does not exist") {
     ws.rename_spec_key("workspace.toml", "workspace_token", "workspace_token_2");
     std::string text = ws.read_spec("workspace.toml");
-    text += "\n[api_token.elsewhere]\nname = \"elsewhere\"\ntype = \"WORKSPACE\"\nrole = \"WORKSPACE_OWNER\"\n"
-            "roles = [{ role = \"WORKSPACE_OWNER\", entity_id = \"cnosuchworkspace000000000\", entity_type = "
-            "\"WORKSPACE\" }]\n";
+    text +=
+        "\n[api_token.elsewhere]\nname = \"elsewhere\"\ntype = \"WORKSPACE\"\nrole = "
+        "\"WORKSPACE_OWNER\"\n"
+        "roles = [{ role = \"WORKSPACE_OWNER\", entity_id = \"cnosuchworkspace000000000\", "
+        "entity_type = "
+        "\"WORKSPACE\" }]\n";
     ws.write_spec("workspace.toml", text);
     ProcessResult bad = ws.apply();
     REQUIRE_EXIT(bad, 1);
@@ -270,10 +295,12 @@ TEST_CASE("bad input changes nothing", "[integration][apply]") {
     CHECK(ws.control().requests().total == 0);
   }
   SECTION("no terminal to ask and no --auto-approve") {
-    ws.edit_spec("workspace.toml", "name        = \"workspace api token\"", "name        = \"renamed\"");
+    ws.edit_spec("workspace.toml", "name        = \"workspace api token\"",
+                 "name        = \"renamed\"");
     ProcessResult refused = ws.tokend({"apply"});
     REQUIRE_EXIT(refused, 1);
-    CHECK_THAT(refused.err, Catch::Contains("no terminal to ask for approval; run again with --auto-approve"));
+    CHECK_THAT(refused.err,
+               Catch::Contains("no terminal to ask for approval; run again with --auto-approve"));
     CHECK(writes(ws.control().requests()).empty());
   }
   CHECK(serial_of(ws) == serial);

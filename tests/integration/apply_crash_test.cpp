@@ -33,7 +33,8 @@ TEST_CASE("apply killed at a random moment while creating 100 tokens recovers on
     slow_down(ws);
     const auto started = std::chrono::steady_clock::now();
     ProcessResult run = ws.apply();
-    typical = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    typical = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
     INFO(run.err);
     REQUIRE(run.exit_code == 0);
     CHECK(convergence_problems(ws, "crash", kTokens) == "");
@@ -50,8 +51,8 @@ TEST_CASE("apply killed at a random moment while creating 100 tokens recovers on
     ws.write_spec("many.toml", many_token_specs("crash", kTokens, ws.sim().org_id()));
     slow_down(ws);
     {
-      BackgroundProcess victim(ws.argv({"apply", "--auto-approve"}), ws.run_options(), ws.dir().file("victim.out"),
-                               ws.dir().file("victim.err"));
+      BackgroundProcess victim(ws.argv({"apply", "--auto-approve"}), ws.run_options(),
+                               ws.dir().file("victim.out"), ws.dir().file("victim.err"));
       std::this_thread::sleep_for(delay);  // the random moment of the crash, not a synchronisation
       victim.signal(SIGKILL);
       REQUIRE(victim.wait_for_exit(std::chrono::seconds(10)));

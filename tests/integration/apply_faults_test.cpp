@@ -18,8 +18,9 @@ void make_hostile(const ApplyWorkspace& ws) {
   dropped_before.drop_when = sim::DropWhen::Before;
   sim::FaultRule dropped_after = dropped_before;
   dropped_after.drop_when = sim::DropWhen::After;
-  ws.control().set_faults({fail_rate("*", 503, 0.20), fail_rate("*", 429, 0.05), dropped_before, dropped_after},
-                          uint64_t{20261128});
+  ws.control().set_faults(
+      {fail_rate("*", 503, 0.20), fail_rate("*", 429, 0.05), dropped_before, dropped_after},
+      uint64_t{20261128});
 }
 
 // Applies until a run succeeds; the number of runs it took (4: never).
@@ -55,11 +56,14 @@ TEST_CASE("under 503s, 429s and dropped connections, repeated applies converge w
   // replacements, rotations for lost sinks.
   std::string specs = many_token_specs("fault", kTokens, ws.sim().org_id());
   auto replace_all = [&specs](const std::string& from, const std::string& to) {
-    for (size_t at = specs.find(from); at != std::string::npos; at = specs.find(from, at + to.size()))
+    for (size_t at = specs.find(from); at != std::string::npos;
+         at = specs.find(from, at + to.size()))
       specs.replace(at, from.size(), to);
   };
-  replace_all("name = \"fault token 001\"", "name = \"fault token 001\"\ndescription = \"changed\"");
-  replace_all("name = \"fault token 004\"", "name = \"fault token 004\"\nexpiry_period_in_days = 30");
+  replace_all("name = \"fault token 001\"",
+              "name = \"fault token 001\"\ndescription = \"changed\"");
+  replace_all("name = \"fault token 004\"",
+              "name = \"fault token 004\"\nexpiry_period_in_days = 30");
   replace_all("name = \"fault token 007\"",
               "name = \"fault token 007\"\nexpiry_period_in_days = 60\n"
               "lifecycle = { create_before_destroy = true }");

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "state/store.h"
-#include "util/hash.h"
 #include "support/process.h"
 #include "support/sim.h"
+#include "util/hash.h"
 
 namespace tokend::testing {
 
@@ -51,27 +51,37 @@ class ApplyWorkspace {
   std::string spec_dir() const { return dir_.file("tokens.d"); }
   std::string state_path() const { return dir_.file("state/state.db"); }
   std::string secrets_dir() const { return dir_.file("secrets"); }
-  std::string sink_for(const std::string& key) const { return secrets_dir() + "/" + key + ".token"; }
+  std::string sink_for(const std::string& key) const {
+    return secrets_dir() + "/" + key + ".token";
+  }
 
   void write_config(const std::string& extra = "") const {
     write_file(config_path(),
-               "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" + sim_->base_url() +
-                   "\"\ntoken_env = \"" + kApplyBearerEnv + "\"\ntimeout = \"10s\"\n[astro.rate_limits]\n" +
-                   options_.client_rate_limits + "[specs]\npaths = [\"" + spec_dir() + "\"]\n[state]\npath = \"" +
-                   state_path() + "\"\n[reconcile]\nparallelism = " + std::to_string(options_.parallelism) +
+               "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" +
+                   sim_->base_url() + "\"\ntoken_env = \"" + kApplyBearerEnv +
+                   "\"\ntimeout = \"10s\"\n[astro.rate_limits]\n" + options_.client_rate_limits +
+                   "[specs]\npaths = [\"" + spec_dir() + "\"]\n[state]\npath = \"" + state_path() +
+                   "\"\n[reconcile]\nparallelism = " + std::to_string(options_.parallelism) +
                    "\nmax_deletes_per_run = " + std::to_string(options_.max_deletes_per_run) +
-                   "\n[secrets]\ndir = \"" + secrets_dir() + "\"\n[log]\nlevel = \"warn\"\n" + extra);
+                   "\n[secrets]\ndir = \"" + secrets_dir() + "\"\n[log]\nlevel = \"warn\"\n" +
+                   extra);
   }
 
   // The example specs of the repository (config/tokens.d), copied.
   void copy_example_specs() const {
-    for (const auto& entry : std::filesystem::directory_iterator(std::string(TOKEND_SOURCE_DIR) + "/config/tokens.d"))
+    for (const auto& entry :
+         std::filesystem::directory_iterator(std::string(TOKEND_SOURCE_DIR) + "/config/tokens.d"))
       if (entry.path().extension() == ".toml")
-        std::filesystem::copy_file(entry.path(), spec_dir() + "/" + entry.path().filename().string(),
+        std::filesystem::copy_file(entry.path(),
+                                   spec_dir() + "/" + entry.path().filename().string(),
                                    std::filesystem::copy_options::overwrite_existing);
   }
-  void write_spec(const std::string& name, const std::string& text) const { write_file(spec_dir() + "/" + name, text); }
-  std::string read_spec(const std::string& name) const { return read_file(spec_dir() + "/" + name); }
+  void write_spec(const std::string& name, const std::string& text) const {
+    write_file(spec_dir() + "/" + name, text);
+  }
+  std::string read_spec(const std::string& name) const {
+    return read_file(spec_dir() + "/" + name);
+  }
   // Replaces the one occurrence of `from` in spec file `name` by `to`.
   void edit_spec(const std::string& name, const std::string& from, const std::string& to) const {
     std::string text = read_spec(name);
@@ -82,16 +92,20 @@ class ApplyWorkspace {
     write_spec(name, text);
   }
   // Gives token `key` of spec file `name` the key `new_key` (its table and subtables).
-  void rename_spec_key(const std::string& name, const std::string& key, const std::string& new_key) const {
+  void rename_spec_key(const std::string& name, const std::string& key,
+                       const std::string& new_key) const {
     std::string text = read_spec(name);
     for (const std::string suffix : {"]", ".roles]", ".lifecycle]"}) {
       const std::string from = "api_token." + key + suffix, to = "api_token." + new_key + suffix;
-      for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      for (size_t at = text.find(from); at != std::string::npos;
+           at = text.find(from, at + to.size()))
         text.replace(at, from.size(), to);
     }
     write_spec(name, text);
   }
-  void remove_spec(const std::string& name) const { std::filesystem::remove(spec_dir() + "/" + name); }
+  void remove_spec(const std::string& name) const {
+    std::filesystem::remove(spec_dir() + "/" + name);
+  }
 
   // Runs astro-tokend -c CONFIG ARGS… with the bearer token in the
   // environment; its output is kept for secret scans.
@@ -144,7 +158,8 @@ class ApplyWorkspace {
     std::map<std::string, astro::ApiToken> by_name;
     for (auto& token : control().tokens()) {
       std::string name = token.name;
-      if (!by_name.emplace(name, std::move(token)).second) throw std::runtime_error("duplicate token named " + name);
+      if (!by_name.emplace(name, std::move(token)).second)
+        throw std::runtime_error("duplicate token named " + name);
     }
     return by_name;
   }
@@ -160,23 +175,30 @@ class ApplyWorkspace {
 // turns an organization token with three roles (organization, workspace,
 // deployment), a workspace token with one role, and a workspace token that
 // is also deployment admin.
-inline std::string many_token_specs(const std::string& prefix, int count, const std::string& org_id) {
+inline std::string many_token_specs(const std::string& prefix, int count,
+                                    const std::string& org_id) {
   std::string text;
   for (int i = 0; i < count; ++i) {
     char number[16];
     std::snprintf(number, sizeof number, "%03d", i);
-    text += "[api_token." + prefix + "_" + number + "]\nname = \"" + prefix + " token " + number + "\"\n";
+    text += "[api_token." + prefix + "_" + number + "]\nname = \"" + prefix + " token " + number +
+            "\"\n";
     if (i % 3 == 0) {
-      text += "type = \"ORGANIZATION\"\nrole = \"ORGANIZATION_MEMBER\"\nroles = [\n"
-              "  { role = \"ORGANIZATION_MEMBER\", entity_id = \"" + org_id + "\", entity_type = \"ORGANIZATION\" },\n"
-              "  { role = \"WORKSPACE_MEMBER\", entity_id = \"" + std::string(kSimWorkspaceId) +
-              "\", entity_type = \"WORKSPACE\" },\n"
-              "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" + std::string(kSimDeploymentId) +
-              "\", entity_type = \"DEPLOYMENT\" },\n]\n";
+      text +=
+          "type = \"ORGANIZATION\"\nrole = \"ORGANIZATION_MEMBER\"\nroles = [\n"
+          "  { role = \"ORGANIZATION_MEMBER\", entity_id = \"" +
+          org_id +
+          "\", entity_type = \"ORGANIZATION\" },\n"
+          "  { role = \"WORKSPACE_MEMBER\", entity_id = \"" +
+          std::string(kSimWorkspaceId) +
+          "\", entity_type = \"WORKSPACE\" },\n"
+          "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
+          std::string(kSimDeploymentId) + "\", entity_type = \"DEPLOYMENT\" },\n]\n";
     } else {
-      text += "type = \"WORKSPACE\"\nrole = \"WORKSPACE_OPERATOR\"\nroles = [\n"
-              "  { role = \"WORKSPACE_OPERATOR\", entity_id = \"" + std::string(kSimWorkspaceId) +
-              "\", entity_type = \"WORKSPACE\" },\n";
+      text +=
+          "type = \"WORKSPACE\"\nrole = \"WORKSPACE_OPERATOR\"\nroles = [\n"
+          "  { role = \"WORKSPACE_OPERATOR\", entity_id = \"" +
+          std::string(kSimWorkspaceId) + "\", entity_type = \"WORKSPACE\" },\n";
       if (i % 3 == 2)
         text += "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" + std::string(kSimDeploymentId) +
                 "\", entity_type = \"DEPLOYMENT\" },\n";
@@ -192,32 +214,39 @@ inline std::string many_token_specs(const std::string& prefix, int count, const 
 // state one row per token with the simulator's id, no pending intent, a
 // database that passes integrity_check, and each sink the value its row
 // fingerprints. "" when all is well.
-inline std::string convergence_problems(const ApplyWorkspace& ws, const std::string& prefix, int count) {
+inline std::string convergence_problems(const ApplyWorkspace& ws, const std::string& prefix,
+                                        int count) {
   std::string problems;
   std::map<std::string, std::string> ids_by_name;
   for (const auto& token : ws.control().tokens()) {
-    if (!ids_by_name.emplace(token.name, token.id).second) problems += "token named " + token.name + " twice\n";
+    if (!ids_by_name.emplace(token.name, token.id).second)
+      problems += "token named " + token.name + " twice\n";
   }
   if (ids_by_name.size() != static_cast<size_t>(count))
     problems += "the simulator holds " + std::to_string(ids_by_name.size()) + " tokens\n";
   auto store = ws.open_state();
   auto rows = store->resources();
   if (!rows.ok()) return problems + rows.error().describe();
-  if (rows->size() != static_cast<size_t>(count)) problems += "state holds " + std::to_string(rows->size()) + " rows\n";
+  if (rows->size() != static_cast<size_t>(count))
+    problems += "state holds " + std::to_string(rows->size()) + " rows\n";
   for (const auto& row : *rows) {
     const std::string name = prefix + " token " + row.key.substr(prefix.size() + 1);
     auto id = ids_by_name.find(name);
-    if (id == ids_by_name.end() || id->second != row.id) problems += row.key + " is not the simulator's " + name + "\n";
-    if (row.rotate_pending || row.sink_sha256.empty()) problems += row.key + " has no delivered value\n";
+    if (id == ids_by_name.end() || id->second != row.id)
+      problems += row.key + " is not the simulator's " + name + "\n";
+    if (row.rotate_pending || row.sink_sha256.empty())
+      problems += row.key + " has no delivered value\n";
     std::error_code ec;
-    if (!std::filesystem::exists(row.sink_path, ec) || sha256_hex(read_file(row.sink_path)) != row.sink_sha256)
+    if (!std::filesystem::exists(row.sink_path, ec) ||
+        sha256_hex(read_file(row.sink_path)) != row.sink_sha256)
       problems += row.key + ": its sink does not hold the recorded value\n";
   }
   auto intents = store->pending_intents();
   if (!intents.ok() || !intents->empty()) problems += "intents are pending\n";
   store.reset();
   SQLite::Database raw(ws.state_path(), SQLite::OPEN_READONLY);
-  if (raw.execAndGet("PRAGMA integrity_check").getString() != "ok") problems += "integrity_check failed\n";
+  if (raw.execAndGet("PRAGMA integrity_check").getString() != "ok")
+    problems += "integrity_check failed\n";
   return problems;
 }
 
@@ -246,7 +275,8 @@ inline int file_mode(const std::string& path) {
 
 // Where `needle` occurs in the files under `root` (recursively), skipping
 // `skip_dir`; "" when nowhere.
-inline std::string find_in_files(const std::string& root, const std::string& needle, const std::string& skip_dir) {
+inline std::string find_in_files(const std::string& root, const std::string& needle,
+                                 const std::string& skip_dir) {
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
     if (!entry.is_regular_file()) continue;
     const std::string path = entry.path().string();

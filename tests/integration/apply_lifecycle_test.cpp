@@ -15,12 +15,16 @@ using namespace tokend::testing;
 
 namespace {
 
-std::string diagnostics(const ProcessResult& result) { return "stdout:\n" + result.out + "\nstderr:\n" + result.err; }
+std::string diagnostics(const ProcessResult& result) {
+  return "stdout:\n" + result.out + "\nstderr:\n" + result.err;
+}
 
-#define REQUIRE_EXIT(result, code)    \
-  do {                                \
-    INFO(diagnostics(result));        \
-    REQUIRE((result).exit_code == (code)); \
+// Evaluates `expression` (a ProcessResult) once.
+#define REQUIRE_EXIT(expression, code)        \
+  do {                                        \
+    const ProcessResult& run_ = (expression); \
+    INFO(diagnostics(run_));                  \
+    REQUIRE(run_.exit_code == (code));        \
   } while (false)
 
 // Every state row's sink holds a value the simulator issued, whose SHA-256
@@ -76,10 +80,14 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   // --- create ---------------------------------------------------------------
   ProcessResult created = ws.apply();
   REQUIRE_EXIT(created, 0);
-  CHECK_THAT(created.out, Catch::Contains("Plan: 4 to add, 0 to change, 0 to destroy, 0 to rotate."));
+  CHECK_THAT(created.out,
+             Catch::Contains("Plan: 4 to add, 0 to change, 0 to destroy, 0 to rotate."));
   CHECK_THAT(created.out, Catch::Contains("astro_api_token.workspace_token: Creating..."));
-  CHECK_THAT(created.out, Catch::Contains("astro_api_token.workspace_token: Creation complete after "));
-  CHECK_THAT(created.out, Catch::Contains("Apply complete! Resources: 4 added, 0 changed, 0 destroyed, 0 rotated."));
+  CHECK_THAT(created.out,
+             Catch::Contains("astro_api_token.workspace_token: Creation complete after "));
+  CHECK_THAT(
+      created.out,
+      Catch::Contains("Apply complete! Resources: 4 added, 0 changed, 0 destroyed, 0 rotated."));
   RequestStats stats = sim.requests();
   CHECK(stats.count("CreateApiToken", 200) == 4);
   // Only the tokens with more than one role need the second call.
@@ -103,7 +111,8 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   ws.edit_spec("workspace.toml", "name        = \"workspace api token\"",
                "name        = \"workspace api token, renamed\"");
   ws.edit_spec("organization.toml",
-               "  { role = \"DEPLOYMENT_ADMIN\",   entity_id = \"clyn6kxud003x01mtxmccegnh\", entity_type = \"DEPLOYMENT\" },\n",
+               "  { role = \"DEPLOYMENT_ADMIN\",   entity_id = \"clyn6kxud003x01mtxmccegnh\", "
+               "entity_type = \"DEPLOYMENT\" },\n",
                "");
   const std::string workspace_id = ws.row("workspace_token").id;
   const std::string multi_id = ws.row("organization_token_with_multiple_roles").id;
@@ -111,8 +120,10 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   sim.reset_requests();
   ProcessResult updated = ws.apply();
   REQUIRE_EXIT(updated, 0);
-  CHECK_THAT(updated.out, Catch::Contains("Plan: 0 to add, 2 to change, 0 to destroy, 0 to rotate."));
-  CHECK_THAT(updated.out, Catch::Contains("astro_api_token.workspace_token: Modifications complete after "));
+  CHECK_THAT(updated.out,
+             Catch::Contains("Plan: 0 to add, 2 to change, 0 to destroy, 0 to rotate."));
+  CHECK_THAT(updated.out,
+             Catch::Contains("astro_api_token.workspace_token: Modifications complete after "));
   std::vector<std::string> update_writes = writes(sim.requests());
   std::sort(update_writes.begin(), update_writes.end());  // the two changes run in parallel
   CHECK(update_writes == std::vector<std::string>{"UpdateApiToken " + workspace_id,
@@ -128,33 +139,38 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   sim.reset_requests();
   ProcessResult replaced = ws.apply();
   REQUIRE_EXIT(replaced, 0);
-  CHECK_THAT(replaced.out, Catch::Contains("Plan: 1 to add, 0 to change, 1 to destroy, 0 to rotate."));
+  CHECK_THAT(replaced.out,
+             Catch::Contains("Plan: 1 to add, 0 to change, 1 to destroy, 0 to rotate."));
   const std::string org_new = ws.row("organization_token").id;
   CHECK(org_new != org_old);
-  CHECK(writes(sim.requests()) == std::vector<std::string>{"DeleteApiToken " + org_old, "CreateApiToken"});
+  CHECK(writes(sim.requests()) ==
+        std::vector<std::string>{"DeleteApiToken " + org_old, "CreateApiToken"});
   CHECK(ws.tokens_by_name().at("organization api token").type == EntityType::Workspace);
   CHECK_FALSE(sim.token(org_old));
 
   // --- replace, create first (an expiry change) ------------------------------
   ws.edit_spec("workspace.toml", "[api_token.workspace_token_with_deployment_role]\n",
                "[api_token.workspace_token_with_deployment_role]\nexpiry_period_in_days = 90\n");
-  ws.write_spec("workspace.toml", ws.read_spec("workspace.toml") +
-                                      "\n[api_token.workspace_token_with_deployment_role.lifecycle]\n"
-                                      "create_before_destroy = true\n");
+  ws.write_spec("workspace.toml",
+                ws.read_spec("workspace.toml") +
+                    "\n[api_token.workspace_token_with_deployment_role.lifecycle]\n"
+                    "create_before_destroy = true\n");
   const std::string wsd_old = ws.row("workspace_token_with_deployment_role").id;
   sim.reset_requests();
   ProcessResult replaced_cbd = ws.apply();
   REQUIRE_EXIT(replaced_cbd, 0);
   CHECK_THAT(replaced_cbd.out, Catch::Contains("create replacement and then destroy"));
   const std::string wsd_new = ws.row("workspace_token_with_deployment_role").id;
-  CHECK(writes(sim.requests()) == std::vector<std::string>{"CreateApiToken", "UpdateApiTokenRoles " + wsd_new,
+  CHECK(writes(sim.requests()) == std::vector<std::string>{"CreateApiToken",
+                                                           "UpdateApiTokenRoles " + wsd_new,
                                                            "DeleteApiToken " + wsd_old});
   CHECK(ws.row("workspace_token_with_deployment_role").attrs.expiry_period_in_days == 90);
   CHECK(ws.rows().size() == 4);  // the deposed row is gone again
   check_sinks(ws, sim.issued_values());
 
   // --- rotation when due, after the simulator ages the token -----------------
-  const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   sim::TokenPatch age;
   age.start_at = now - std::chrono::days(28);
   age.created_at = now - std::chrono::days(28);
@@ -164,9 +180,13 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   sim.reset_requests();
   ProcessResult rotated = ws.apply();
   REQUIRE_EXIT(rotated, 0);
-  CHECK_THAT(rotated.out, Catch::Contains("Plan: 0 to add, 0 to change, 0 to destroy, 1 to rotate."));
-  CHECK_THAT(rotated.out, Catch::Contains("astro_api_token.organization_token: Rotation complete after "));
-  CHECK_THAT(rotated.out, Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 0 destroyed, 1 rotated."));
+  CHECK_THAT(rotated.out,
+             Catch::Contains("Plan: 0 to add, 0 to change, 0 to destroy, 1 to rotate."));
+  CHECK_THAT(rotated.out,
+             Catch::Contains("astro_api_token.organization_token: Rotation complete after "));
+  CHECK_THAT(
+      rotated.out,
+      Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 0 destroyed, 1 rotated."));
   CHECK(writes(sim.requests()) == std::vector<std::string>{"RotateApiToken " + org_new});
   CHECK(read_file(ws.sink_for("organization_token")) != org_value);
   CHECK(*ws.row("organization_token").end_at >= now + std::chrono::days(29));
@@ -194,12 +214,15 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   ProcessResult drift = ws.apply();
   REQUIRE_EXIT(drift, 0);
   CHECK_THAT(drift.out, Catch::Contains("Note: Objects have changed outside of astro-tokend"));
-  CHECK_THAT(drift.out, Catch::Contains("Apply complete! Resources: 1 added, 2 changed, 0 destroyed, 0 rotated."));
+  CHECK_THAT(
+      drift.out,
+      Catch::Contains("Apply complete! Resources: 1 added, 2 changed, 0 destroyed, 0 rotated."));
   std::vector<std::string> drift_writes = writes(sim.requests());
   std::sort(drift_writes.begin(), drift_writes.end());
   const std::string wsd_recreated = ws.row("workspace_token_with_deployment_role").id;
   std::vector<std::string> expected{"CreateApiToken", "UpdateApiToken " + workspace_id,
-                                    "UpdateApiTokenRoles " + multi_id, "UpdateApiTokenRoles " + wsd_recreated};
+                                    "UpdateApiTokenRoles " + multi_id,
+                                    "UpdateApiTokenRoles " + wsd_recreated};
   std::sort(expected.begin(), expected.end());
   CHECK(drift_writes == expected);
   tokens = ws.tokens_by_name();
@@ -217,12 +240,16 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   sim.reset_requests();
   ProcessResult deleted = ws.apply();
   REQUIRE_EXIT(deleted, 0);
-  CHECK_THAT(deleted.out, Catch::Contains("astro_api_token.workspace_token: Destruction complete after "));
-  CHECK_THAT(deleted.out, Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 2 destroyed, 0 rotated."));
+  CHECK_THAT(deleted.out,
+             Catch::Contains("astro_api_token.workspace_token: Destruction complete after "));
+  CHECK_THAT(
+      deleted.out,
+      Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 2 destroyed, 0 rotated."));
   std::vector<std::string> deletes = writes(sim.requests());
   std::sort(deletes.begin(), deletes.end());
-  CHECK(deletes == std::vector<std::string>{"DeleteApiToken " + std::min(workspace_id, wsd_recreated),
-                                            "DeleteApiToken " + std::max(workspace_id, wsd_recreated)});
+  CHECK(deletes ==
+        std::vector<std::string>{"DeleteApiToken " + std::min(workspace_id, wsd_recreated),
+                                 "DeleteApiToken " + std::max(workspace_id, wsd_recreated)});
   CHECK(ws.tokens_by_name().size() == 2);
   CHECK(ws.rows().size() == 2);
   CHECK_FALSE(std::filesystem::exists(ws.sink_for("workspace_token")));
