@@ -25,24 +25,36 @@ void slow_down(const ApplyWorkspace& ws) { ws.control().set_faults({add_latency(
 
 TEST_CASE("apply killed at a random moment while creating 100 tokens recovers on the next run",
           "[integration][apply]") {
-  // How long an uninterrupted run takes.
-  std::chrono::milliseconds typical{0};
+  // When an uninterrupted run starts creating, and when it ends.
+  std::chrono::milliseconds first_create{0}, typical{0};
   {
     ApplyWorkspace ws;
     ws.write_spec("many.toml", many_token_specs("crash", kTokens, ws.sim().org_id()));
     slow_down(ws);
     const auto started = std::chrono::steady_clock::now();
-    ProcessResult run = ws.apply();
+    BackgroundProcess run(ws.argv({"apply", "--auto-approve"}), ws.run_options(),
+                          ws.dir().file("run.out"), ws.dir().file("run.err"));
+    const auto deadline = started + std::chrono::seconds(60);
+    while (ws.control().requests().count("CreateApiToken") == 0 && run.running() &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    first_create = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    auto finished = run.wait_for_exit(std::chrono::seconds(60));
     typical = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
-    INFO(run.err);
-    REQUIRE(run.exit_code == 0);
+    INFO(read_file(ws.dir().file("run.err")));
+    REQUIRE(finished);
+    REQUIRE(finished->exit_code == 0);
     CHECK(convergence_problems(ws, "crash", kTokens) == "");
   }
-  INFO("an uninterrupted run takes " << typical.count() << " ms");
+  INFO("an uninterrupted run starts creating after "
+       << first_create.count() << " ms and ends after " << typical.count() << " ms");
+  REQUIRE(first_create < typical);
 
+  // The moment of each crash: anywhere in the creating part of a run.
   std::mt19937 random(20261128);
-  std::uniform_int_distribution<long> moment(typical.count() / 20, typical.count());
+  std::uniform_int_distribution<long> moment(first_create.count(), typical.count());
   int interrupted_mid_creation = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
     const std::chrono::milliseconds delay{moment(random)};
