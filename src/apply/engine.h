@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,11 +52,35 @@ struct PreparedPlan {
   std::vector<spec::Diagnostic> diagnostics;
 };
 
+// Workspace and deployment ids known to exist in the organization.
+struct KnownEntities {
+  std::set<std::string> workspaces;
+  std::set<std::string> deployments;
+};
+
+// The ids that refreshed tokens hold roles on (none when `observed` was not
+// refreshed). The API keeps no role on an entity that does not exist, so a
+// role it reports is proof that its entity exists.
+KnownEntities entities_in_use(const plan::Observed& observed);
+
+// Checks that every workspace and deployment id the specs' roles use exists
+// in the organization: ids in `known` count as existing; the others are
+// looked up with at most one paginated lookup per kind for the whole spec set
+// (none for a kind with nothing to look up). Returns one diagnostic per
+// (token, missing id) at the token's position, e.g.
+//   astro_api_token.k: workspace "X" does not exist in organization ORG
+// or the client's Error when a lookup fails.
+Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
+                                                     const spec::DesiredState& desired,
+                                                     const KnownEntities& known = {});
+
 // Computes a plan without changing anything anywhere: reads state, resolves
 // pending intents in memory, lists the organization's tokens (page by page)
 // unless request.refresh is false (a refresh is forced while intents are
-// pending), checks entity ids with one lookup per kind, fingerprints sinks,
-// then calls plan::compute. API failures come back as the client's Error.
+// pending), checks entity ids (check_entities, trusting entities_in_use of
+// the listing, so ids that listed tokens already hold roles on cost no
+// lookup), fingerprints sinks, then calls plan::compute. API failures come
+// back as the client's Error.
 Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& desired,
                                   const PlanRequest& request);
 

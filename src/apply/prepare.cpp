@@ -5,35 +5,35 @@
 
 namespace tokend::apply {
 
-namespace {
-
-// Checks that every workspace and deployment id the specs use exists: one
-// lookup per kind for the whole spec set.
 Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
-                                                     const spec::DesiredState& desired) {
-  std::set<std::string> workspaces, deployments;
+                                                     const spec::DesiredState& desired,
+                                                     const KnownEntities& known) {
+  KnownEntities found = known;
+  std::set<std::string> workspaces, deployments;  // to look up
   for (const auto& token : desired.tokens) {
     for (const Role& role : token.attrs.roles) {
-      if (role.entity_type == EntityType::Workspace) workspaces.insert(role.entity_id);
-      if (role.entity_type == EntityType::Deployment) deployments.insert(role.entity_id);
+      if (role.entity_type == EntityType::Workspace && !found.workspaces.count(role.entity_id))
+        workspaces.insert(role.entity_id);
+      if (role.entity_type == EntityType::Deployment && !found.deployments.count(role.entity_id))
+        deployments.insert(role.entity_id);
     }
   }
-  std::set<std::string> found_workspaces, found_deployments;
   if (!workspaces.empty()) {
-    auto found = client.existing_workspaces({workspaces.begin(), workspaces.end()});
-    if (!found.ok()) return found.error();
-    found_workspaces.insert(found->begin(), found->end());
+    auto existing = client.existing_workspaces({workspaces.begin(), workspaces.end()});
+    if (!existing.ok()) return existing.error();
+    found.workspaces.insert(existing->begin(), existing->end());
   }
   if (!deployments.empty()) {
-    auto found = client.existing_deployments({deployments.begin(), deployments.end()});
-    if (!found.ok()) return found.error();
-    found_deployments.insert(found->begin(), found->end());
+    auto existing = client.existing_deployments({deployments.begin(), deployments.end()});
+    if (!existing.ok()) return existing.error();
+    found.deployments.insert(existing->begin(), existing->end());
   }
   std::vector<spec::Diagnostic> diagnostics;
   for (const auto& token : desired.tokens) {
     for (const Role& role : token.attrs.roles) {
-      bool missing = (role.entity_type == EntityType::Workspace && !found_workspaces.count(role.entity_id)) ||
-                     (role.entity_type == EntityType::Deployment && !found_deployments.count(role.entity_id));
+      bool missing =
+          (role.entity_type == EntityType::Workspace && !found.workspaces.count(role.entity_id)) ||
+          (role.entity_type == EntityType::Deployment && !found.deployments.count(role.entity_id));
       if (!missing) continue;
       std::string kind = role.entity_type == EntityType::Workspace ? "workspace" : "deployment";
       diagnostics.push_back(spec::Diagnostic{
@@ -46,7 +46,17 @@ Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
   return diagnostics;
 }
 
-}  // namespace
+KnownEntities entities_in_use(const plan::Observed& observed) {
+  KnownEntities known;
+  if (!observed.refreshed) return known;
+  for (const auto& [id, token] : observed.tokens) {
+    for (const Role& role : token.roles) {
+      if (role.entity_type == EntityType::Workspace) known.workspaces.insert(role.entity_id);
+      if (role.entity_type == EntityType::Deployment) known.deployments.insert(role.entity_id);
+    }
+  }
+  return known;
+}
 
 Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& desired,
                                   const PlanRequest& request) {
@@ -74,7 +84,7 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
   prepared.dropped_intents = std::move(recovery.dropped);
 
   if (request.check_entities) {
-    auto diagnostics = check_entities(deps.client, desired);
+    auto diagnostics = check_entities(deps.client, desired, entities_in_use(input.observed));
     if (!diagnostics.ok()) return diagnostics.error();
     prepared.diagnostics = std::move(diagnostics.value());
   }

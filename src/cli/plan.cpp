@@ -1,17 +1,225 @@
 #include <CLI/CLI.hpp>
 
-#include <iostream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <set>
+
+#include "apply/engine.h"
 #include "cli/command.h"
+#include "cli/output.h"
+#include "cli/runtime.h"
+#include "plan/plan_file.h"
+#include "plan/render_json.h"
+#include "plan/render_text.h"
 
 namespace tokend::cli {
 
-void add_plan_command(CLI::App& app, const GlobalOptions&, int* exit_code) {
-  auto* cmd = app.add_subcommand("plan", "(not available in this build)");
-  cmd->callback([exit_code] {
-    std::cerr << "Error: the plan command is not available in this build\n";
-    *exit_code = 1;
-  });
+namespace {
+
+struct PlanFlags {
+  std::string out;
+  bool json = false;
+  bool detailed_exitcode = false;
+  std::vector<std::string> targets;
+  bool refresh = true;
+};
+
+Error io_error(const std::string& what, const std::string& path, int err) {
+  return Error{ErrorKind::Io, what + " " + path + ": " + std::strerror(err), "", 0};
+}
+
+// Writes `text` to `path` through a new file in the same directory (mode
+// 0600 whatever the umask), fsynced and renamed over `path`: readers see the
+// old file or the whole new one, never a part.
+Status write_file_atomically(const std::string& path, const std::string& text) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir = target.parent_path().empty() ? "." : target.parent_path();
+  std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  int fd = mkstemp(tmp.data());
+  if (fd < 0) return io_error("cannot create a file in", dir.string(), errno);
+  auto fail = [&](const std::string& what) {
+    int err = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return io_error(what, path, err);
+  };
+  if (fchmod(fd, 0600) != 0) return fail("cannot set the mode of");
+  size_t written = 0;
+  while (written < text.size()) {
+    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("cannot write");
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("cannot write");
+  if (close(fd) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return io_error("cannot write", path, err);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return io_error("cannot write", path, err);
+  }
+  if (int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  return ok_status();
+}
+
+// The command that applies `plan_file`, repeating -c when it is not the default.
+std::string apply_command(const GlobalOptions& global, const std::string& plan_file) {
+  std::string command = "astro-tokend";
+  if (global.config_path != GlobalOptions{}.config_path)
+    command += " -c \"" + global.config_path + "\"";
+  return command + " apply \"" + plan_file + "\"";
+}
+
+std::string rule(bool unicode) {
+  std::string line;
+  for (int i = 0; i < 77; ++i) line += unicode ? "─" : "-";
+  return line;
+}
+
+// Every --target must be an address that a spec or a state row names.
+bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
+                   state::StateStore& store, bool color) {
+  bool ok = true;
+  std::set<std::string> keys;
+  for (const auto& token : desired.tokens) keys.insert(token.key);
+  if (!targets.empty()) {
+    auto rows = store.resources();
+    if (!rows.ok()) {
+      print_error(std::cerr, rows.error(), color);
+      return false;
+    }
+    for (const auto& row : *rows) keys.insert(row.key);
+  }
+  for (const std::string& target : targets) {
+    std::optional<std::string> key = key_for_address(target);
+    if (!key) {
+      print_error(
+          std::cerr,
+          "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
+          color);
+      ok = false;
+    } else if (!keys.count(*key)) {
+      print_error(std::cerr,
+                  "--target " + target + " names no token in the configuration or the state",
+                  color);
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
+  const bool err_color = use_color(global, STDERR_FILENO);
+  std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);
+  if (!desired) return 1;
+
+  RuntimeOptions runtime_options;
+  runtime_options.command = "plan";
+  runtime_options.take_lock = false;  // plan never writes state
+  auto runtime = open_runtime(desired->config, runtime_options, std::cerr);
+  if (!runtime.ok()) {
+    print_error(std::cerr, runtime.error(), err_color);
+    return 1;
+  }
+  Runtime& rt = **runtime;
+  if (!check_targets(flags.targets, *desired, rt.store(), err_color)) return 1;
+
+  apply::PlanRequest request;
+  request.refresh = flags.refresh;
+  request.targets = flags.targets;
+  request.check_entities = flags.refresh;
+  apply::Dependencies deps = rt.dependencies();
+  auto prepared = apply::prepare_plan(deps, *desired, request);
+  if (!prepared.ok()) {
+    print_error(std::cerr, prepared.error(), err_color);
+    return 1;
+  }
+  if (!prepared->diagnostics.empty()) {
+    print_diagnostics(std::cerr, prepared->diagnostics);
+    return 1;
+  }
+  const plan::Plan& plan = prepared->plan;
+  if (!plan.errors.empty()) {
+    if (flags.json) std::cout << plan::render_json(plan);
+    for (const std::string& error : plan.errors) print_error(std::cerr, error, err_color);
+    return 1;
+  }
+
+  const bool out_color = use_color(global, STDOUT_FILENO);
+  if (flags.json)
+    std::cout << plan::render_json(plan);
+  else
+    std::cout << plan::render_text(plan, plan::RenderOptions::for_terminal(out_color));
+
+  if (!flags.targets.empty())
+    std::cerr << "\nWarning: Resource targeting is in effect: the plan covers only "
+              << count_of(flags.targets.size(), "address", "addresses")
+              << " given with --target and may be incomplete.\n";
+
+  if (!flags.out.empty()) {
+    if (Status saved = write_file_atomically(flags.out, plan::save_plan(plan)); !saved.ok()) {
+      print_error(std::cerr, saved.error(), err_color);
+      return 1;
+    }
+    // Keep stdout pure JSON with --json.
+    std::ostream& note = flags.json ? std::cerr : std::cout;
+    const bool note_color = flags.json ? err_color : out_color;
+    note << "\n"
+         << rule(note_color) << "\n\nSaved the plan to: " << flags.out
+         << "\n\nTo perform exactly these actions, run the following command to apply:\n    "
+         << apply_command(global, flags.out) << "\n";
+  } else if (!flags.json && !plan.empty()) {
+    std::cout
+        << "\n"
+        << rule(out_color)
+        << "\n\nNote: You didn't use the --out option to save this plan, so astro-tokend can't "
+           "guarantee to take exactly these actions if you run \"astro-tokend apply\" now.\n";
+  }
+
+  if (flags.detailed_exitcode && !plan.empty()) return 2;
+  return 0;
+}
+
+}  // namespace
+
+// `plan`: computes what apply would do and prints it (Terraform's text, or its
+// JSON plan shape with --json). Read-only: takes no writer lock and never
+// changes state or the API. Exit 0; 1 on bad input, unknown entity ids, plan
+// errors or API failures (printed to stderr); with --detailed-exitcode 2 when
+// there are changes.
+void add_plan_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
+  auto flags = std::make_shared<PlanFlags>();
+  auto* cmd = app.add_subcommand("plan", "Show what apply would change, without changing anything");
+  cmd->add_option("--out", flags->out,
+                  "Save the plan to FILE (mode 0600) for `astro-tokend apply FILE`")
+      ->type_name("FILE");
+  cmd->add_flag("--json", flags->json, "Print the plan in Terraform's JSON plan shape");
+  cmd->add_flag("--detailed-exitcode", flags->detailed_exitcode,
+                "Exit 0 when there are no changes, 1 on error, 2 when there are changes");
+  cmd->add_option("--target", flags->targets,
+                  "Plan only this address (astro_api_token.<key>); repeat for more")
+      ->allow_extra_args(false)
+      ->type_name("ADDR");
+  cmd->add_flag("--refresh", flags->refresh,
+                "Default true. --refresh=false trusts the state: no token listing and no workspace "
+                "or deployment lookups, so no API call at all (except when an interrupted apply "
+                "left intents to resolve, which takes one listing)");
+  cmd->footer("Uses the config given with -c (default " + GlobalOptions{}.config_path + ").");
+  cmd->callback([&global, flags, exit_code] { *exit_code = run_plan(global, *flags); });
 }
 
 }  // namespace tokend::cli

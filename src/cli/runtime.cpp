@@ -61,7 +61,7 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config, const 
                                               parse_log_level(config.log_level).value_or(LogLevel::Info),
                                               parse_log_format(config.log_format).value_or(LogFormat::Text));
 
-  if (options.create_state_dir && config.state_path != ":memory:") {
+  if (options.open_store && options.create_state_dir && config.state_path != ":memory:") {
     if (Status made = ensure_directory(std::filesystem::path(config.state_path).parent_path().string());
         !made.ok())
       return made.error();
@@ -71,9 +71,11 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config, const 
     if (!lock.ok()) return lock.error();
     runtime->lock_ = std::move(lock.value());
   }
-  auto store = state::StateStore::open(config.state_path);
-  if (!store.ok()) return store.error();
-  runtime->store_ = std::move(store.value());
+  if (options.open_store) {
+    auto store = state::StateStore::open(config.state_path);
+    if (!store.ok()) return store.error();
+    runtime->store_ = std::move(store.value());
+  }
 
   if (options.need_client) {
     auto token = astro::load_bearer_token({config.token_file, config.token_env});

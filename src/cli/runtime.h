@@ -37,6 +37,7 @@ struct RuntimeOptions {
   bool need_client = true;    // build the HTTP client (loads the bearer token)
   bool take_lock = false;     // take the state's writer lock (apply, run, state rm, import)
   bool create_state_dir = true;  // create the state file's directory (0700) when missing
+  bool open_store = true;  // false: no state at all (store() and dependencies() must not be used)
   // Also told about every API request (metrics). Optional; must be thread-safe.
   astro::RequestObserver observer;
 };

@@ -126,3 +126,48 @@ TEST_CASE("prepare_plan measures sinks against their fingerprints", "[apply][pre
   CHECK(prepared->plan.changes[1].key == "c");
   CHECK(prepared->plan.changes[1].rotate_reason == plan::RotateReason::SinkMissing);
 }
+
+TEST_CASE("prepare_plan looks up only the entities that no listed token holds a role on",
+          "[apply][prepare]") {
+  Fixture f;
+  const std::string other_workspace = "clx42sxw501gl01o0gjenother";
+  f.client.add_workspace(other_workspace);
+  f.desired.tokens = {workspace_spec("a", astro::FakeClient::kDefaultWorkspace)};
+  auto created = f.client.create_token({"a", "", EntityType::Workspace, "WORKSPACE_OWNER",
+                                        astro::FakeClient::kDefaultWorkspace, std::nullopt});
+  REQUIRE(created.ok());
+  f.client.reset_calls();
+
+  // Every id the specs use is held by a listed token: no lookup at all.
+  auto prepared = apply::prepare_plan(f.deps, f.desired, {});
+  REQUIRE(prepared.ok());
+  CHECK(prepared->diagnostics.empty());
+  CHECK(f.client.calls(astro::Operation::ListApiTokens) == 1);
+  CHECK(f.client.calls(astro::Operation::ListWorkspaces) == 0);
+  CHECK(f.client.calls(astro::Operation::ListDeployments) == 0);
+
+  // Ids nobody holds yet are still looked up, once per kind.
+  f.desired.tokens.push_back(workspace_spec("b", other_workspace));
+  f.desired.tokens.push_back(workspace_spec("c", "cnosuchworkspace0000000000"));
+  f.client.reset_calls();
+  prepared = apply::prepare_plan(f.deps, f.desired, {});
+  REQUIRE(prepared.ok());
+  CHECK(f.client.calls(astro::Operation::ListWorkspaces) == 1);
+  REQUIRE(prepared->diagnostics.size() == 1);
+  CHECK(prepared->diagnostics[0].message.find("cnosuchworkspace0000000000") != std::string::npos);
+}
+
+TEST_CASE("check_entities without known ids looks every kind up once", "[apply][prepare]") {
+  Fixture f;
+  spec::TokenSpec mixed = workspace_spec("a", astro::FakeClient::kDefaultWorkspace);
+  mixed.attrs.roles.push_back({"DEPLOYMENT_ADMIN", "cnosuchdeployment000000000", EntityType::Deployment});
+  f.desired.tokens = {mixed, workspace_spec("b", astro::FakeClient::kDefaultWorkspace)};
+  auto diagnostics = apply::check_entities(f.client, f.desired);
+  REQUIRE(diagnostics.ok());
+  CHECK(f.client.calls(astro::Operation::ListWorkspaces) == 1);
+  CHECK(f.client.calls(astro::Operation::ListDeployments) == 1);
+  REQUIRE(diagnostics->size() == 1);
+  CHECK(diagnostics->at(0).message ==
+        "astro_api_token.a: deployment \"cnosuchdeployment000000000\" does not exist in organization "
+        "clx42kkcm01fo01o06agtmshg");
+}

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/fixture.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;
@@ -326,4 +327,50 @@ TEST_CASE("validate --help describes the command", "[spec][cli]") {
   const ProcessResult result = run_tokend({"validate", "--help"});
   CHECK(result.exit_code == 0);
   CHECK(result.out.find("without network calls") != std::string::npos);
+}
+
+TEST_CASE("validate --remote reports each missing workspace and deployment at its token",
+          "[spec][cli][remote]") {
+  tokend::testing::CliWorkspace ws;
+  ws.write_spec("a.toml", tokend::testing::workspace_spec("good", "good token"));
+  ws.write_spec("b.toml",
+                "[api_token.lost]\n"
+                "name = \"lost\"\n"
+                "type = \"WORKSPACE\"\n"
+                "role = \"WORKSPACE_OWNER\"\n"
+                "roles = [\n"
+                "  { role = \"WORKSPACE_OWNER\", entity_id = \"cnosuchworkspace0000000000\", entity_type = "
+                "\"WORKSPACE\" },\n"
+                "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"cnosuchdeployment000000000\", entity_type = "
+                "\"DEPLOYMENT\" },\n"
+                "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
+                    std::string(tokend::testing::kSimDeploymentId) +
+                    "\", entity_type = \"DEPLOYMENT\" },\n"
+                "]\n");
+  tokend::testing::RunOptions in_dir;
+  in_dir.cwd = ws.dir().path();
+
+  const ProcessResult local = ws.tokend({"validate"}, in_dir);
+  CHECK(local.exit_code == 0);
+  CHECK(ws.control().requests().total == 0);
+
+  const ProcessResult remote = ws.tokend({"validate", "--remote"}, in_dir);
+  CHECK(remote.exit_code == 1);
+  CHECK(remote.out.empty());
+  CHECK(remote.err ==
+        "specs/b.toml:1:1: error: astro_api_token.lost: deployment \"cnosuchdeployment000000000\" does "
+        "not exist in organization clx42kkcm01fo01o06agtmshg\n"
+        "specs/b.toml:1:1: error: astro_api_token.lost: workspace \"cnosuchworkspace0000000000\" does not "
+        "exist in organization clx42kkcm01fo01o06agtmshg\n"
+        "2 errors.\n");
+  const auto stats = ws.control().requests();
+  CHECK(stats.count("ListWorkspaces") == 1);
+  CHECK(stats.count("ListDeployments") == 1);
+  CHECK(stats.total == 2);
+  CHECK_FALSE(std::filesystem::exists(ws.state_path()));
+
+  std::filesystem::remove(ws.dir().file("specs/b.toml"));
+  const ProcessResult fine = ws.tokend({"validate", "--remote"}, in_dir);
+  CHECK(fine.exit_code == 0);
+  CHECK(fine.out == "1 token valid.\n");
 }
