@@ -323,7 +323,10 @@ Status Daemon::run() {
   lock_ = std::move(lock.value());
   auto runtime = open_generation(desired_.config);
   if (!runtime.ok()) return runtime.error();
-  runtime_ = std::move(runtime.value());
+  {
+    std::lock_guard<std::mutex> guard(runtime_mutex_);
+    runtime_ = std::move(runtime.value());
+  }
   loaded_at_ = runtime_->clock().now();
   {
     std::lock_guard<std::mutex> guard(health_mutex_);

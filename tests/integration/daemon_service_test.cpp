@@ -15,7 +15,7 @@ using namespace tokend::testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-TEST_CASE("the daemon tells systemd READY, STATUS, RELOADING, WATCHDOG and STOPPING",
+TEST_CASE("the daemon sends READY=1 STATUS= RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET",
           "[integration][daemon]") {
   SimProcess sim;
   DaemonUnderTest daemon(sim);
@@ -37,8 +37,16 @@ TEST_CASE("the daemon tells systemd READY, STATUS, RELOADING, WATCHDOG and STOPP
   CHECK(notify.wait_for("READY=1", *reloading + 1, seconds(5)));
   CHECK(daemon.wait_for_log("msg=\"reloading configuration\" trigger=sighup"));
 
+  // A refused reload says so in STATUS=.
+  size_t before_edit = notify.messages().size();
+  daemon.write_spec("broken.toml", "[api_token.broken]\nname = 1\n");
+  auto refused = notify.wait_for("STATUS=Reload failed (", before_edit, seconds(5));
+  REQUIRE(refused);
+  CHECK(notify.messages()[*refused].find("still running the configuration loaded at ") !=
+        std::string::npos);
+
   daemon.process().signal(SIGTERM);
-  CHECK(notify.wait_for("STOPPING=1", *reloading + 1, seconds(5)));
+  CHECK(notify.wait_for("STOPPING=1", *refused + 1, seconds(5)));
   auto exit = daemon.process().wait_for_exit(seconds(5));
   REQUIRE(exit);
   CHECK(exit->exit_code == 0);
