@@ -124,11 +124,9 @@ int main(int argc, char** argv) {
     options.unset_env = {"CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET", "WATCHDOG_USEC"};
     options.timeout = std::chrono::minutes(5);
 
-    // Adopt them all with one apply (`run --once`: one cycle that applies the
-    // plan, as `apply --auto-approve` would), so the daemon starts with
-    // nothing to do.
-    testing::ProcessResult applied =
-        testing::run_tokend({"run", "--once", "-c", dir.file("astro-tokend.toml")}, options);
+    // Adopt them all with one apply, so the daemon starts with nothing to do.
+    testing::ProcessResult applied = testing::run_tokend(
+        {"apply", "--auto-approve", "-c", dir.file("astro-tokend.toml")}, options);
     if (applied.exit_code != 0)
       throw std::runtime_error("apply failed:\n" + applied.out + applied.err);
 

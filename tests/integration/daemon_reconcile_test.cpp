@@ -167,7 +167,8 @@ TEST_CASE("bad input at startup is reported and no API call is made", "[integrat
   CHECK(sim.control().requests().total == 0);
 }
 
-TEST_CASE("a second run on the same state exits 1 naming the holder", "[integration][daemon]") {
+TEST_CASE("a second run or an apply on the same state exits 1 naming the holder",
+          "[integration][daemon]") {
   SimProcess sim;
   DaemonUnderTest daemon(sim);
   daemon.write_spec("ci.toml", workspace_token_toml("ci", "ci deployer"));
@@ -177,6 +178,12 @@ TEST_CASE("a second run on the same state exits 1 naming the holder", "[integrat
   CHECK(second.exit_code == 1);
   CHECK(second.err.find("locked by pid " + std::to_string(daemon.pid())) != std::string::npos);
   CHECK(second.err.find("(run)") != std::string::npos);
+
+  auto apply =
+      run_tokend({"apply", "--auto-approve", "-c", daemon.config_path()}, daemon.run_options());
+  INFO(apply.err);
+  CHECK(apply.exit_code == 1);
+  CHECK(apply.err.find("locked by pid " + std::to_string(daemon.pid())) != std::string::npos);
   CHECK(daemon.process().running());
 }
 
