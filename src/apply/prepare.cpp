@@ -1,3 +1,5 @@
+#include <future>
+#include <map>
 #include <set>
 
 #include "apply/engine.h"
@@ -58,8 +60,48 @@ KnownEntities entities_in_use(const plan::Observed& observed) {
   return known;
 }
 
+namespace {
+
+// The sink status of every recorded row that a spec still names and that had
+// a value delivered (rows without a fingerprint are never rotated for their
+// sink, so their files are not read).
+std::map<std::string, plan::SinkStatus> measure_sinks(
+    SecretSink& sink, Logger& logger, const std::vector<state::ResourceRecord>& rows,
+    const spec::DesiredState& desired) {
+  std::set<std::string> desired_keys;
+  for (const auto& token : desired.tokens) desired_keys.insert(token.key);
+  std::map<std::string, plan::SinkStatus> sinks;
+  for (const auto& row : rows) {
+    if (row.sink_sha256.empty() || !desired_keys.count(row.key)) continue;
+    auto fingerprint = sink.fingerprint(row.sink_path);
+    if (!fingerprint.ok()) {
+      logger.warn("cannot read sink; treating it as not matching",
+                  {{"address", row.address()}, {"error", fingerprint.error().message}});
+      sinks[row.key] = plan::SinkStatus::Mismatch;
+    } else if (!fingerprint->has_value()) {
+      sinks[row.key] = plan::SinkStatus::Missing;
+    } else {
+      sinks[row.key] =
+          **fingerprint == row.sink_sha256 ? plan::SinkStatus::Ok : plan::SinkStatus::Mismatch;
+    }
+  }
+  return sinks;
+}
+
+}  // namespace
+
 Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& desired,
                                   const PlanRequest& request) {
+  // The listing waits on the network and on the client's rate limiter: read
+  // the state and the sinks meanwhile. (Recovery below only adds rows without
+  // a fingerprint, or moves rows to deposed keys no spec names, so measuring
+  // the rows as recorded gives the same statuses.)
+  std::future<Result<std::vector<astro::ApiToken>>> listing;
+  const auto start_listing = [&] {
+    listing = std::async(std::launch::async | std::launch::deferred,
+                         [&client = deps.client] { return client.list_tokens(); });
+  };
+  if (request.refresh) start_listing();
   auto snapshot = deps.store.snapshot();
   if (!snapshot.ok()) return snapshot.error();
   auto intents = deps.store.pending_intents();
@@ -67,8 +109,10 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
 
   plan::Input input;
   input.observed.refreshed = request.refresh || !intents->empty();
-  if (input.observed.refreshed) {
-    auto tokens = deps.client.list_tokens();
+  if (input.observed.refreshed && !listing.valid()) start_listing();
+  input.sinks = measure_sinks(deps.sink, deps.logger, snapshot->resources, desired);
+  if (listing.valid()) {
+    auto tokens = listing.get();
     if (!tokens.ok()) return tokens.error();
     for (auto& token : tokens.value()) {
       std::string id = token.id;
@@ -87,23 +131,6 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
     auto diagnostics = check_entities(deps.client, desired, entities_in_use(input.observed));
     if (!diagnostics.ok()) return diagnostics.error();
     prepared.diagnostics = std::move(diagnostics.value());
-  }
-
-  std::set<std::string> desired_keys;
-  for (const auto& token : desired.tokens) desired_keys.insert(token.key);
-  for (const auto& row : input.prior) {
-    if (row.sink_sha256.empty() || !desired_keys.count(row.key)) continue;
-    auto fingerprint = deps.sink.fingerprint(row.sink_path);
-    if (!fingerprint.ok()) {
-      deps.logger.warn("cannot read sink; treating it as not matching",
-                       {{"address", row.address()}, {"error", fingerprint.error().message}});
-      input.sinks[row.key] = plan::SinkStatus::Mismatch;
-    } else if (!fingerprint->has_value()) {
-      input.sinks[row.key] = plan::SinkStatus::Missing;
-    } else {
-      input.sinks[row.key] = **fingerprint == row.sink_sha256 ? plan::SinkStatus::Ok
-                                                               : plan::SinkStatus::Mismatch;
-    }
   }
 
   input.desired = desired.tokens;

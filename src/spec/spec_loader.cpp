@@ -1,9 +1,15 @@
 // Loading of the token specs (product.md §1) and of the whole desired state.
+#include <malloc.h>
+
 #include <algorithm>
+#include <deque>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "spec/loader.h"
 #include "spec/loading.h"
@@ -431,21 +437,58 @@ std::vector<std::string> spec_files(const Config& config, bool report_missing_pa
 
 }  // namespace
 
+namespace {
+
+// One spec file read and parsed, not yet validated.
+struct ParsedFile {
+  std::string bytes;
+  std::optional<TomlDocument> document;
+  std::vector<Diagnostic> diagnostics;
+};
+
+ParsedFile parse_file(const std::string& file) {
+  ParsedFile parsed;
+  parsed.document = TomlDocument::load(file, display_path(file), parsed.diagnostics, &parsed.bytes);
+  return parsed;
+}
+
+}  // namespace
+
 std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
                                   std::vector<Diagnostic>& diagnostics, std::string* spec_hash) {
   SpecParser parser(config, diagnostics);
   std::string hashed;
-  for (const std::string& file : spec_files(config, report_missing_paths, diagnostics)) {
+  const std::vector<std::string> files = spec_files(config, report_missing_paths, diagnostics);
+  // Parsing (toml11) is nearly all the cost of loading a large spec set, and
+  // files parse independently: up to one file per CPU (at most 4) is parsed on
+  // worker threads while this thread validates the files in load order, so
+  // diagnostics and "first definition wins" stay exactly as sequential.
+  // At most `ahead` files are parsed or wait in memory at a time.
+  const std::size_t ahead = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  std::deque<std::future<ParsedFile>> pending;
+  std::size_t next = 0;
+  const auto launch_more = [&] {
+    while (next < files.size() && pending.size() < ahead)
+      pending.push_back(std::async(std::launch::async | std::launch::deferred, parse_file,
+                                   std::cref(files[next++])));
+  };
+  for (const std::string& file : files) {
+    launch_more();
+    ParsedFile parsed = pending.front().get();
+    pending.pop_front();
     const std::size_t first_diagnostic = diagnostics.size();
-    std::string bytes;
-    std::optional<TomlDocument> document =
-        TomlDocument::load(file, display_path(file), diagnostics, &bytes);
-    hashed += file + '\n' + std::to_string(bytes.size()) + '\n' + bytes;
-    if (document) parser.parse_document(*document);
+    diagnostics.insert(diagnostics.end(), std::make_move_iterator(parsed.diagnostics.begin()),
+                       std::make_move_iterator(parsed.diagnostics.end()));
+    hashed += file + '\n' + std::to_string(parsed.bytes.size()) + '\n' + parsed.bytes;
+    if (parsed.document) parser.parse_document(*parsed.document);
     sort_by_position(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic),
                      diagnostics.end());
   }
   if (spec_hash) *spec_hash = sha256_hex(hashed);
+  // The parsed documents are gone; hand the memory the workers' allocator
+  // arenas keep for them back to the system (glibc keeps it otherwise, and
+  // this thread could not reuse it).
+  malloc_trim(0);
   return parser.take_tokens();
 }
 

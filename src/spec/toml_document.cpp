@@ -71,6 +71,11 @@ bool is_bare_key_char(char c) {
          c == '-';
 }
 
+// The source name toml11 is given. toml11 copies it into each of the many
+// regions it makes while parsing; a name this short needs no allocation.
+// Diagnostics name the file by its display name instead.
+constexpr const char* kTomlSourceName = "spec";
+
 struct MessageLocation {
   int line = 0;
   int column = 0;
@@ -147,7 +152,7 @@ Diagnostic syntax_diagnostic(std::string_view bytes, const std::string& name,
       }
     }
   }
-  if (pos.line == 0 && thrown_at.file_name() == name) {
+  if (pos.line == 0 && thrown_at.file_name() == kTomlSourceName) {
     pos.line = static_cast<int>(thrown_at.line());
     pos.column = static_cast<int>(thrown_at.column());
   }
@@ -245,7 +250,11 @@ void sort_by_position(std::vector<Diagnostic>::iterator first,
 }
 
 TomlDocument::TomlDocument(std::string name, std::string bytes, toml::value root)
-    : name_(std::move(name)), bytes_(std::move(bytes)), root_(std::move(root)) {}
+    : name_(std::move(name)), bytes_(std::move(bytes)), root_(std::move(root)) {
+  line_starts_.push_back(0);
+  for (std::size_t at = bytes_.find('\n'); at != std::string::npos; at = bytes_.find('\n', at + 1))
+    line_starts_.push_back(at + 1);
+}
 
 std::optional<TomlDocument> TomlDocument::load(const std::string& path,
                                                const std::string& display_name,
@@ -274,7 +283,7 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path,
   }
   try {
     std::istringstream stream(bytes);
-    toml::value root = toml::parse(stream, display_name);
+    toml::value root = toml::parse(stream, kTomlSourceName);
     return TomlDocument(display_name, std::move(bytes), std::move(root));
   } catch (const toml::syntax_error& error) {
     out.push_back(syntax_diagnostic(bytes, display_name, error.what(), error.location()));
@@ -287,24 +296,49 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path,
   return std::nullopt;
 }
 
-std::string TomlDocument::line_text(int line) const { return std::string(line_of(bytes_, line)); }
+std::string_view TomlDocument::line_view(int line) const {
+  if (line < 1 || static_cast<std::size_t>(line) > line_starts_.size()) return {};
+  const std::size_t start = line_starts_[static_cast<std::size_t>(line) - 1];
+  std::size_t end = static_cast<std::size_t>(line) < line_starts_.size()
+                        ? line_starts_[static_cast<std::size_t>(line)] - 1
+                        : bytes_.size();
+  if (end > start && bytes_[end - 1] == '\r') --end;
+  return std::string_view(bytes_).substr(start, end - start);
+}
+
+namespace {
+
+// The parsed region of `value` (toml11 keeps one per value it read from a
+// file), or nullptr for a value that was not read from a file.
+const toml::detail::region* region_of(const toml::value& value) {
+  return dynamic_cast<const toml::detail::region*>(toml::detail::get_region(value));
+}
+
+}  // namespace
 
 SourcePos TomlDocument::position_of(const toml::value& value) const {
-  toml::source_location location = value.location();
-  if (location.file_name() != name_ || location.line() == 0) return start();
-  return SourcePos{name_, static_cast<int>(location.line()), static_cast<int>(location.column())};
+  const toml::detail::region* region = region_of(value);
+  if (region == nullptr || region->name() != kTomlSourceName) return start();
+  // toml11 parses a copy of bytes_ (plus, at most, a final line feed): the
+  // region's offset is an offset into bytes_.
+  const auto offset = static_cast<std::size_t>(region->first() - region->begin());
+  const auto after = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+  const auto line = static_cast<std::size_t>(after - line_starts_.begin());
+  return SourcePos{name_, static_cast<int>(line),
+                   static_cast<int>(offset - line_starts_[line - 1]) + 1};
 }
 
 SourcePos TomlDocument::position_of_key(const toml::value& value, std::string_view key) const {
   SourcePos pos = position_of(value);
   if (key.empty()) return pos;
-  std::string_view text = line_of(bytes_, pos.line);
+  std::string_view text = line_view(pos.line);
   const std::size_t value_start = std::min(text.size(), static_cast<std::size_t>(pos.column - 1));
   // The key precedes its value on the same line, except for a table made by a
   // [header] or a dotted key, whose region is the header or dotted key itself.
   std::size_t search_end = value_start;
   if (value.is_table() && (value_start >= text.size() || text[value_start] != '{'))
-    search_end = std::min(text.size(), value_start + value.location().region());
+    search_end =
+        std::min(text.size(), value_start + (region_of(value) ? region_of(value)->size() : 1));
   std::string_view searched = text.substr(0, search_end);
   std::size_t at = searched.rfind(key);
   while (at != std::string_view::npos) {
@@ -323,7 +357,7 @@ SourcePos TomlDocument::position_of_key(const toml::value& value, std::string_vi
 }
 
 Diagnostic TomlDocument::error_at(const SourcePos& pos, std::string message) const {
-  return diagnostic_in(bytes_, pos, std::move(message));
+  return Diagnostic{pos, std::move(message), std::string(line_view(pos.line))};
 }
 
 TableReader::TableReader(const TomlDocument& document, const toml::value& table,

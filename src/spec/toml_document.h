@@ -49,11 +49,15 @@ class TomlDocument {
 
  private:
   TomlDocument(std::string name, std::string bytes, toml::value root);
-  std::string line_text(int line) const;
+  // The text of line `line` (1-based), without its line break; "" past the end.
+  std::string_view line_view(int line) const;
 
   std::string name_;
   std::string bytes_;
   toml::value root_;
+  // Byte offset of the start of each line: positions cost a binary search,
+  // not a count of the newlines before them (toml11's source_location).
+  std::vector<std::size_t> line_starts_;
 };
 
 // A diagnostic at `pos` with the source line read from `bytes` (the whole file).

@@ -5,7 +5,9 @@
 // and helpers that seed the simulator and the state the way a test needs.
 #pragma once
 
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -85,17 +87,22 @@ class CliWorkspace {
   // (no value delivered) when `deliver` is false.
   void record(state::StateStore& store, const std::string& key, const astro::ApiToken& token,
               bool deliver = true) const {
-    std::string fingerprint;
-    if (deliver) {
-      std::filesystem::create_directories(secrets_dir());
-      const std::string value = "value-of-" + key;
-      write_file(sink_for(key), value);
-      fingerprint = sha256_hex(value);
-    }
-    auto recorded = store.record_outcome(
-        {key, apply::record_from_token(key, token, sink_for(key), fingerprint), std::nullopt});
+    state::ResourceRecord row = deliver ? delivered_record(*this, key, token)
+                                        : apply::record_from_token(key, token, sink_for(key), "");
+    auto recorded = store.record_outcome({key, row, std::nullopt});
     if (!recorded.ok())
       throw std::runtime_error("cannot record " + key + ": " + recorded.error().describe());
+  }
+
+  // The state row of `token` managed under `key` after its value was
+  // delivered: writes "value-of-<key>" to the default sink and records its
+  // fingerprint.
+  static state::ResourceRecord delivered_record(const CliWorkspace& ws, const std::string& key,
+                                                const astro::ApiToken& token) {
+    std::filesystem::create_directories(ws.secrets_dir());
+    const std::string value = "value-of-" + key;
+    write_file(ws.sink_for(key), value);
+    return apply::record_from_token(key, token, ws.sink_for(key), sha256_hex(value));
   }
 
  private:
@@ -133,6 +140,101 @@ inline astro::ApiToken create_out_of_band(const SimControl& control, const sim::
   std::optional<astro::ApiToken> found = control.token(created.ids[0]);
   if (!found) throw std::runtime_error("the simulator lost token " + created.ids[0]);
   return *found;
+}
+
+// A fleet of managed tokens: `count` tokens created in the simulator out of
+// band, matching specs spread over `files` spec files, and state rows with
+// delivered values in their sinks, so that a plan over them is a no-op.
+// A realistic mix: organization members and owners (some also on the
+// workspace), workspace tokens of every built-in workspace role (some also
+// deployment admins), deployment admins; most expire in 90 or 365 days with
+// rotation 7 or 30 days ahead, some never. Keys are "t00001", "t00002", ….
+inline void seed_managed_fleet(CliWorkspace& ws, int count, int files) {
+  static const char* kWorkspaceRoles[] = {"WORKSPACE_OWNER", "WORKSPACE_OPERATOR",
+                                          "WORKSPACE_AUTHOR", "WORKSPACE_MEMBER",
+                                          "WORKSPACE_ACCESSOR"};
+  const Role org_owner{"ORGANIZATION_OWNER", ws.sim().org_id(), EntityType::Organization};
+  const Role org_member{"ORGANIZATION_MEMBER", ws.sim().org_id(), EntityType::Organization};
+  const Role deployment_admin{"DEPLOYMENT_ADMIN", kSimDeploymentId, EntityType::Deployment};
+
+  sim::BulkCreate request;
+  std::vector<std::string> keys;
+  std::vector<std::string> spec_text(static_cast<size_t>(files));
+  for (int i = 1; i <= count; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof key, "t%05d", i);
+    keys.push_back(key);
+    sim::NewToken token;
+    RoleSet roles;
+    switch (i % 10) {
+      case 0:
+      case 1:
+        token.request.type = EntityType::Organization;
+        roles = {i % 20 == 0 ? org_owner : org_member};
+        if (i % 10 == 1)
+          roles.push_back({"WORKSPACE_MEMBER", kSimWorkspaceId, EntityType::Workspace});
+        break;
+      case 2:
+      case 3:
+      case 4:
+      case 5:
+      case 6:
+        token.request.type = EntityType::Workspace;
+        roles = {{kWorkspaceRoles[i % 5], kSimWorkspaceId, EntityType::Workspace}};
+        if (i % 10 == 6) roles.push_back(deployment_admin);
+        break;
+      default:
+        token.request.type = EntityType::Deployment;
+        roles = {deployment_admin};
+        break;
+    }
+    roles = normalize_roles(roles);
+    const Role primary = *primary_role(roles, token.request.type);
+    token.request.name = std::string(to_string(token.request.type)) + " token " + key;
+    token.request.description = "managed fleet token " + std::string(key);
+    token.request.role = primary.role;
+    if (token.request.type != EntityType::Organization) token.request.entity_id = primary.entity_id;
+    if (i % 4 != 0) token.request.expiry_period_in_days = i % 4 == 1 ? 365 : 90;
+    token.roles = roles;
+    request.tokens.push_back(token);
+
+    std::string& text = spec_text[static_cast<size_t>(i % files)];
+    text += "[api_token." + std::string(key) + "]\nname = \"" + token.request.name +
+            "\"\ndescription = \"" + token.request.description + "\"\ntype = \"" +
+            std::string(to_string(token.request.type)) + "\"\nrole = \"" + primary.role +
+            "\"\nroles = [\n";
+    for (const Role& role : roles)
+      text += "  { role = \"" + role.role + "\", entity_id = \"" + role.entity_id +
+              "\", entity_type = \"" + std::string(to_string(role.entity_type)) + "\" },\n";
+    text += "]\n";
+    if (token.request.expiry_period_in_days) {
+      text +=
+          "expiry_period_in_days = " + std::to_string(*token.request.expiry_period_in_days) + "\n";
+      text += "rotate_before_expiry_days = " + std::string(i % 4 == 1 ? "30" : "7") + "\n";
+    }
+    text += "\n";
+  }
+  for (int f = 0; f < files; ++f) {
+    char name[32];
+    std::snprintf(name, sizeof name, "fleet-%02d.toml", f);
+    ws.write_spec(name, spec_text[static_cast<size_t>(f)]);
+  }
+
+  sim::BulkCreated created = ws.control().create_tokens(request);
+  if (created.ids.size() != keys.size())
+    throw std::runtime_error("the simulator created too few tokens");
+  std::map<std::string, astro::ApiToken> by_id;
+  for (astro::ApiToken& token : ws.control().tokens()) by_id.emplace(token.id, std::move(token));
+  // One transaction for the whole fleet (one per row would cost an fsync each).
+  std::vector<state::Outcome> outcomes;
+  for (size_t i = 0; i < keys.size(); ++i)
+    outcomes.push_back({keys[i],
+                        CliWorkspace::delivered_record(ws, keys[i], by_id.at(created.ids[i])),
+                        std::nullopt});
+  auto store = ws.open_state();
+  auto recorded = store->record_outcomes(outcomes);
+  if (!recorded.ok())
+    throw std::runtime_error("cannot record the fleet: " + recorded.error().describe());
 }
 
 }  // namespace tokend::testing

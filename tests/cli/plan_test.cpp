@@ -247,7 +247,7 @@ TEST_CASE("plan --out saves a 0600 plan file that show renders as plan did", "[c
   ws.control().reset_requests();
   ProcessResult shown = tokend::testing::run_tokend({"show", file});
   CHECK(shown.exit_code == 0);
-  const std::string plan_part = saved.out.substr(0, saved.out.find("\n---"));
+  const std::string plan_part = saved.out.substr(0, saved.out.rfind("\n---"));
   CHECK(shown.out == plan_part);
   CHECK(ws.control().requests().total == 0);
 
