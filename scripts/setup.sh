@@ -9,7 +9,6 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libpoco-dev libsqlitecpp-dev libsqlite3-dev libtoml11-dev libcli11-dev catch2
   libsystemd-dev libssl-dev openssl sqlite3 curl ca-certificates systemd
-  nodejs npm
   python3 python3-prometheus-client
 )
 missing=()
@@ -18,6 +17,10 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+# Node.js and npm (for the test tooling) may come from another source than
+# Debian (e.g. a nodejs package that bundles npm); only install them if absent.
+if ! command -v node >/dev/null 2>&1; then missing+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

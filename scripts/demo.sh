@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The README's demo command: installs what is missing, builds astro-tokend and
+# astro-api-sim, then walks through the product against the simulator on
+# loopback: validate, plan, apply, a no-op plan, an out-of-band change detected
+# and put back, and finally the daemon putting back a change on its own.
+#
+# Everything it creates lives in .demo/ (removed at the start of each run).
+# Token values go to sink files only; the demo never prints them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/setup.sh
+echo "== building astro-tokend and astro-api-sim"
+cmake -S . -B build -G Ninja -DTOKEND_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build --target astro-tokend astro-api-sim
+
+tokend="$root/build/astro-tokend"
+sim="$root/build/astro-api-sim"
+org=clx42kkcm01fo01o06agtmshg
+work="$root/.demo"
+rm -rf "$work"
+mkdir -p "$work/tokens.d"
+cp config/tokens.d/*.toml "$work/tokens.d/"
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Waits (at most $2 seconds) until the command $1 succeeds.
+wait_until() {
+  local deadline=$((SECONDS + $2))
+  until eval "$1"; do
+    if ((SECONDS >= deadline)); then echo "demo: timed out waiting for: $1" >&2; exit 1; fi
+    sleep 0.1
+  done
+}
+
+# The simulator and astro-tokend share a throwaway bearer token through the
+# environment (never argv).
+ASTRO_API_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+export ASTRO_API_TOKEN
+
+step "starting astro-api-sim on 127.0.0.1 (port chosen by the kernel)"
+"$sim" --listen 127.0.0.1:0 --port-file "$work/sim.port" --org "$org" \
+  --bearer-token-env ASTRO_API_TOKEN --data "$work/sim-data.json" 2>"$work/sim.log" &
+pids+=($!)
+wait_until '[[ -s "$work/sim.port" ]]' 10
+port=$(<"$work/sim.port")
+api="http://127.0.0.1:$port"
+echo "astro-api-sim serves $api"
+
+cat >"$work/astro-tokend.toml" <<EOF
+# Demo config: the example specs of config/tokens.d against astro-api-sim.
+[astro]
+organization_id = "$org"
+api_url = "$api"
+[specs]
+paths = ["tokens.d"]
+[state]
+path = "state/state.db"
+[secrets]
+dir = "tokens"
+[reconcile]
+interval = "2s"
+jitter = "0s"
+[server]
+listen = "127.0.0.1:0"
+EOF
+cfg=(-c "$work/astro-tokend.toml" --no-color)
+
+step "astro-tokend validate"
+"$tokend" validate "${cfg[@]}"
+
+step "astro-tokend plan   (dry run: four tokens to create)"
+set +e
+"$tokend" plan "${cfg[@]}" --detailed-exitcode
+echo "(exit code $? — 2 means changes are pending)"
+set -e
+
+step "astro-tokend apply --auto-approve"
+"$tokend" apply "${cfg[@]}" --auto-approve
+
+step "the secrets went to sink files (mode 0600), not to state or output"
+ls -l "$work/tokens"
+
+step "astro-tokend plan   (nothing to do now)"
+"$tokend" plan "${cfg[@]}" --detailed-exitcode
+echo "(exit code 0 — no changes)"
+
+step "someone renames a token in the Astro UI (simulated out of band)"
+id=$("$tokend" state show astro_api_token.workspace_token "${cfg[@]}" | sed -n 's/^ *id *= *"\(.*\)"$/\1/p')
+curl -sf -X PATCH "$api/_sim/tokens/$id" -H 'Content-Type: application/json' \
+  -d '{"name":"renamed by hand"}' >/dev/null
+echo "token $id is now called \"renamed by hand\""
+
+step "astro-tokend plan   (drift detected)"
+set +e
+"$tokend" plan "${cfg[@]}" --detailed-exitcode
+echo "(exit code $?)"
+set -e
+
+step "astro-tokend apply --auto-approve   (puts it back)"
+"$tokend" apply "${cfg[@]}" --auto-approve
+
+step "astro-tokend run   (the daemon, reconciling every 2s)"
+"$tokend" run "${cfg[@]}" 2>"$work/daemon.log" &
+pids+=($!)
+wait_until 'grep -q "serving metrics" "$work/daemon.log"' 20
+metrics=$(sed -n 's/.*msg="serving metrics" listen=\([0-9.:]*\).*/\1/p' "$work/daemon.log" | head -n 1)
+echo "daemon running; metrics on http://$metrics/metrics"
+
+step "another out-of-band change: a role is stripped from a token"
+id=$("$tokend" state show astro_api_token.workspace_token_with_deployment_role "${cfg[@]}" 2>/dev/null |
+  sed -n 's/^ *id *= *"\(.*\)"$/\1/p')
+curl -sf -X PATCH "$api/_sim/tokens/$id" -H 'Content-Type: application/json' \
+  -d '{"roles":[{"role":"WORKSPACE_OWNER","entityId":"clx42sxw501gl01o0gjenthnh","entityType":"WORKSPACE"}]}' >/dev/null
+echo "token $id now has only WORKSPACE_OWNER"
+roles_of() { curl -sf "$api/_sim/tokens/$1" | grep -o '"role":"[A-Z_]*"' | sort | tr '\n' ' '; }
+wait_until '[[ "$(roles_of "$id")" == *DEPLOYMENT_ADMIN* ]]' 30
+echo "the daemon put it back on its own: roles are now $(roles_of "$id")"
+
+step "what the daemon logged"
+grep -E 'msg="(reconcile|change|applied|cycle)' "$work/daemon.log" | tail -n 8 || tail -n 8 "$work/daemon.log"
+
+step "a few of its metrics"
+curl -sf "http://$metrics/metrics" | grep -E '^astro_tokend_(reconciles_total|managed_tokens|drifted_tokens|api_requests_total)' | head -n 12
+
+step "astro-tokend history"
+"$tokend" history "${cfg[@]}" --limit 5 2>/dev/null || true
+
+echo
+echo "Demo finished. Files are in $work; the daemon and the simulator are stopped now."
