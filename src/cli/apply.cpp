@@ -163,36 +163,6 @@ class ProgressPrinter final : public apply::ApplyObserver {
   size_t started_ = 0, finished_ = 0;
 };
 
-// Every --target must be an address that a spec or a state row names.
-bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
-                   state::StateStore& store, bool color) {
-  if (targets.empty()) return true;
-  std::set<std::string> keys;
-  for (const auto& token : desired.tokens) keys.insert(token.key);
-  auto rows = store.resources();
-  if (!rows.ok()) {
-    print_error(std::cerr, rows.error(), color);
-    return false;
-  }
-  for (const auto& row : *rows) keys.insert(row.key);
-  bool ok = true;
-  for (const std::string& target : targets) {
-    std::optional<std::string> key = key_for_address(target);
-    if (!key) {
-      print_error(
-          std::cerr,
-          "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
-          color);
-      ok = false;
-    } else if (!keys.count(*key)) {
-      print_error(std::cerr,
-                  "--target " + target + " names no token in the configuration or the state",
-                  color);
-      ok = false;
-    }
-  }
-  return ok;
-}
 
 // Terraform's approval prompt; true only for the answer "yes".
 bool approved(bool color) {

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <set>
 
 #include "spec/loader.h"
 
@@ -45,6 +47,36 @@ std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& gl
     return std::nullopt;
   }
   return std::move(loaded.value);
+}
+
+bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
+                   state::StateStore& store, bool color) {
+  if (targets.empty()) return true;
+  std::set<std::string> keys;
+  for (const auto& token : desired.tokens) keys.insert(token.key);
+  auto rows = store.resources();
+  if (!rows.ok()) {
+    print_error(std::cerr, rows.error(), color);
+    return false;
+  }
+  for (const auto& row : *rows) keys.insert(row.key);
+  bool ok = true;
+  for (const std::string& target : targets) {
+    std::optional<std::string> key = key_for_address(target);
+    if (!key) {
+      print_error(
+          std::cerr,
+          "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
+          color);
+      ok = false;
+    } else if (!keys.count(*key)) {
+      print_error(std::cerr,
+                  "--target " + target + " names no token in the configuration or the state",
+                  color);
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 }  // namespace tokend::cli

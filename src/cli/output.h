@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "spec/model.h"
+#include "state/store.h"
 #include "util/result.h"
 
 namespace tokend::cli {
@@ -26,6 +27,11 @@ void print_error(std::ostream& err, const std::string& message, bool color);
 // Loads the config and the specs named by global.config_path. On failure
 // prints every diagnostic to `err` and returns nullopt (the caller exits 1).
 std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global, std::ostream& err);
+
+// Every --target must be an address that a spec or a state row names; prints
+// one error per bad target and returns false when there is any.
+bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
+                   state::StateStore& store, bool color);
 
 // "1 token" / "3 tokens".
 std::string count_of(size_t n, const std::string& singular, const std::string& plural);

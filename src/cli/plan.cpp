@@ -90,37 +90,6 @@ std::string rule(bool unicode) {
   return line;
 }
 
-// Every --target must be an address that a spec or a state row names.
-bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
-                   state::StateStore& store, bool color) {
-  bool ok = true;
-  std::set<std::string> keys;
-  for (const auto& token : desired.tokens) keys.insert(token.key);
-  if (!targets.empty()) {
-    auto rows = store.resources();
-    if (!rows.ok()) {
-      print_error(std::cerr, rows.error(), color);
-      return false;
-    }
-    for (const auto& row : *rows) keys.insert(row.key);
-  }
-  for (const std::string& target : targets) {
-    std::optional<std::string> key = key_for_address(target);
-    if (!key) {
-      print_error(
-          std::cerr,
-          "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
-          color);
-      ok = false;
-    } else if (!keys.count(*key)) {
-      print_error(std::cerr,
-                  "--target " + target + " names no token in the configuration or the state",
-                  color);
-      ok = false;
-    }
-  }
-  return ok;
-}
 
 int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   const bool err_color = use_color(global, STDERR_FILENO);

@@ -229,7 +229,7 @@ TEST_CASE("create with one role is one call and delivers the value", "[apply]") 
   CHECK(f.prepare().plan.empty());
 }
 
-TEST_CASE("create with three roles is two calls: the primary role, then the whole set", "[apply]") {
+TEST_CASE("create with three roles is two calls: the primary role - then the whole set", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a", 3)});
   auto report = f.apply();
@@ -323,7 +323,7 @@ TEST_CASE("an update that also rotates commits the new attributes and the new va
   f.check_delivered("a");
 }
 
-TEST_CASE("replace deletes first, or creates first with create_before_destroy", "[apply]") {
+TEST_CASE("replace deletes first - or creates first with create_before_destroy", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a", 2)});
   REQUIRE_APPLIED(f.apply());
@@ -387,7 +387,7 @@ TEST_CASE("create_before_destroy keeps the old token deposed when it cannot be d
   f.check_delivered("a");
 }
 
-TEST_CASE("delete destroys the token, drops the row and removes the sink", "[apply]") {
+TEST_CASE("delete destroys the token - drops the row and removes the sink", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a"), workspace_spec("b")});
   REQUIRE_APPLIED(f.apply());
@@ -431,7 +431,7 @@ TEST_CASE("forget drops the row without an API call", "[apply]") {
   CHECK(report.results[0].action == plan::Action::Forget);
 }
 
-TEST_CASE("rotate journals, rotates, delivers and commits", "[apply]") {
+TEST_CASE("rotate journals - rotates - delivers and commits", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a")});
   f.desired.tokens[0].attrs.expiry_period_in_days = 10;
@@ -503,7 +503,7 @@ TEST_CASE("import without refresh reads the token first", "[apply]") {
   CHECK(f.row("legacy").id == existing->id);
 }
 
-TEST_CASE("an ambiguous create that took effect is adopted, rotated and delivered", "[apply]") {
+TEST_CASE("an ambiguous create that took effect is adopted - rotated and delivered", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a", 2)});
   f.fake.script_failure(Operation::CreateApiToken,
@@ -696,7 +696,7 @@ TEST_CASE("a failed sink write keeps the token with its value marked lost", "[ap
   f.check_delivered("a");
 }
 
-TEST_CASE("a 4xx fails only its own change, with the API's message and requestId", "[apply]") {
+TEST_CASE("a 4xx fails only its own change - with the API's message and requestId", "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a"), workspace_spec("b"), workspace_spec("c")});
   f.options.parallelism = 1;
@@ -717,7 +717,7 @@ TEST_CASE("a 4xx fails only its own change, with the API's message and requestId
   CHECK(f.pending_intents() == 0);
 }
 
-TEST_CASE("the mass-delete guard refuses, changing nothing", "[apply]") {
+TEST_CASE("the mass-delete guard refuses - changing nothing", "[apply]") {
   Fixture f;
   std::vector<spec::TokenSpec> specs;
   for (char c = 'a'; c <= 'g'; ++c) specs.push_back(workspace_spec(std::string(1, c)));

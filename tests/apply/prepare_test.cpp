@@ -35,7 +35,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("prepare_plan refreshes once, checks entities once per kind, writes nothing",
+TEST_CASE("prepare_plan refreshes once - checks entities once per kind - writes nothing",
           "[apply][prepare]") {
   Fixture f;
   f.desired.tokens = {workspace_spec("a", astro::FakeClient::kDefaultWorkspace),

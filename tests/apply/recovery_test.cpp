@@ -40,7 +40,7 @@ plan::Observed observe(std::vector<astro::ApiToken> tokens) {
 
 }  // namespace
 
-TEST_CASE("a create intent adopts the token it created, once", "[apply][recovery]") {
+TEST_CASE("a create intent adopts the token it created - once", "[apply][recovery]") {
   auto observed = observe({remote("cold", "ci", kStart - seconds(3600)),  // older: not ours
                            remote("cnew", "ci", kStart + seconds(1)),
                            remote("clater", "ci", kStart + seconds(5))});

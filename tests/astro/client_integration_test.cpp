@@ -125,7 +125,7 @@ TEST_CASE("every client operation against the simulator", "[astro][integration]"
   CHECK(stats.count("ListDeployments") == 1);
 }
 
-TEST_CASE("listing 2,500 tokens takes exactly three requests", "[astro][integration]") {
+TEST_CASE("listing 2500 tokens takes exactly three requests", "[astro][integration]") {
   t::SimProcess sim(without_limits());
   sim::NewToken templ;
   templ.request = workspace_token("bulk");
@@ -137,7 +137,7 @@ TEST_CASE("listing 2,500 tokens takes exactly three requests", "[astro][integrat
   CHECK(sim.control().requests().count("ListApiTokens") == 3);
 }
 
-TEST_CASE("through the simulator, a GET survives three 503s", "[astro][integration]") {
+TEST_CASE("through the simulator - a GET survives three 503s", "[astro][integration]") {
   t::SimProcess sim(without_limits());
   auto client = client_for(options_for(sim));
   auto created = client->create_token(workspace_token("x"));
@@ -261,7 +261,7 @@ TEST_CASE("the client-side limiter keeps parallel callers under the simulator's 
   CHECK(stats.count("ListApiTokens", 429) == 0);
 }
 
-TEST_CASE("HTTPS: verified with ca_file, a clear Tls error without it", "[astro][integration]") {
+TEST_CASE("HTTPS: verified with ca_file - a clear Tls error without it", "[astro][integration]") {
   t::TempDir dir;
   t::TestTls tls = t::make_test_tls(dir.path());
   t::SimOptions sim_options = without_limits();

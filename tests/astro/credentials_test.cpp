@@ -20,7 +20,7 @@ EnvLookup fake_env(std::map<std::string, std::string> vars) {
 }
 }  // namespace
 
-TEST_CASE("the systemd credential wins over token_file, which wins over token_env", "[astro]") {
+TEST_CASE("the systemd credential wins over token_file - which wins over token_env", "[astro]") {
   TempDir dir;
   write_file(dir.file("astro-api-token"), "from-credential\n");
   write_file(dir.file("token"), "from-file \n\n");

@@ -100,7 +100,7 @@ TEST_CASE("FakeClient validates bodies like the contract", "[astro]") {
   CHECK(fake.update_token_roles(org->id, {}).error().kind == ErrorKind::Invalid);
 }
 
-TEST_CASE("FakeClient plays scripted failures in order, optionally after taking effect", "[astro]") {
+TEST_CASE("FakeClient plays scripted failures in order - optionally after taking effect", "[astro]") {
   FakeClient fake;
   fake.script_failure(Operation::CreateApiToken, {ErrorKind::Unavailable, 2, false, "down", 503});
   fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 1, true, "reset", 0});

@@ -103,7 +103,7 @@ struct ObservedCalls {
 
 }  // namespace
 
-TEST_CASE("every operation sends the contract's method, path, headers and body", "[astro]") {
+TEST_CASE("every operation sends the contract's method - path - headers and body", "[astro]") {
   LocalServer server([](const RecordedRequest& r) {
     if (r.method == "DELETE") return answer(204);
     if (r.path() == kTokens && r.method == "GET")
@@ -163,7 +163,7 @@ TEST_CASE("every operation sends the contract's method, path, headers and body",
   }
 }
 
-TEST_CASE("create and rotate return the new value; list and get never ask for one", "[astro]") {
+TEST_CASE("create and rotate return the new value - list and get never ask for one", "[astro]") {
   LocalServer server([](const RecordedRequest& r) {
     if (r.method == "POST") return answer(200, token_body(token_id(7), "secret-value-7"));
     return answer(200, token_body(token_id(7)));
@@ -250,7 +250,7 @@ TEST_CASE("error_kind_for_status and judge_attempt follow the retry table", "[as
   }
 }
 
-TEST_CASE("backoff is capped, exponential and fully jittered", "[astro]") {
+TEST_CASE("backoff is capped - exponential and fully jittered", "[astro]") {
   RetryPolicy policy;
   policy.base_delay = std::chrono::milliseconds(100);
   policy.max_delay = std::chrono::milliseconds(1000);
@@ -423,7 +423,7 @@ TEST_CASE("a GET survives three 503s", "[astro]") {
   CHECK(observed.calls[3] == std::make_pair(Operation::GetApiToken, 200));
 }
 
-TEST_CASE("idempotent operations are retried after a dropped connection; create and rotate are Ambiguous",
+TEST_CASE("idempotent operations are retried after a dropped connection - create and rotate are Ambiguous",
           "[astro]") {
   std::atomic<int> seen{0};
   LocalServer server([&](const RecordedRequest& r) {
@@ -452,7 +452,7 @@ TEST_CASE("idempotent operations are retried after a dropped connection; create 
   }
 }
 
-TEST_CASE("a 5xx answer to create is Ambiguous and not retried; a 429 is retried", "[astro]") {
+TEST_CASE("a 5xx answer to create is Ambiguous and not retried - a 429 is retried", "[astro]") {
   std::atomic<int> seen{0};
   int first_status = GENERATE(500, 503, 429);
   LocalServer server([&](const RecordedRequest&) {
@@ -496,7 +496,7 @@ TEST_CASE("a request that times out is retried when idempotent and Ambiguous oth
   }
 }
 
-TEST_CASE("create is retried when the connection is refused, then Unavailable", "[astro]") {
+TEST_CASE("create is retried when the connection is refused - then Unavailable", "[astro]") {
   ObservedCalls observed;
   auto options = fast_options("http://127.0.0.1:" + std::to_string(closed_port()));
   options.observer = observed.observer();
@@ -540,7 +540,7 @@ TEST_CASE("a non-JSON error answer is described by its status", "[astro]") {
   CHECK(got.error().message == "GetApiToken: HTTP 403 Forbidden");
 }
 
-TEST_CASE("sequential requests reuse one connection; create and rotate open their own", "[astro]") {
+TEST_CASE("sequential requests reuse one connection - create and rotate open their own", "[astro]") {
   LocalServer server([](const RecordedRequest& r) {
     return answer(200, r.method == "POST" && r.path().find("/rotate") != std::string::npos
                            ? token_body(token_id(1), "v")

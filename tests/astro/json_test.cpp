@@ -31,7 +31,7 @@ bool same(const ApiToken& a, const ApiToken& b) {
 }
 }  // namespace
 
-TEST_CASE("ApiToken round-trips, and the secret only when asked", "[astro][json]") {
+TEST_CASE("ApiToken round-trips - and the secret only when asked", "[astro][json]") {
   ApiToken t = sample_token();
   t.token = SecretValue("secret-value");
   auto without = json::decode_token(json::encode_token(t, false));

@@ -52,7 +52,7 @@ TEST_CASE("methods have independent buckets", "[astro]") {
   CHECK(time.elapsed() == 100ms);
 }
 
-TEST_CASE("a burst lets the first requests through at once, then the rate applies", "[astro]") {
+TEST_CASE("a burst lets the first requests through at once - then the rate applies", "[astro]") {
   FakeTime time;
   RateLimiter limiter = time.make({10, 10, 10, 3});
   for (int i = 0; i < 3; ++i) limiter.acquire(HttpMethod::Get);

@@ -29,7 +29,7 @@ Poco::JSON::Object::Ptr parse_json(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("plan prints creates in Terraform's phrasing; --detailed-exitcode gives 2",
+TEST_CASE("plan prints creates in Terraform's phrasing - --detailed-exitcode gives 2",
           "[cli][plan]") {
   CliWorkspace ws;
   ws.write_spec("a.toml",
@@ -112,7 +112,7 @@ TEST_CASE("plan never changes the state: the serial and the rows stay", "[cli][p
   CHECK(ws.control().requests().count("CreateApiToken") == 0);
 }
 
-TEST_CASE("plan with a bad spec prints diagnostics, exits 1 and makes no API call", "[cli][plan]") {
+TEST_CASE("plan with a bad spec prints diagnostics - exits 1 and makes no API call", "[cli][plan]") {
   CliWorkspace ws;
   ws.write_spec("a.toml",
                 "[api_token.alpha]\nname = \"alpha\"\ntype = \"WORKSPACE\"\nrole = "

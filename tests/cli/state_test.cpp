@@ -49,7 +49,7 @@ void put(tokend::state::StateStore& store, const tokend::state::ResourceRecord& 
 
 }  // namespace
 
-TEST_CASE("state list prints every address, sorted, one per line", "[cli][state]") {
+TEST_CASE("state list prints every address - sorted - one per line", "[cli][state]") {
   CliWorkspace ws;
   {
     auto store = ws.open_state();

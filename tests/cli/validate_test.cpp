@@ -295,7 +295,7 @@ TEST_CASE("a missing config file is an error naming it", "[spec][cli]") {
                           ": error: cannot read file: No such file or directory\n1 error.\n");
 }
 
-TEST_CASE("validate prints the location, the source line and a caret", "[spec][cli]") {
+TEST_CASE("validate prints the location - the source line and a caret", "[spec][cli]") {
   TempDir dir;
   tokend::testing::write_file(
       dir.file("ci.toml"),

@@ -8,7 +8,7 @@
 using namespace tokend::daemon;
 using tokend::testing::http_request;
 
-TEST_CASE("the health server serves metrics, liveness and readiness", "[daemon][http]") {
+TEST_CASE("the health server serves metrics - liveness and readiness", "[daemon][http]") {
   std::atomic<bool> ready{false};
   HealthEndpoints endpoints;
   endpoints.metrics = [] {

@@ -42,7 +42,7 @@ struct Reports {
 
 }  // namespace
 
-TEST_CASE("the watch plan covers spec directories, spec files and the config file",
+TEST_CASE("the watch plan covers spec directories - spec files and the config file",
           "[daemon][watcher]") {
   TempDir dir;
   std::filesystem::create_directories(dir.file("tokens.d"));
@@ -66,7 +66,7 @@ TEST_CASE("the watch plan covers spec directories, spec files and the config fil
   CHECK_FALSE(top.matters("other.toml"));
 }
 
-TEST_CASE("the watcher reports edits, editor renames and new files", "[daemon][watcher]") {
+TEST_CASE("the watcher reports edits - editor renames and new files", "[daemon][watcher]") {
   TempDir dir;
   std::filesystem::create_directories(dir.file("tokens.d"));
   write_file(dir.file("astro-tokend.toml"), "# config\n");

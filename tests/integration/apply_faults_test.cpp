@@ -35,7 +35,7 @@ int apply_until_converged(ApplyWorkspace& ws) {
 
 }  // namespace
 
-TEST_CASE("under 503s, 429s and dropped connections, repeated applies converge with no duplicate",
+TEST_CASE("under 503s - 429s and dropped connections - repeated applies converge with no duplicate",
           "[integration][apply]") {
   ApplyWorkspace ws;
   ws.write_spec("many.toml", many_token_specs("fault", kTokens, ws.sim().org_id()));

@@ -53,7 +53,7 @@ TEST_CASE("the daemon applies a spec edited on disk within 3 s", "[integration][
   CHECK(eventually([&] { return std::filesystem::exists(daemon.sink_path("etl")); }, seconds(3)));
 }
 
-TEST_CASE("the daemon puts back a change made outside it, without being asked",
+TEST_CASE("the daemon puts back a change made outside it - without being asked",
           "[integration][daemon]") {
   SimProcess sim;
   DaemonUnderTest daemon(sim);

@@ -74,7 +74,7 @@ TEST_CASE("the daemon pings the watchdog at half its period while alive", "[inte
   CHECK(exit->exit_code == 0);
 }
 
-TEST_CASE("SIGTERM during a slow create lets it finish and commit, then exits 0",
+TEST_CASE("SIGTERM during a slow create lets it finish and commit - then exits 0",
           "[integration][daemon]") {
   SimProcess sim;
   DaemonConfig config;

@@ -132,7 +132,7 @@ TEST_CASE("the example specs plan four creates in Terraform's phrasing", "[integ
   CHECK(plain.exit_code == 0);
 }
 
-TEST_CASE("imported example tokens plan empty; a rename outside shows as drift and an update",
+TEST_CASE("imported example tokens plan empty - a rename outside shows as drift and an update",
           "[integration][plan]") {
   ExampleSetup setup;
   const std::map<std::string, std::string> ids = setup.create_example_tokens();

@@ -4,7 +4,7 @@
 
 #include "cli/fixture.h"
 
-TEST_CASE("a plan over 2,500 managed tokens sends 3 ListApiTokens and no GetApiToken",
+TEST_CASE("a plan over 2500 managed tokens sends 3 ListApiTokens and no GetApiToken",
           "[integration][plan]") {
   tokend::testing::CliWorkspace ws;
   tokend::testing::seed_managed_fleet(ws, 2500, 5);

@@ -603,7 +603,7 @@ TEST_CASE("differ: every row of the plan table and their combinations", "[plan]"
   }
 }
 
-TEST_CASE("differ: create and recreate carry the spec, no before", "[plan]") {
+TEST_CASE("differ: create and recreate carry the spec - no before", "[plan]") {
   Input input = make_input();
   add_managed(input, "b");
   remove_remote(input, "b");
@@ -621,7 +621,7 @@ TEST_CASE("differ: create and recreate carry the spec, no before", "[plan]") {
   CHECK_FALSE(plan.drift[0].observed);
 }
 
-TEST_CASE("differ: before carries the refreshed attributes, drift the recorded ones", "[plan]") {
+TEST_CASE("differ: before carries the refreshed attributes - drift the recorded ones", "[plan]") {
   Input input = make_input();
   add_managed(input, "a");
   astro::ApiToken& remote = remote_of(input, "a");

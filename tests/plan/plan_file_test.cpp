@@ -108,7 +108,7 @@ std::string tampered(const std::string& from, const std::string& to) {
 
 }  // namespace
 
-TEST_CASE("plan files round-trip: save, load, save again", "[plan]") {
+TEST_CASE("plan files round-trip: save - load - save again", "[plan]") {
   for (const Plan& plan : {rich_plan(), compute(all_actions_input()), compute(make_input())}) {
     std::string saved = save_plan(plan);
     Result<Plan> loaded = load_plan(saved);
@@ -170,7 +170,7 @@ TEST_CASE("malformed plan files are refused with a clear message", "[plan]") {
         "plan file: changes[0].after.pos.line: integer out of range");
 }
 
-TEST_CASE("a saved plan is current only for the same lineage, serial and specs", "[plan]") {
+TEST_CASE("a saved plan is current only for the same lineage - serial and specs", "[plan]") {
   Plan plan = compute(make_input());
   const std::string lineage = plan.lineage;
   const std::string hash = plan.spec_hash;

@@ -67,7 +67,7 @@ TEST_CASE("JSON rendering of a plan with every action matches the golden file", 
   check_golden("all_actions.json", version_free(render_json(plan)));
 }
 
-TEST_CASE("text rendering: phrasing, symbols and the summary line", "[plan]") {
+TEST_CASE("text rendering: phrasing - symbols and the summary line", "[plan]") {
   Plan plan = compute(all_actions_input());
   std::string text = render_text(plan, RenderOptions::for_terminal(false));
 
@@ -141,7 +141,7 @@ TEST_CASE("text rendering: the legend lists only the symbols in use", "[plan]") 
   CHECK(rotate.find("      ~ token       = (sensitive value)\n") != std::string::npos);
 }
 
-TEST_CASE("text rendering: no changes, drift only, and errors", "[plan]") {
+TEST_CASE("text rendering: no changes - drift only - and errors", "[plan]") {
   Input input = make_input();
   CHECK(render_text(compute(input)) == "No changes. Your tokens match the configuration.\n");
   CHECK(render_text(compute(input), RenderOptions::for_terminal(true)) ==

@@ -72,7 +72,7 @@ TEST_CASE("bulk create bodies round-trip", "[sim]") {
         "tokens[0]: missing required field type");
 }
 
-TEST_CASE("token patches round-trip, including cleared fields", "[sim]") {
+TEST_CASE("token patches round-trip - including cleared fields", "[sim]") {
   TokenPatch patch;
   patch.name = "n";
   patch.description = "";

@@ -76,7 +76,7 @@ TEST_CASE("fault plans are validated with messages naming the field", "[sim]") {
   CHECK(always->rules[0].rate == 1);
 }
 
-TEST_CASE("fault decisions consume counts, add latencies and prefer drops", "[sim]") {
+TEST_CASE("fault decisions consume counts - add latencies and prefer drops", "[sim]") {
   FaultInjector faults;
   FaultRule twice = rule("GetApiToken");
   twice.status = 503;
@@ -153,7 +153,7 @@ TEST_CASE("rate limit specs parse with defaults and clear errors", "[sim]") {
   CHECK(parse_rate_limits("get=1,get=2").error().message == "rate limit for get given twice");
 }
 
-TEST_CASE("token buckets: a burst of one second, then Retry-After", "[sim]") {
+TEST_CASE("token buckets: a burst of one second - then Retry-After", "[sim]") {
   using std::chrono::milliseconds;
   RateLimiter limiter(RateLimits{4, 2, 1});
   auto t0 = std::chrono::steady_clock::now() + std::chrono::seconds(1);

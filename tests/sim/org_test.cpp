@@ -30,7 +30,7 @@ astro::CreateTokenRequest ws_request(std::string name, std::optional<int> days =
 
 }  // namespace
 
-TEST_CASE("built-in roles belong to their entity type; other names are Deployment roles", "[sim]") {
+TEST_CASE("built-in roles belong to their entity type - other names are Deployment roles", "[sim]") {
   CHECK(role_fits_entity_type("ORGANIZATION_OWNER", EntityType::Organization));
   CHECK(role_fits_entity_type("ORGANIZATION_OBSERVE_MEMBER", EntityType::Organization));
   CHECK_FALSE(role_fits_entity_type("WORKSPACE_OWNER", EntityType::Organization));
@@ -134,7 +134,7 @@ TEST_CASE("role updates follow the API's rules", "[sim]") {
   CHECK(f.org.update_token_roles("cnosuchtoken", {ws_owner}).error().kind == ErrorKind::NotFound);
 }
 
-TEST_CASE("update, rotate and delete", "[sim]") {
+TEST_CASE("update - rotate and delete", "[sim]") {
   Fixture f;
   auto token = f.org.create_token(ws_request("before", 10));
   REQUIRE(token.ok());
@@ -166,7 +166,7 @@ TEST_CASE("update, rotate and delete", "[sim]") {
   CHECK(f.org.rotate_token(token->id).error().kind == ErrorKind::NotFound);
 }
 
-TEST_CASE("listing filters, sorts and pages", "[sim]") {
+TEST_CASE("listing filters - sorts and pages", "[sim]") {
   Fixture f;
   Seed seed;
   seed.workspaces = {{kWs, "one", "", {}}, {"cws2", "two", "", {}}};

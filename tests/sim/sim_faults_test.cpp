@@ -43,7 +43,7 @@ long long millis_since(SteadyClock::time_point start) {
 
 }  // namespace
 
-TEST_CASE("an injected status answers the next N matching requests, then goes", "[sim]") {
+TEST_CASE("an injected status answers the next N matching requests - then goes", "[sim]") {
   SimProcess sim(no_limits());
   SimControl control = sim.control();
   auto set = control.set_faults({fail_next("ListApiTokens", 503, 3), fail_next("GetApiToken", 429, 1, 2)});
@@ -129,7 +129,7 @@ TEST_CASE("injected latency delays the answer after the operation took effect", 
   CHECK(millis_since(start) >= 1500);
 }
 
-TEST_CASE("dropped connections, before and after the operation", "[sim]") {
+TEST_CASE("dropped connections - before and after the operation", "[sim]") {
   SimProcess sim(no_limits());
   SimControl control = sim.control();
 

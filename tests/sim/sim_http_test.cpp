@@ -146,7 +146,7 @@ TEST_CASE("the whole token lifecycle over HTTP", "[sim]") {
   }
 }
 
-TEST_CASE("listing pages with offset, limit and totalCount", "[sim]") {
+TEST_CASE("listing pages with offset - limit and totalCount", "[sim]") {
   SimProcess sim(no_limits());
   sim::NewToken templ{{"bulk", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
                       std::nullopt, ""};

@@ -44,7 +44,7 @@ ProcessResult run_sim(const std::vector<std::string>& args, const RunOptions& op
 
 }  // namespace
 
-TEST_CASE("--help documents every flag and every /_sim/ control", "[sim]") {
+TEST_CASE("sim --help documents every flag and every /_sim/ control", "[sim]") {
   ProcessResult help = run_sim({"--help"});
   CHECK(help.exit_code == 0);
   for (const char* text :
@@ -134,7 +134,7 @@ TEST_CASE("the port file is written atomically once the port accepts connections
   CHECK(read_file(dir.file("stderr")).find("msg=stopped") != std::string::npos);
 }
 
-TEST_CASE("--bearer-token-file is read and trimmed", "[sim]") {
+TEST_CASE("sim --bearer-token-file is read and trimmed", "[sim]") {
   TempDir dir;
   write_file(dir.file("token"), "file-token\n");
   // SimProcess passes the token through the environment; this run uses the file.
@@ -149,7 +149,7 @@ TEST_CASE("--bearer-token-file is read and trimmed", "[sim]") {
   CHECK(http_request({"GET", url, bearer_header("file-token-2"), ""}).status == 401);
 }
 
-TEST_CASE("out-of-band controls: bulk create, patch, delete, issued values", "[sim]") {
+TEST_CASE("out-of-band controls: bulk create - patch - delete - issued values", "[sim]") {
   SimProcess sim(no_limits());
   SimControl control = sim.control();
 
@@ -233,7 +233,7 @@ TEST_CASE("out-of-band controls: bulk create, patch, delete, issued values", "[s
   CHECK(control.issued_values().size() == 5);
 }
 
-TEST_CASE("--seed defines workspaces, deployments and tokens", "[sim]") {
+TEST_CASE("sim --seed defines workspaces - deployments and tokens", "[sim]") {
   SimOptions options = no_limits();
   options.seed_file = std::string(TOKEND_SOURCE_DIR) + "/tests/data/sim/seed.json";
   SimProcess sim(options);
@@ -275,7 +275,7 @@ TEST_CASE("--seed defines workspaces, deployments and tokens", "[sim]") {
   CHECK(astro::json::decode_token_page(orgs_only.body)->total_count == 0);
 }
 
-TEST_CASE("--data keeps tokens across a restart, without their values", "[sim]") {
+TEST_CASE("sim --data keeps tokens across a restart - without their values", "[sim]") {
   TempDir dir;
   SimOptions options = no_limits();
   options.data_file = dir.file("data.json");
@@ -382,7 +382,7 @@ TEST_CASE("parallel clients on keep-alive connections", "[sim]") {
   CHECK(values.size() == kThreads * kPerThread);
 }
 
-TEST_CASE("10,000 tokens: bulk creation and pages of 1000 stay fast", "[sim]") {
+TEST_CASE("10000 tokens: bulk creation and pages of 1000 stay fast", "[sim]") {
   SimProcess sim(no_limits());
   sim::NewToken templ{{"scale", "a token among many", EntityType::Workspace, "WORKSPACE_MEMBER",
                        kSimWorkspaceId, 365},

@@ -122,7 +122,7 @@ TEST_CASE("load_config turns unreadable and malformed files into diagnostics", "
   CHECK(empty.diagnostics[0].message == "missing required key \"organization_id\" in [astro]");
 }
 
-TEST_CASE("token specs carry every attribute, defaults and resolved sinks", "[spec]") {
+TEST_CASE("token specs carry every attribute - defaults and resolved sinks", "[spec]") {
   Loaded<std::vector<TokenSpec>> loaded = load_specs(config_for({kValid + "/inline_roles.toml"}));
   INFO(messages(loaded.diagnostics));
   REQUIRE(loaded.ok());
@@ -173,7 +173,7 @@ TEST_CASE("inline roles and arrays of tables load to the same token", "[spec]") 
         RoleSet{{"DAG_RUNNER", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}});
 }
 
-TEST_CASE("limits: lengths count characters, edge values are accepted", "[spec]") {
+TEST_CASE("limits: lengths count characters - edge values are accepted", "[spec]") {
   Loaded<std::vector<TokenSpec>> loaded = load_specs(config_for({kValid + "/limits.toml"}));
   INFO(messages(loaded.diagnostics));
   REQUIRE(loaded.ok());

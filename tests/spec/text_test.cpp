@@ -57,7 +57,7 @@ TEST_CASE("diagnostics format as FILE:LINE:COL with the source line and a caret"
   CHECK(no_line.format() == "tokens.d/x.toml: error: cannot read file: Is a directory\n");
 }
 
-TEST_CASE("lifecycle ignores the named attributes, or all of them", "[spec]") {
+TEST_CASE("lifecycle ignores the named attributes - or all of them", "[spec]") {
   Lifecycle none;
   CHECK_FALSE(none.ignores("name"));
   Lifecycle some{false, false, {"description", "roles"}};

@@ -119,7 +119,7 @@ TEST_CASE("the lock file is mode 0600 and records the holder", "[state]") {
                                         this_host() + "\ncommand=state rm astro_api_token.x\nsince="));
 }
 
-TEST_CASE("another process holding the lock is named, and its death releases it", "[state]") {
+TEST_CASE("another process holding the lock is named - and its death releases it", "[state]") {
   TempDir dir;
   const std::string db = dir.file("state.db");
   LockHoldingChild child(db, "apply");

@@ -231,7 +231,7 @@ TEST_CASE("record_outcome rejects a resource filed under another key", "[state]"
   CHECK(store->serial() == 0);
 }
 
-TEST_CASE("record_outcomes commits a move to a deposed key atomically, bumping the serial once",
+TEST_CASE("record_outcomes commits a move to a deposed key atomically - bumping the serial once",
           "[state]") {
   auto store = open_store(":memory:");
   require_ok(store->record_outcome(upsert(full_record("ci", "cold"))));
@@ -404,7 +404,7 @@ TEST_CASE("a failed transaction leaves nothing behind", "[state]") {
   CHECK(pending->front().id == *intent);
 }
 
-TEST_CASE("run history round-trips, newest first", "[state]") {
+TEST_CASE("run history round-trips - newest first", "[state]") {
   auto store = open_store(":memory:");
   auto first = store->begin_run(sample_run("startup"));
   REQUIRE(first.ok());

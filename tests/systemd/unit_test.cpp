@@ -38,7 +38,7 @@ void install_into(const std::string& root) {
 
 }  // namespace
 
-TEST_CASE("cmake --install puts the binary, the unit and the config where the unit expects them",
+TEST_CASE("cmake --install puts the binary - the unit and the config where the unit expects them",
           "[systemd]") {
   TempDir root;
   install_into(root.path());
