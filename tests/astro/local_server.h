@@ -15,6 +15,7 @@
 #include <Poco/StreamCopier.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -77,7 +78,20 @@ class LocalServer {
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(state_), socket, params);
     server_->start();
   }
-  ~LocalServer() { server_->stopAll(true); }
+  // Wakes handlers that are still delaying, stops the server and waits
+  // (bounded) until no connection thread runs any more, so that none outlives
+  // the test and meets objects destroyed at exit.
+  ~LocalServer() {
+    {
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      state_->stopping = true;
+    }
+    state_->wake.notify_all();
+    server_->stopAll(true);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (server_->currentThreads() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   LocalServer(const LocalServer&) = delete;
   LocalServer& operator=(const LocalServer&) = delete;
 
@@ -98,6 +112,8 @@ class LocalServer {
     Handler handler;
     mutable std::mutex mutex;
     std::vector<RecordedRequest> requests;
+    bool stopping = false;
+    std::condition_variable wake;  // signalled when stopping
   };
 
   class RequestHandler final : public Poco::Net::HTTPRequestHandler {
@@ -114,7 +130,10 @@ class LocalServer {
         state_->requests.push_back(recorded);
       }
       Reply reply = state_->handler(recorded);
-      if (reply.delay.count() > 0) std::this_thread::sleep_for(reply.delay);
+      if (reply.delay.count() > 0) {
+        std::unique_lock<std::mutex> lock(state_->mutex);
+        state_->wake.wait_for(lock, reply.delay, [this] { return state_->stopping; });
+      }
       if (reply.drop) {
         // Close without an answer: Poco would answer 500 to a throwing handler
         // on a live socket, so shut the socket down first.
