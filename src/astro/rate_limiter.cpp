@@ -1,6 +1,7 @@
 #include "astro/rate_limiter.h"
 
 #include <algorithm>
+#include <cmath>
 #include <thread>
 
 namespace tokend::astro {
@@ -24,6 +25,9 @@ std::chrono::nanoseconds interval_for(double per_second) {
   return std::chrono::nanoseconds{static_cast<int64_t>(1e9 / per_second)};
 }
 
+// RateLimits.burst == 0: how many seconds' worth of requests may go at once.
+constexpr double kAutoBurstSeconds = 0.25;
+
 }  // namespace
 
 RateLimiter::RateLimiter(RateLimits limits, NowFunction now, SleepUntilFunction sleep_until)
@@ -31,9 +35,10 @@ RateLimiter::RateLimiter(RateLimits limits, NowFunction now, SleepUntilFunction 
       sleep_until_(sleep_until ? std::move(sleep_until)
                                : SleepUntilFunction([](TimePoint t) { std::this_thread::sleep_until(t); })) {
   const double rates[] = {limits.get, limits.post, limits.delete_};
-  const int burst = std::max(1, limits.burst);
   const TimePoint start = now_();
   for (size_t i = 0; i < buckets_.size(); ++i) {
+    const int burst =
+        limits.burst > 0 ? limits.burst : std::max(1, static_cast<int>(std::ceil(rates[i] * kAutoBurstSeconds)));
     buckets_[i].interval = interval_for(rates[i]);
     buckets_[i].tolerance = buckets_[i].interval * (burst - 1);
     buckets_[i].theoretical_arrival = start;

@@ -23,8 +23,11 @@ struct RateLimits {
   double delete_ = 5;
   // Requests that may go out back to back before the rate applies. 1 spaces
   // every request evenly (1/rate apart), which stays under the limit whatever
-  // window the server counts in.
-  int burst = 1;
+  // window the server counts in. 0 (the default) lets a quarter second's worth
+  // through at once (at least 1): short sequences such as the pages of one
+  // listing do not wait, while no one-second window ever sees more than 1.25
+  // times the rate.
+  int burst = 0;
 };
 
 // A blocking, thread-safe, per-method limiter (generic cell rate algorithm:

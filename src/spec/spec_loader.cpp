@@ -457,7 +457,7 @@ ParsedFile parse_file(const std::string& file) {
 std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
                                   std::vector<Diagnostic>& diagnostics, std::string* spec_hash) {
   SpecParser parser(config, diagnostics);
-  std::string hashed;
+  Sha256 hashed;
   const std::vector<std::string> files = spec_files(config, report_missing_paths, diagnostics);
   // Parsing (toml11) is nearly all the cost of loading a large spec set, and
   // files parse independently: up to one file per CPU (at most 4) is parsed on
@@ -479,12 +479,13 @@ std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_path
     const std::size_t first_diagnostic = diagnostics.size();
     diagnostics.insert(diagnostics.end(), std::make_move_iterator(parsed.diagnostics.begin()),
                        std::make_move_iterator(parsed.diagnostics.end()));
-    hashed += file + '\n' + std::to_string(parsed.bytes.size()) + '\n' + parsed.bytes;
+    hashed.update(file + '\n' + std::to_string(parsed.bytes.size()) + '\n');
+    hashed.update(parsed.bytes);
     if (parsed.document) parser.parse_document(*parsed.document);
     sort_by_position(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic),
                      diagnostics.end());
   }
-  if (spec_hash) *spec_hash = sha256_hex(hashed);
+  if (spec_hash) *spec_hash = hashed.hex_digest();
   // The parsed documents are gone; hand the memory the workers' allocator
   // arenas keep for them back to the system (glibc keeps it otherwise, and
   // this thread could not reuse it).

@@ -11,4 +11,17 @@ std::string sha256_hex(std::string_view data) {
   return Poco::DigestEngine::digestToHex(engine.digest());
 }
 
+struct Sha256::Engine {
+  Poco::SHA2Engine sha{Poco::SHA2Engine::SHA_256};
+};
+
+Sha256::Sha256() : engine_(std::make_unique<Engine>()) {}
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view data) {
+  engine_->sha.update(data.data(), static_cast<unsigned>(data.size()));
+}
+
+std::string Sha256::hex_digest() { return Poco::DigestEngine::digestToHex(engine_->sha.digest()); }
+
 }  // namespace tokend

@@ -26,6 +26,11 @@ TEST_CASE("durations parse and format", "[util]") {
 
 TEST_CASE("sha256 matches a known vector", "[util]") {
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 pieces;
+  pieces.update("a");
+  pieces.update("");
+  pieces.update("bc");
+  CHECK(pieces.hex_digest() == sha256_hex("abc"));
 }
 
 TEST_CASE("errors describe status and request id", "[util]") {
