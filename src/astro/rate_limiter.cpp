@@ -25,8 +25,8 @@ std::chrono::nanoseconds interval_for(double per_second) {
   return std::chrono::nanoseconds{static_cast<int64_t>(1e9 / per_second)};
 }
 
-// RateLimits.burst == 0: how many seconds' worth of requests may go at once.
-constexpr double kAutoBurstSeconds = 0.25;
+// RateLimits.burst == 0: how many seconds' worth of GETs may go at once.
+constexpr double kAutoGetBurstSeconds = 0.25;
 
 }  // namespace
 
@@ -37,8 +37,10 @@ RateLimiter::RateLimiter(RateLimits limits, NowFunction now, SleepUntilFunction 
   const double rates[] = {limits.get, limits.post, limits.delete_};
   const TimePoint start = now_();
   for (size_t i = 0; i < buckets_.size(); ++i) {
-    const int burst =
-        limits.burst > 0 ? limits.burst : std::max(1, static_cast<int>(std::ceil(rates[i] * kAutoBurstSeconds)));
+    const bool reads = static_cast<HttpMethod>(i) == HttpMethod::Get;
+    const int burst = limits.burst > 0 ? limits.burst
+                      : reads ? std::max(1, static_cast<int>(std::ceil(rates[i] * kAutoGetBurstSeconds)))
+                              : 1;
     buckets_[i].interval = interval_for(rates[i]);
     buckets_[i].tolerance = buckets_[i].interval * (burst - 1);
     buckets_[i].theoretical_arrival = start;

@@ -24,9 +24,9 @@ struct RateLimits {
   // Requests that may go out back to back before the rate applies. 1 spaces
   // every request evenly (1/rate apart), which stays under the limit whatever
   // window the server counts in. 0 (the default) lets a quarter second's worth
-  // through at once (at least 1): short sequences such as the pages of one
-  // listing do not wait, while no one-second window ever sees more than 1.25
-  // times the rate.
+  // of GETs through at once, so that short read sequences such as the pages
+  // of one listing do not wait (no one-second window sees more than 1.25
+  // times the GET rate), and spaces writes (POST, DELETE) evenly.
   int burst = 0;
 };
 
