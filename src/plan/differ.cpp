@@ -12,12 +12,6 @@ namespace {
 
 constexpr std::chrono::seconds kDay{86400};
 
-bool ignored(const spec::Lifecycle& lifecycle, std::string_view attribute) {
-  for (const std::string& name : lifecycle.ignore_changes)
-    if (name == "all" || name == attribute) return true;
-  return false;
-}
-
 std::string describe_expiry(const std::optional<int>& days) {
   return days ? std::to_string(*days) : std::string("unset");
 }
@@ -57,16 +51,16 @@ spec::TokenSpec effective_spec(spec::TokenSpec spec, const TokenAttrs* current) 
   attrs.roles = normalize_roles(std::move(attrs.roles));
   if (current == nullptr) return spec;
   const spec::Lifecycle& lifecycle = spec.lifecycle;
-  if (ignored(lifecycle, "name")) attrs.name = current->name;
-  if (ignored(lifecycle, "description")) attrs.description = current->description;
-  if (ignored(lifecycle, "expiry_period_in_days"))
+  if (lifecycle.ignores("name")) attrs.name = current->name;
+  if (lifecycle.ignores("description")) attrs.description = current->description;
+  if (lifecycle.ignores("expiry_period_in_days"))
     attrs.expiry_period_in_days = current->expiry_period_in_days;
-  if (ignored(lifecycle, "type")) attrs.type = current->type;
+  if (lifecycle.ignores("type")) attrs.type = current->type;
   if (attrs.type == current->type) {
-    if (ignored(lifecycle, "roles")) {
+    if (lifecycle.ignores("roles")) {
       attrs.roles = normalize_roles(current->roles);
       attrs.role = current->role;
-    } else if (ignored(lifecycle, "role")) {
+    } else if (lifecycle.ignores("role")) {
       RoleSet roles;
       for (const Role& role : attrs.roles)
         if (role.entity_type != attrs.type) roles.push_back(role);

@@ -22,17 +22,6 @@ using namespace tokend::testing;
 
 namespace {
 
-std::string diagnostics(const ProcessResult& result) {
-  return "stdout:\n" + result.out + "\nstderr:\n" + result.err;
-}
-
-#define REQUIRE_EXIT(expression, code)        \
-  do {                                        \
-    const ProcessResult& run_ = (expression); \
-    INFO(diagnostics(run_));                  \
-    REQUIRE(run_.exit_code == (code));        \
-  } while (false)
-
 // Saves the plan astro-tokend would make now, computed in this process
 // through the library (as `plan --out` does), to `path`.
 void save_current_plan(ApplyWorkspace& ws, const std::string& path) {

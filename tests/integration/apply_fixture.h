@@ -286,4 +286,18 @@ inline std::string find_in_files(const std::string& root, const std::string& nee
   return "";
 }
 
+// A finished command's stdout and stderr, for failure messages.
+inline std::string process_output(const ProcessResult& result) {
+  return "stdout:\n" + result.out + "\nstderr:\n" + result.err;
+}
+
 }  // namespace tokend::testing
+
+// Requires that `expression` (a ProcessResult, evaluated once) exited with
+// `code`; shows its output when it did not.
+#define REQUIRE_EXIT(expression, code)                           \
+  do {                                                           \
+    const ::tokend::testing::ProcessResult& run_ = (expression); \
+    INFO(::tokend::testing::process_output(run_));               \
+    REQUIRE(run_.exit_code == (code));                           \
+  } while (false)

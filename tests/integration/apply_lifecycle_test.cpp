@@ -15,18 +15,6 @@ using namespace tokend::testing;
 
 namespace {
 
-std::string diagnostics(const ProcessResult& result) {
-  return "stdout:\n" + result.out + "\nstderr:\n" + result.err;
-}
-
-// Evaluates `expression` (a ProcessResult) once.
-#define REQUIRE_EXIT(expression, code)        \
-  do {                                        \
-    const ProcessResult& run_ = (expression); \
-    INFO(diagnostics(run_));                  \
-    REQUIRE(run_.exit_code == (code));        \
-  } while (false)
-
 // Every state row's sink holds a value the simulator issued, whose SHA-256
 // the row records, in a file of mode 0600.
 void check_sinks(const ApplyWorkspace& ws, const std::vector<std::string>& issued) {
