@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libpoco-dev libsqlitecpp-dev libsqlite3-dev libtoml11-dev libcli11-dev catch2
   libsystemd-dev libssl-dev openssl sqlite3 curl ca-certificates systemd
-  python3 python3-prometheus-client
+  python3 python3-prometheus-client clang-format
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -24,8 +24,15 @@ if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # apt-get and dpkg are verbose: their output goes to a log that is shown
+  # only when they fail.
+  log=$(mktemp /tmp/astro-tokend-setup.XXXXXX.log)
+  if ! { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: apt-get failed (log above, also in $log)" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 if [[ ! -x tools/node_modules/.bin/prism ]]; then

@@ -15,8 +15,7 @@ int main(int argc, char** argv) {
   CLI::App app{"astro-tokend keeps the API tokens of an Astro organization as TOML files say."};
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("-c,--config", global.config_path, "Daemon config file")
-      ->capture_default_str();
+  app.add_option("-c,--config", global.config_path, "Daemon config file")->capture_default_str();
   app.add_flag("--no-color", global.no_color, "Never print ANSI colours");
 
   int exit_code = 0;

@@ -91,9 +91,9 @@ struct ActionResult {
   plan::Action action = plan::Action::Create;
   bool rotate = false;
   bool ok = true;
-  Error error;            // when !ok
-  double seconds = 0;     // wall time of the action
-  std::string token_id;   // the resulting (or deleted) token id
+  Error error;           // when !ok
+  double seconds = 0;    // wall time of the action
+  std::string token_id;  // the resulting (or deleted) token id
 };
 
 // Progress callbacks, called from worker threads (implementations must be
@@ -119,9 +119,9 @@ struct ApplyOptions {
 struct ApplyReport {
   plan::Counts applied;  // what completed, counted like Plan::counts
   int failed = 0;
-  bool refused = false;     // nothing was done (mass-delete guard, plan errors)
-  std::string refusal;      // why, for the operator
-  bool stopped = false;     // `stop` was raised before every change ran
+  bool refused = false;               // nothing was done (mass-delete guard, plan errors)
+  std::string refusal;                // why, for the operator
+  bool stopped = false;               // `stop` was raised before every change ran
   std::vector<ActionResult> results;  // in completion order
 
   bool ok() const { return !refused && failed == 0; }
@@ -191,14 +191,15 @@ struct ApplyReport {
 // run_id is non-zero, each change is recorded with StateStore::record_action.
 // The observer is called from the worker threads. Secrets go only to the
 // sink; they never reach state, the report or a log line.
-ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options,
-                       ApplyObserver* observer = nullptr);
+ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared,
+                       const ApplyOptions& options, ApplyObserver* observer = nullptr);
 
 // Why apply_plan would refuse `prepared` with `options` (its refusal text,
 // e.g. "Refusing to destroy 7 tokens: that is more than
 // max_deletes_per_run (5). Nothing was changed. If this is intended, run
 // again with --allow-mass-delete."), or "" when it would not. Reads state,
 // changes nothing; lets a caller refuse before asking for approval.
-std::string apply_refusal(Dependencies& deps, const PreparedPlan& prepared, const ApplyOptions& options);
+std::string apply_refusal(Dependencies& deps, const PreparedPlan& prepared,
+                          const ApplyOptions& options);
 
 }  // namespace tokend::apply

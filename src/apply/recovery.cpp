@@ -37,7 +37,8 @@ const astro::ApiToken* find_created_token(const state::Intent& intent,
     if (managed_ids.count(id)) continue;
     if (token.name != intent.attrs.name || token.type != intent.attrs.type) continue;
     if (token.created_at + kIntentClockSkew < intent.started_at) continue;
-    if (match == nullptr || std::tie(token.created_at, token.id) < std::tie(match->created_at, match->id))
+    if (match == nullptr ||
+        std::tie(token.created_at, token.id) < std::tie(match->created_at, match->id))
       match = &token;
   }
   return match;
@@ -79,17 +80,20 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
       recovery.notes.push_back("adopted token " + match->id + " created for " +
                                address_for_key(intent->key) +
                                " by an interrupted run; its value will be rotated");
-      if (auto row = by_key.find(intent->key); row != by_key.end() && row->second->id != match->id) {
+      if (auto row = by_key.find(intent->key);
+          row != by_key.end() && row->second->id != match->id) {
         state::ResourceRecord deposed = *row->second;
         deposed.key = deposed_key(intent->key, deposed.id);
         recovery.outcomes.push_back({deposed.key, deposed, std::nullopt});
-        recovery.notes.push_back("token " + deposed.id + " replaced by an interrupted run is kept as " +
+        recovery.notes.push_back("token " + deposed.id +
+                                 " replaced by an interrupted run is kept as " +
                                  address_for_key(deposed.key) + " and will be destroyed");
       }
     } else {
       auto it = observed.tokens.find(intent->token_id);
       auto row = by_key.find(intent->key);
-      if (it == observed.tokens.end() || row == by_key.end() || row->second->id != intent->token_id) {
+      if (it == observed.tokens.end() || row == by_key.end() ||
+          row->second->id != intent->token_id) {
         recovery.dropped.push_back(intent->id);
         recovery.notes.push_back("rotation of " + address_for_key(intent->key) +
                                  " was interrupted and the token is no longer managed");

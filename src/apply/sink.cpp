@@ -111,7 +111,8 @@ Status FileSink::remove(const std::string& path) {
 
 Status MemorySink::write(const std::string& path, const SecretValue& value) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (fail_writes_) return Error{ErrorKind::Io, "cannot write " + path + ": injected failure", "", 0};
+  if (fail_writes_)
+    return Error{ErrorKind::Io, "cannot write " + path + ": injected failure", "", 0};
   files_[path] = value.reveal();
   return ok_status();
 }

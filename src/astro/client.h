@@ -94,8 +94,10 @@ class Client {
 
   // Of `ids`, those that exist in the organization. One paginated lookup for
   // the whole list (never capped at the API's default page size).
-  virtual Result<std::vector<std::string>> existing_workspaces(const std::vector<std::string>& ids) = 0;
-  virtual Result<std::vector<std::string>> existing_deployments(const std::vector<std::string>& ids) = 0;
+  virtual Result<std::vector<std::string>> existing_workspaces(
+      const std::vector<std::string>& ids) = 0;
+  virtual Result<std::vector<std::string>> existing_deployments(
+      const std::vector<std::string>& ids) = 0;
 };
 
 }  // namespace tokend::astro

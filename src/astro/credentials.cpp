@@ -1,11 +1,11 @@
 #include "astro/credentials.h"
 
+#include <sys/stat.h>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
-#include <sys/stat.h>
 
 namespace tokend::astro {
 
@@ -22,12 +22,15 @@ Result<std::string> read_whole_file(const std::string& path, const std::string& 
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    return Error{ErrorKind::Io, "cannot read the Astro API token from " + what + " " + path + ": " + std::strerror(err),
-                 "", 0};
+    return Error{
+        ErrorKind::Io,
+        "cannot read the Astro API token from " + what + " " + path + ": " + std::strerror(err), "",
+        0};
   }
   std::ostringstream content;
   content << in.rdbuf();
-  if (in.bad()) return Error{ErrorKind::Io, "cannot read the Astro API token from " + what + " " + path, "", 0};
+  if (in.bad())
+    return Error{ErrorKind::Io, "cannot read the Astro API token from " + what + " " + path, "", 0};
   return content.str();
 }
 
@@ -37,7 +40,8 @@ Result<SecretValue> checked(std::string value, const std::string& source) {
   for (char c : value) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u == 0x7f)
-      return invalid("the Astro API token in " + source + " contains whitespace or control characters");
+      return invalid("the Astro API token in " + source +
+                     " contains whitespace or control characters");
   }
   return SecretValue(std::move(value));
 }
@@ -74,8 +78,9 @@ Result<SecretValue> load_bearer_token(const CredentialSources& sources, const En
                      std::string(kCredentialName) + ")");
     return checked(std::move(*value), "the environment variable " + sources.token_env);
   }
-  return invalid("no Astro API token: set token_file or token_env, or provide the systemd credential " +
-                 std::string(kCredentialName));
+  return invalid(
+      "no Astro API token: set token_file or token_env, or provide the systemd credential " +
+      std::string(kCredentialName));
 }
 
 }  // namespace tokend::astro

@@ -17,7 +17,7 @@
 namespace tokend::astro {
 
 struct CredentialSources {
-  std::string token_file;                  // "" = not configured
+  std::string token_file;                     // "" = not configured
   std::string token_env = "ASTRO_API_TOKEN";  // "" = not configured
 };
 

@@ -4,17 +4,21 @@
 
 namespace tokend::astro {
 
-static_assert(static_cast<size_t>(Operation::ListDeployments) + 1 == 9, "FakeClient counts every Operation");
+static_assert(static_cast<size_t>(Operation::ListDeployments) + 1 == 9,
+              "FakeClient counts every Operation");
 
 namespace {
 
-Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "fake-request-id", 400}; }
+Error invalid(std::string message) {
+  return Error{ErrorKind::Invalid, std::move(message), "fake-request-id", 400};
+}
 
 Error not_found(const std::string& token_id) {
   return Error{ErrorKind::NotFound, "API token " + token_id + " not found", "fake-request-id", 404};
 }
 
-std::optional<Error> check_name_and_description(const std::string& name, const std::string& description) {
+std::optional<Error> check_name_and_description(const std::string& name,
+                                                const std::string& description) {
   if (name.empty() || name.size() > 256) return invalid("name must be 1 to 256 characters");
   if (description.size() > 500) return invalid("description must be at most 500 characters");
   return std::nullopt;
@@ -51,7 +55,8 @@ SecretValue FakeClient::next_value(const std::string& token_id) {
 }
 
 std::vector<ApiToken>::iterator FakeClient::find(const std::string& token_id) {
-  return std::find_if(tokens_.begin(), tokens_.end(), [&](const ApiToken& t) { return t.id == token_id; });
+  return std::find_if(tokens_.begin(), tokens_.end(),
+                      [&](const ApiToken& t) { return t.id == token_id; });
 }
 
 std::optional<Error> FakeClient::check_role_entities(const RoleSet& roles) const {
@@ -59,13 +64,16 @@ std::optional<Error> FakeClient::check_role_entities(const RoleSet& roles) const
     if (role.role.empty()) return invalid("a role name is empty");
     switch (role.entity_type) {
       case EntityType::Organization:
-        if (role.entity_id != organization_id_) return invalid("organization " + role.entity_id + " not found");
+        if (role.entity_id != organization_id_)
+          return invalid("organization " + role.entity_id + " not found");
         break;
       case EntityType::Workspace:
-        if (!workspaces_.count(role.entity_id)) return invalid("workspace " + role.entity_id + " not found");
+        if (!workspaces_.count(role.entity_id))
+          return invalid("workspace " + role.entity_id + " not found");
         break;
       case EntityType::Deployment:
-        if (!deployments_.count(role.entity_id)) return invalid("deployment " + role.entity_id + " not found");
+        if (!deployments_.count(role.entity_id))
+          return invalid("deployment " + role.entity_id + " not found");
         break;
     }
   }
@@ -91,13 +99,15 @@ Error FakeClient::failure_error(const ScriptedFailure& failure, Operation op) {
 
 Result<std::vector<ApiToken>> FakeClient::list_tokens() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto failure = begin_call(Operation::ListApiTokens)) return failure_error(*failure, Operation::ListApiTokens);
+  if (auto failure = begin_call(Operation::ListApiTokens))
+    return failure_error(*failure, Operation::ListApiTokens);
   return tokens_;
 }
 
 Result<ApiToken> FakeClient::get_token(const std::string& token_id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto failure = begin_call(Operation::GetApiToken)) return failure_error(*failure, Operation::GetApiToken);
+  if (auto failure = begin_call(Operation::GetApiToken))
+    return failure_error(*failure, Operation::GetApiToken);
   auto it = find(token_id);
   if (it == tokens_.end()) return not_found(token_id);
   return *it;
@@ -112,7 +122,8 @@ Result<ApiToken> FakeClient::create_token(const CreateTokenRequest& request) {
   return result;
 }
 
-Result<ApiToken> FakeClient::update_token(const std::string& token_id, const UpdateTokenRequest& request) {
+Result<ApiToken> FakeClient::update_token(const std::string& token_id,
+                                          const UpdateTokenRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto failure = begin_call(Operation::UpdateApiToken);
   if (failure && !failure->takes_effect) return failure_error(*failure, Operation::UpdateApiToken);
@@ -124,7 +135,8 @@ Result<ApiToken> FakeClient::update_token(const std::string& token_id, const Upd
 Status FakeClient::update_token_roles(const std::string& token_id, const RoleSet& roles) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto failure = begin_call(Operation::UpdateApiTokenRoles);
-  if (failure && !failure->takes_effect) return failure_error(*failure, Operation::UpdateApiTokenRoles);
+  if (failure && !failure->takes_effect)
+    return failure_error(*failure, Operation::UpdateApiTokenRoles);
   auto result = roles_locked(token_id, roles);
   if (failure) return failure_error(*failure, Operation::UpdateApiTokenRoles);
   return result;
@@ -148,24 +160,29 @@ Status FakeClient::delete_token(const std::string& token_id) {
   return result;
 }
 
-Result<std::vector<std::string>> FakeClient::existing_workspaces(const std::vector<std::string>& ids) {
+Result<std::vector<std::string>> FakeClient::existing_workspaces(
+    const std::vector<std::string>& ids) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (ids.empty()) return std::vector<std::string>{};  // like HttpClient: no lookup at all
-  if (auto failure = begin_call(Operation::ListWorkspaces)) return failure_error(*failure, Operation::ListWorkspaces);
+  if (auto failure = begin_call(Operation::ListWorkspaces))
+    return failure_error(*failure, Operation::ListWorkspaces);
   std::vector<std::string> found;
   for (const std::string& id : ids)
-    if (workspaces_.count(id) && std::find(found.begin(), found.end(), id) == found.end()) found.push_back(id);
+    if (workspaces_.count(id) && std::find(found.begin(), found.end(), id) == found.end())
+      found.push_back(id);
   return found;
 }
 
-Result<std::vector<std::string>> FakeClient::existing_deployments(const std::vector<std::string>& ids) {
+Result<std::vector<std::string>> FakeClient::existing_deployments(
+    const std::vector<std::string>& ids) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (ids.empty()) return std::vector<std::string>{};
   if (auto failure = begin_call(Operation::ListDeployments))
     return failure_error(*failure, Operation::ListDeployments);
   std::vector<std::string> found;
   for (const std::string& id : ids)
-    if (deployments_.count(id) && std::find(found.begin(), found.end(), id) == found.end()) found.push_back(id);
+    if (deployments_.count(id) && std::find(found.begin(), found.end(), id) == found.end())
+      found.push_back(id);
   return found;
 }
 
@@ -174,7 +191,8 @@ Result<std::vector<std::string>> FakeClient::existing_deployments(const std::vec
 Result<ApiToken> FakeClient::create_locked(const CreateTokenRequest& request) {
   if (auto error = check_name_and_description(request.name, request.description)) return *error;
   if (request.role.empty()) return invalid("role is required");
-  if (request.expiry_period_in_days && (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
+  if (request.expiry_period_in_days &&
+      (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
     return invalid("tokenExpiryPeriodInDays must be between 1 and 3650");
   std::string entity_id = request.entity_id;
   if (request.type == EntityType::Organization) {
@@ -194,13 +212,15 @@ Result<ApiToken> FakeClient::create_locked(const CreateTokenRequest& request) {
   token.expiry_period_in_days = request.expiry_period_in_days;
   token.short_token = "short-" + token.id.substr(token.id.size() - 6);
   token.created_at = token.updated_at = token.start_at = now();
-  if (token.expiry_period_in_days) token.end_at = token.start_at + std::chrono::days(*token.expiry_period_in_days);
+  if (token.expiry_period_in_days)
+    token.end_at = token.start_at + std::chrono::days(*token.expiry_period_in_days);
   tokens_.push_back(token);
   token.token = next_value(token.id);
   return token;
 }
 
-Result<ApiToken> FakeClient::update_locked(const std::string& token_id, const UpdateTokenRequest& request) {
+Result<ApiToken> FakeClient::update_locked(const std::string& token_id,
+                                           const UpdateTokenRequest& request) {
   auto it = find(token_id);
   if (it == tokens_.end()) return not_found(token_id);
   if (auto error = check_name_and_description(request.name, request.description)) return *error;

@@ -46,7 +46,7 @@ namespace tokend::astro {
 
 struct ScriptedFailure {
   ErrorKind kind = ErrorKind::Unavailable;
-  int count = 1;             // consecutive calls that fail
+  int count = 1;              // consecutive calls that fail
   bool takes_effect = false;  // apply the operation, then return the error
   std::string message = "scripted failure";
   int http_status = 0;
@@ -58,18 +58,22 @@ class FakeClient final : public Client {
   static constexpr const char* kDefaultWorkspace = "clx42sxw501gl01o0gjenthnh";
   static constexpr const char* kDefaultDeployment = "clyn6kxud003x01mtxmccegnh";
 
-  explicit FakeClient(std::string organization_id = kDefaultOrganization, const Clock* clock = nullptr);
+  explicit FakeClient(std::string organization_id = kDefaultOrganization,
+                      const Clock* clock = nullptr);
 
   // --- Client ---------------------------------------------------------------
   Result<std::vector<ApiToken>> list_tokens() override;
   Result<ApiToken> get_token(const std::string& token_id) override;
   Result<ApiToken> create_token(const CreateTokenRequest& request) override;
-  Result<ApiToken> update_token(const std::string& token_id, const UpdateTokenRequest& request) override;
+  Result<ApiToken> update_token(const std::string& token_id,
+                                const UpdateTokenRequest& request) override;
   Status update_token_roles(const std::string& token_id, const RoleSet& roles) override;
   Result<ApiToken> rotate_token(const std::string& token_id) override;
   Status delete_token(const std::string& token_id) override;
-  Result<std::vector<std::string>> existing_workspaces(const std::vector<std::string>& ids) override;
-  Result<std::vector<std::string>> existing_deployments(const std::vector<std::string>& ids) override;
+  Result<std::vector<std::string>> existing_workspaces(
+      const std::vector<std::string>& ids) override;
+  Result<std::vector<std::string>> existing_deployments(
+      const std::vector<std::string>& ids) override;
 
   // --- test controls (never counted as calls) -------------------------------
   void script_failure(Operation op, ScriptedFailure failure);

@@ -39,8 +39,9 @@ std::string encode_component(const std::string& value) {
 
 // JSON Schema lengths count characters, not bytes.
 size_t code_points(const std::string& utf8) {
-  return static_cast<size_t>(
-      std::count_if(utf8.begin(), utf8.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return static_cast<size_t>(std::count_if(utf8.begin(), utf8.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
 }
 
 std::string path_only(const std::string& path_and_query) {
@@ -48,7 +49,8 @@ std::string path_only(const std::string& path_and_query) {
 }
 
 Poco::Timespan timespan(std::chrono::milliseconds d) {
-  return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(std::max<int64_t>(1, d.count())) * 1000);
+  return Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(std::max<int64_t>(1, d.count())) *
+                        1000);
 }
 
 const std::string& method_name(HttpMethod method) {
@@ -74,7 +76,8 @@ void initialize_ssl_once() {
   (void)initialized;
 }
 
-Error make_error(ErrorKind kind, std::string message, int http_status = 0, std::string request_id = {}) {
+Error make_error(ErrorKind kind, std::string message, int http_status = 0,
+                 std::string request_id = {}) {
   return Error{kind, std::move(message), std::move(request_id), http_status};
 }
 
@@ -145,15 +148,20 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
   try {
     uri = Poco::URI(options.api_url);
   } catch (const Poco::Exception& e) {
-    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " is not a URL: " + e.message());
+    return make_error(ErrorKind::Invalid,
+                      "api_url " + options.api_url + " is not a URL: " + e.message());
   }
   const std::string scheme = uri.getScheme();
   if (scheme != "http" && scheme != "https")
-    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " must start with https:// or http://");
-  if (uri.getHost().empty()) return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " has no host");
+    return make_error(ErrorKind::Invalid,
+                      "api_url " + options.api_url + " must start with https:// or http://");
+  if (uri.getHost().empty())
+    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " has no host");
   if (!uri.getQuery().empty() || !uri.getFragment().empty())
-    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " must not have a query or fragment");
-  if (options.organization_id.empty()) return make_error(ErrorKind::Invalid, "organization_id is empty");
+    return make_error(ErrorKind::Invalid,
+                      "api_url " + options.api_url + " must not have a query or fragment");
+  if (options.organization_id.empty())
+    return make_error(ErrorKind::Invalid, "organization_id is empty");
   if (options.retry.max_attempts < 1) options.retry.max_attempts = 1;
   std::string base_path = uri.getPath();
   while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
@@ -163,7 +171,8 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
     initialize_ssl_once();
     if (!options.ca_file.empty()) {
       std::ifstream probe(options.ca_file);
-      if (!probe) return make_error(ErrorKind::Io, "ca_file " + options.ca_file + " cannot be read");
+      if (!probe)
+        return make_error(ErrorKind::Io, "ca_file " + options.ca_file + " cannot be read");
     }
     try {
       Poco::Net::Context::Params params;
@@ -172,11 +181,14 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
       params.loadDefaultCAs = true;
       context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
       context->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
-                                Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
+                                Poco::Net::Context::PROTO_TLSV1 |
+                                Poco::Net::Context::PROTO_TLSV1_1);
     } catch (const Poco::Exception& e) {
-      return make_error(ErrorKind::Tls, "cannot set up TLS" +
-                                            (options.ca_file.empty() ? std::string() : " with ca_file " + options.ca_file) +
-                                            ": " + e.displayText());
+      return make_error(
+          ErrorKind::Tls,
+          "cannot set up TLS" +
+              (options.ca_file.empty() ? std::string() : " with ca_file " + options.ca_file) +
+              ": " + e.displayText());
     }
   }
   const auto port = static_cast<uint16_t>(uri.getPort());
@@ -184,15 +196,18 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
       new HttpClient(std::move(options), logger, scheme, uri.getHost(), port, base_path, context));
 }
 
-HttpClient::HttpClient(HttpClientOptions options, Logger& logger, std::string scheme, std::string host,
-                       uint16_t port, std::string base_path, Poco::AutoPtr<Poco::Net::Context> tls_context)
+HttpClient::HttpClient(HttpClientOptions options, Logger& logger, std::string scheme,
+                       std::string host, uint16_t port, std::string base_path,
+                       Poco::AutoPtr<Poco::Net::Context> tls_context)
     : options_(std::move(options)),
       logger_(logger),
       scheme_(std::move(scheme)),
       host_(std::move(host)),
       port_(port),
-      iam_prefix_(base_path + "/iam/v1beta1/organizations/" + encode_component(options_.organization_id)),
-      platform_prefix_(base_path + "/platform/v1beta1/organizations/" + encode_component(options_.organization_id)),
+      iam_prefix_(base_path + "/iam/v1beta1/organizations/" +
+                  encode_component(options_.organization_id)),
+      platform_prefix_(base_path + "/platform/v1beta1/organizations/" +
+                       encode_component(options_.organization_id)),
       user_agent_(std::string("astro-tokend/") + kVersion),
       tls_context_(std::move(tls_context)),
       limiter_(options_.rate_limits),
@@ -203,7 +218,8 @@ HttpClient::~HttpClient() = default;
 std::unique_ptr<HttpConnection> HttpClient::new_connection() {
   std::unique_ptr<HttpConnection> connection;
   if (tls_context_)
-    connection = std::make_unique<SessionConnection<Poco::Net::HTTPSClientSession>>(host_, port_, tls_context_);
+    connection = std::make_unique<SessionConnection<Poco::Net::HTTPSClientSession>>(host_, port_,
+                                                                                    tls_context_);
   else
     connection = std::make_unique<SessionConnection<Poco::Net::HTTPClientSession>>(host_, port_);
   Poco::Net::HTTPClientSession& session = connection->session();
@@ -290,7 +306,8 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
     if (result.failure.empty()) {
       try {
         Poco::Net::HTTPClientSession& session = connection->session();
-        Poco::Net::HTTPRequest request(method, exchange.path_and_query, Poco::Net::HTTPMessage::HTTP_1_1);
+        Poco::Net::HTTPRequest request(method, exchange.path_and_query,
+                                       Poco::Net::HTTPMessage::HTTP_1_1);
         request.setKeepAlive(true);
         request.set("User-Agent", user_agent_);
         request.set("Accept", "application/json");
@@ -315,7 +332,8 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       } catch (const Poco::TimeoutException&) {
         result.delivery = Delivery::LostAfterSend;
         result.timed_out = true;
-        result.failure = "no answer within " + std::to_string(options_.request_timeout.count()) + "ms";
+        result.failure =
+            "no answer within " + std::to_string(options_.request_timeout.count()) + "ms";
       } catch (const Poco::Exception& e) {
         result.delivery = Delivery::LostAfterSend;
         result.failure = e.displayText();
@@ -325,22 +343,25 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       }
     }
 
-    const auto elapsed_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    if (options_.observer) options_.observer(exchange.op, result.failure.empty() ? answer.status : 0);
-    logger_.debug("astro api request", {{"op", op_name},
-                                        {"method", method},
-                                        {"path", path_only(exchange.path_and_query)},
-                                        {"status", result.failure.empty() ? std::to_string(answer.status) : "none"},
-                                        {"attempt", std::to_string(attempt)},
-                                        {"ms", std::to_string(elapsed_ms)}});
+    const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count();
+    if (options_.observer)
+      options_.observer(exchange.op, result.failure.empty() ? answer.status : 0);
+    logger_.debug("astro api request",
+                  {{"op", op_name},
+                   {"method", method},
+                   {"path", path_only(exchange.path_and_query)},
+                   {"status", result.failure.empty() ? std::to_string(answer.status) : "none"},
+                   {"attempt", std::to_string(attempt)},
+                   {"ms", std::to_string(elapsed_ms)}});
 
     if (result.failure.empty()) {
       if (keep_alive) return_connection(std::move(connection));
     } else {
       connection.reset();
-      if (reused && exchange.idempotent && !result.timed_out && result.delivery == Delivery::LostAfterSend &&
-          free_retry_left) {
+      if (reused && exchange.idempotent && !result.timed_out &&
+          result.delivery == Delivery::LostAfterSend && free_retry_left) {
         // The server had closed the idle connection; this says nothing about the server.
         free_retry_left = false;
         logger_.debug("astro api connection was stale, reconnecting", {{"op", op_name}});
@@ -356,7 +377,8 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
         message += body->message;
         request_id = body->request_id;
       } else {
-        message += "HTTP " + std::to_string(answer.status) + (answer.reason.empty() ? "" : " " + answer.reason);
+        message += "HTTP " + std::to_string(answer.status) +
+                   (answer.reason.empty() ? "" : " " + answer.reason);
       }
       return scrubbed(make_error(kind, op_name + ": " + message, answer.status, request_id));
     };
@@ -366,45 +388,53 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
         return answer;
       case Verdict::Fail:
         if (result.delivery == Delivery::TlsFailed)
-          return scrubbed(make_error(ErrorKind::Tls, op_name + ": TLS handshake with " + where + " failed: " +
-                                                         result.failure +
-                                                         " (the server certificate is not trusted or does not "
-                                                         "match; set ca_file to a bundle with its CA)"));
+          return scrubbed(
+              make_error(ErrorKind::Tls, op_name + ": TLS handshake with " + where +
+                                             " failed: " + result.failure +
+                                             " (the server certificate is not trusted or does not "
+                                             "match; set ca_file to a bundle with its CA)"));
         return answer_error(error_kind_for_status(answer.status), "");
       case Verdict::Ambiguous:
         if (result.failure.empty())
-          return answer_error(ErrorKind::Ambiguous, "outcome unknown, the request may have taken effect: ");
-        return scrubbed(make_error(ErrorKind::Ambiguous, op_name +
-                                                             ": outcome unknown, the request may have taken "
-                                                             "effect: " +
-                                                             result.failure));
+          return answer_error(ErrorKind::Ambiguous,
+                              "outcome unknown, the request may have taken effect: ");
+        return scrubbed(
+            make_error(ErrorKind::Ambiguous, op_name +
+                                                 ": outcome unknown, the request may have taken "
+                                                 "effect: " +
+                                                 result.failure));
       case Verdict::Retry:
         break;
     }
 
     // Retry, if allowed.
     std::chrono::milliseconds wait = backoff_delay(options_.retry, attempt, unit_random());
-    std::string reason = result.failure.empty() ? "HTTP " + std::to_string(answer.status) : result.failure;
+    std::string reason =
+        result.failure.empty() ? "HTTP " + std::to_string(answer.status) : result.failure;
     if (answer.status == 429) {
       if (auto asked = parse_retry_after(answer.retry_after, std::chrono::system_clock::now())) {
         if (*asked > options_.retry.max_retry_after)
-          return answer_error(ErrorKind::RateLimited,
-                              "rate limited, the API asks to wait " + std::to_string(asked->count() / 1000) + "s: ");
+          return answer_error(ErrorKind::RateLimited, "rate limited, the API asks to wait " +
+                                                          std::to_string(asked->count() / 1000) +
+                                                          "s: ");
         wait = *asked;
       }
       if (attempt == options_.retry.max_attempts) return answer_error(ErrorKind::RateLimited, "");
       limiter_.pause(exchange.method, wait);
     } else if (attempt == options_.retry.max_attempts) {
       if (result.failure.empty()) return answer_error(ErrorKind::Unavailable, "");
-      const std::string prefix = result.delivery == Delivery::NotSent ? "cannot connect to " + where + ": "
-                                                                      : "no answer from " + where + ": ";
-      return scrubbed(make_error(ErrorKind::Unavailable, op_name + ": " + prefix + result.failure + " (after " +
-                                                             std::to_string(attempt) + " attempts)"));
+      const std::string prefix = result.delivery == Delivery::NotSent
+                                     ? "cannot connect to " + where + ": "
+                                     : "no answer from " + where + ": ";
+      return scrubbed(make_error(ErrorKind::Unavailable, op_name + ": " + prefix + result.failure +
+                                                             " (after " + std::to_string(attempt) +
+                                                             " attempts)"));
     }
-    logger_.warn("astro api request failed, retrying", {{"op", op_name},
-                                                        {"reason", scrubbed(make_error(ErrorKind::Internal, reason)).message},
-                                                        {"attempt", std::to_string(attempt)},
-                                                        {"wait_ms", std::to_string(wait.count())}});
+    logger_.warn("astro api request failed, retrying",
+                 {{"op", op_name},
+                  {"reason", scrubbed(make_error(ErrorKind::Internal, reason)).message},
+                  {"attempt", std::to_string(attempt)},
+                  {"wait_ms", std::to_string(wait.count())}});
     if (answer.status != 429) std::this_thread::sleep_for(wait);
     ++attempt;
   }
@@ -423,7 +453,8 @@ Result<std::vector<ApiToken>> HttpClient::list_tokens() {
     if (!answer.ok()) return answer.error();
     auto decoded = json::decode_token_page(answer->body);
     if (!decoded.ok())
-      return make_error(ErrorKind::Internal, "ListApiTokens: unexpected answer: " + decoded.error().message,
+      return make_error(ErrorKind::Internal,
+                        "ListApiTokens: unexpected answer: " + decoded.error().message,
                         answer->status);
     const int received = static_cast<int>(decoded->tokens.size());
     for (ApiToken& token : decoded->tokens) {
@@ -443,13 +474,15 @@ Result<std::vector<ApiToken>> HttpClient::list_tokens() {
 }
 
 namespace {
-Result<ApiToken> decode_single(const std::string& body, Operation op, int status, bool must_carry_value) {
+Result<ApiToken> decode_single(const std::string& body, Operation op, int status,
+                               bool must_carry_value) {
   auto token = json::decode_token(body);
   const std::string op_name(to_string(op));
   // For create and rotate the call took effect; an unreadable answer loses
   // the new value, which the caller must resolve like any ambiguous outcome.
   const ErrorKind kind = must_carry_value ? ErrorKind::Ambiguous : ErrorKind::Internal;
-  if (!token.ok()) return make_error(kind, op_name + ": unexpected answer: " + token.error().message, status);
+  if (!token.ok())
+    return make_error(kind, op_name + ": unexpected answer: " + token.error().message, status);
   if (must_carry_value && token->token.empty())
     return make_error(kind, op_name + ": the answer carries no token value", status);
   return token;
@@ -458,40 +491,47 @@ Result<ApiToken> decode_single(const std::string& body, Operation op, int status
 
 Result<ApiToken> HttpClient::get_token(const std::string& token_id) {
   if (token_id.empty()) return make_error(ErrorKind::Invalid, "GetApiToken: empty token id");
-  auto answer = perform({Operation::GetApiToken, HttpMethod::Get, iam_prefix_ + "/tokens/" + encode_component(token_id),
-                         std::nullopt, true});
+  auto answer =
+      perform({Operation::GetApiToken, HttpMethod::Get,
+               iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
   if (!answer.ok()) return answer.error();
   return decode_single(answer->body, Operation::GetApiToken, answer->status, false);
 }
 
 Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
   // Never send what the contract forbids (CreateApiTokenRequest).
-  if (request.expiry_period_in_days && (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
-    return make_error(ErrorKind::Invalid, "CreateApiToken: tokenExpiryPeriodInDays must be between 1 and 3650");
+  if (request.expiry_period_in_days &&
+      (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
+    return make_error(ErrorKind::Invalid,
+                      "CreateApiToken: tokenExpiryPeriodInDays must be between 1 and 3650");
   auto answer = perform({Operation::CreateApiToken, HttpMethod::Post, iam_prefix_ + "/tokens",
                          json::encode_create_request(request), false});
   if (!answer.ok()) return answer.error();
   return decode_single(answer->body, Operation::CreateApiToken, answer->status, true);
 }
 
-Result<ApiToken> HttpClient::update_token(const std::string& token_id, const UpdateTokenRequest& request) {
+Result<ApiToken> HttpClient::update_token(const std::string& token_id,
+                                          const UpdateTokenRequest& request) {
   if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiToken: empty token id");
   // UpdateApiTokenRequest: name 1..256 characters, description at most 500.
   if (request.name.empty() || code_points(request.name) > 256)
     return make_error(ErrorKind::Invalid, "UpdateApiToken: name must be 1 to 256 characters");
   if (code_points(request.description) > 500)
-    return make_error(ErrorKind::Invalid, "UpdateApiToken: description must be at most 500 characters");
+    return make_error(ErrorKind::Invalid,
+                      "UpdateApiToken: description must be at most 500 characters");
   auto answer = perform({Operation::UpdateApiToken, HttpMethod::Post,
-                         iam_prefix_ + "/tokens/" + encode_component(token_id), json::encode_update_request(request),
-                         true});
+                         iam_prefix_ + "/tokens/" + encode_component(token_id),
+                         json::encode_update_request(request), true});
   if (!answer.ok()) return answer.error();
   return decode_single(answer->body, Operation::UpdateApiToken, answer->status, false);
 }
 
 Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet& roles) {
-  if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: empty token id");
+  if (token_id.empty())
+    return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: empty token id");
   // The contract requires at least one role (UpdateApiTokenRolesRequest.roles minItems 1).
-  if (roles.empty()) return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: a token needs at least one role");
+  if (roles.empty())
+    return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: a token needs at least one role");
   auto answer = perform({Operation::UpdateApiTokenRoles, HttpMethod::Post,
                          iam_prefix_ + "/tokens/" + encode_component(token_id) + "/roles",
                          json::encode_roles_request(roles), true});
@@ -502,24 +542,28 @@ Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet
 Result<ApiToken> HttpClient::rotate_token(const std::string& token_id) {
   if (token_id.empty()) return make_error(ErrorKind::Invalid, "RotateApiToken: empty token id");
   auto answer = perform({Operation::RotateApiToken, HttpMethod::Post,
-                         iam_prefix_ + "/tokens/" + encode_component(token_id) + "/rotate", std::nullopt, false});
+                         iam_prefix_ + "/tokens/" + encode_component(token_id) + "/rotate",
+                         std::nullopt, false});
   if (!answer.ok()) return answer.error();
   return decode_single(answer->body, Operation::RotateApiToken, answer->status, true);
 }
 
 Status HttpClient::delete_token(const std::string& token_id) {
   if (token_id.empty()) return make_error(ErrorKind::Invalid, "DeleteApiToken: empty token id");
-  auto answer = perform({Operation::DeleteApiToken, HttpMethod::Delete,
-                         iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
+  auto answer =
+      perform({Operation::DeleteApiToken, HttpMethod::Delete,
+               iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
   if (!answer.ok()) return answer.error();
   return ok_status();
 }
 
-Result<std::vector<std::string>> HttpClient::existing_workspaces(const std::vector<std::string>& ids) {
+Result<std::vector<std::string>> HttpClient::existing_workspaces(
+    const std::vector<std::string>& ids) {
   return existing(Operation::ListWorkspaces, "workspaces", "workspaceIds", ids);
 }
 
-Result<std::vector<std::string>> HttpClient::existing_deployments(const std::vector<std::string>& ids) {
+Result<std::vector<std::string>> HttpClient::existing_deployments(
+    const std::vector<std::string>& ids) {
   return existing(Operation::ListDeployments, "deployments", "deploymentIds", ids);
 }
 
@@ -540,14 +584,16 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
   std::unordered_set<std::string> found;
   int offset = 0;
   for (int page = 0; page < kMaxPages; ++page) {
-    auto answer = perform({op, HttpMethod::Get,
-                           platform_prefix_ + "/" + collection + "?offset=" + std::to_string(offset) +
-                               "&limit=" + std::to_string(kPageLimit) + filter_query,
-                           std::nullopt, true});
+    auto answer =
+        perform({op, HttpMethod::Get,
+                 platform_prefix_ + "/" + collection + "?offset=" + std::to_string(offset) +
+                     "&limit=" + std::to_string(kPageLimit) + filter_query,
+                 std::nullopt, true});
     if (!answer.ok()) return answer.error();
     auto decoded = json::decode_id_page(answer->body, collection);
     if (!decoded.ok())
-      return make_error(ErrorKind::Internal, op_name + ": unexpected answer: " + decoded.error().message,
+      return make_error(ErrorKind::Internal,
+                        op_name + ": unexpected answer: " + decoded.error().message,
                         answer->status);
     const int received = static_cast<int>(decoded->ids.size());
     found.insert(decoded->ids.begin(), decoded->ids.end());
@@ -559,11 +605,13 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
       return existing_ids;
     }
     if (received == 0)
-      return make_error(ErrorKind::Internal, op_name + ": the API reported " + std::to_string(decoded->total_count) +
-                                                 " " + collection + " but returned an empty page at offset " +
-                                                 std::to_string(offset));
+      return make_error(ErrorKind::Internal,
+                        op_name + ": the API reported " + std::to_string(decoded->total_count) +
+                            " " + collection + " but returned an empty page at offset " +
+                            std::to_string(offset));
   }
-  return make_error(ErrorKind::Internal, op_name + ": gave up after " + std::to_string(kMaxPages) + " pages");
+  return make_error(ErrorKind::Internal,
+                    op_name + ": gave up after " + std::to_string(kMaxPages) + " pages");
 }
 
 }  // namespace tokend::astro

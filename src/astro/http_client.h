@@ -52,11 +52,13 @@ namespace tokend::astro {
 class HttpConnection;  // one pooled keep-alive connection (http_client.cpp)
 
 struct HttpClientOptions {
-  std::string api_url = "https://api.astronomer.io";  // scheme http or https, host, optional port and path
+  std::string api_url =
+      "https://api.astronomer.io";  // scheme http or https, host, optional port and path
   std::string organization_id;
   SecretValue bearer_token;
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect plus TLS handshake
-  std::chrono::milliseconds request_timeout{30000};  // bounds each send and each wait for response bytes
+  std::chrono::milliseconds request_timeout{
+      30000};           // bounds each send and each wait for response bytes
   std::string ca_file;  // extra CA bundle (PEM file or hashed directory); "" = system CAs only
   RateLimits rate_limits;
   RetryPolicy retry;
@@ -78,12 +80,15 @@ class HttpClient final : public Client {
   Result<std::vector<ApiToken>> list_tokens() override;
   Result<ApiToken> get_token(const std::string& token_id) override;
   Result<ApiToken> create_token(const CreateTokenRequest& request) override;
-  Result<ApiToken> update_token(const std::string& token_id, const UpdateTokenRequest& request) override;
+  Result<ApiToken> update_token(const std::string& token_id,
+                                const UpdateTokenRequest& request) override;
   Status update_token_roles(const std::string& token_id, const RoleSet& roles) override;
   Result<ApiToken> rotate_token(const std::string& token_id) override;
   Status delete_token(const std::string& token_id) override;
-  Result<std::vector<std::string>> existing_workspaces(const std::vector<std::string>& ids) override;
-  Result<std::vector<std::string>> existing_deployments(const std::vector<std::string>& ids) override;
+  Result<std::vector<std::string>> existing_workspaces(
+      const std::vector<std::string>& ids) override;
+  Result<std::vector<std::string>> existing_deployments(
+      const std::vector<std::string>& ids) override;
 
   // A filtered lookup names at most this many ids in its query string; a
   // longer list is checked against the unfiltered listing instead (still one
@@ -96,12 +101,13 @@ class HttpClient final : public Client {
   struct Exchange;
   struct Answer;
 
-  HttpClient(HttpClientOptions options, Logger& logger, std::string scheme, std::string host, uint16_t port,
-             std::string base_path, Poco::AutoPtr<Poco::Net::Context> tls_context);
+  HttpClient(HttpClientOptions options, Logger& logger, std::string scheme, std::string host,
+             uint16_t port, std::string base_path, Poco::AutoPtr<Poco::Net::Context> tls_context);
 
   // Runs one operation with limits and retries; on success the 2xx answer.
   Result<Answer> perform(const Exchange& exchange);
-  Result<std::vector<std::string>> existing(Operation op, const std::string& collection, const std::string& filter,
+  Result<std::vector<std::string>> existing(Operation op, const std::string& collection,
+                                            const std::string& filter,
                                             const std::vector<std::string>& ids);
 
   // A pooled connection, or a new unconnected one when `fresh` or none is idle.

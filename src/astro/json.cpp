@@ -109,7 +109,8 @@ Result<RoleSet> read_roles(const Array& array, const std::string& context) {
   RoleSet roles;
   for (size_t i = 0; i < array.size(); ++i) {
     std::string item_context = context + "[" + std::to_string(i) + "]";
-    if (!array.isObject(static_cast<unsigned>(i))) return invalid(item_context + " must be an object");
+    if (!array.isObject(static_cast<unsigned>(i)))
+      return invalid(item_context + " must be an object");
     Object::Ptr item = array.getObject(static_cast<unsigned>(i));
     Reader r{*item, item_context, std::nullopt};
     auto role = r.str("role", true);
@@ -134,7 +135,8 @@ Result<ApiToken> read_token(const Object& obj, const std::string& context) {
   if (auto v = r.time("startAt", true)) t.start_at = *v;
   t.end_at = r.time("endAt", false);
   t.last_used_at = r.time("lastUsedAt", false);
-  if (auto v = r.integer("expiryPeriodInDays", false)) t.expiry_period_in_days = static_cast<int>(*v);
+  if (auto v = r.integer("expiryPeriodInDays", false))
+    t.expiry_period_in_days = static_cast<int>(*v);
   if (auto v = r.str("token", false)) t.token = SecretValue(*v);
   Array::Ptr roles = r.array("roles", false);
   if (r.error) return *r.error;
@@ -193,7 +195,8 @@ void append_token(std::string& out, const ApiToken& t, bool include_secret) {
   append_field(out, "startAt", format_rfc3339(t.start_at), first);
   if (t.end_at) append_field(out, "endAt", format_rfc3339(*t.end_at), first);
   if (t.last_used_at) append_field(out, "lastUsedAt", format_rfc3339(*t.last_used_at), first);
-  if (t.expiry_period_in_days) append_field(out, "expiryPeriodInDays", *t.expiry_period_in_days, first);
+  if (t.expiry_period_in_days)
+    append_field(out, "expiryPeriodInDays", *t.expiry_period_in_days, first);
   append_key(out, "roles", first);
   append_roles(out, t.roles);
   if (include_secret && !t.token.empty()) append_field(out, "token", t.token.reveal(), first);

@@ -32,15 +32,17 @@ constexpr double kAutoGetBurstSeconds = 0.25;
 
 RateLimiter::RateLimiter(RateLimits limits, NowFunction now, SleepUntilFunction sleep_until)
     : now_(now ? std::move(now) : NowFunction([] { return std::chrono::steady_clock::now(); })),
-      sleep_until_(sleep_until ? std::move(sleep_until)
-                               : SleepUntilFunction([](TimePoint t) { std::this_thread::sleep_until(t); })) {
+      sleep_until_(sleep_until ? std::move(sleep_until) : SleepUntilFunction([](TimePoint t) {
+        std::this_thread::sleep_until(t);
+      })) {
   const double rates[] = {limits.get, limits.post, limits.delete_};
   const TimePoint start = now_();
   for (size_t i = 0; i < buckets_.size(); ++i) {
     const bool reads = static_cast<HttpMethod>(i) == HttpMethod::Get;
-    const int burst = limits.burst > 0 ? limits.burst
-                      : reads ? std::max(1, static_cast<int>(std::ceil(rates[i] * kAutoGetBurstSeconds)))
-                              : 1;
+    const int burst =
+        limits.burst > 0 ? limits.burst
+        : reads          ? std::max(1, static_cast<int>(std::ceil(rates[i] * kAutoGetBurstSeconds)))
+                         : 1;
     buckets_[i].interval = interval_for(rates[i]);
     buckets_[i].tolerance = buckets_[i].interval * (burst - 1);
     buckets_[i].theoretical_arrival = start;

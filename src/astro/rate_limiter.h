@@ -42,7 +42,8 @@ class RateLimiter {
   using NowFunction = std::function<TimePoint()>;
   using SleepUntilFunction = std::function<void(TimePoint)>;
 
-  explicit RateLimiter(RateLimits limits, NowFunction now = {}, SleepUntilFunction sleep_until = {});
+  explicit RateLimiter(RateLimits limits, NowFunction now = {},
+                       SleepUntilFunction sleep_until = {});
 
   // Blocks until a request of `method` may be sent, then returns. Never fails.
   void acquire(HttpMethod method);

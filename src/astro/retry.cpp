@@ -13,7 +13,8 @@
 
 namespace tokend::astro {
 
-std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_attempt, double unit_random) {
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_attempt,
+                                        double unit_random) {
   const double base = static_cast<double>(std::max<int64_t>(0, policy.base_delay.count()));
   const double cap = static_cast<double>(std::max<int64_t>(0, policy.max_delay.count()));
   const int exponent = std::clamp(failed_attempt - 1, 0, 62);
@@ -22,8 +23,8 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_at
   return std::chrono::milliseconds{static_cast<int64_t>(ceiling * r)};
 }
 
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
-                                                           std::chrono::system_clock::time_point now) {
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
@@ -37,7 +38,8 @@ std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view valu
   int tz = 0;
   const std::string text(value);
   try {
-    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::HTTP_FORMAT, text, when, tz)) return std::nullopt;
+    if (!Poco::DateTimeParser::tryParse(Poco::DateTimeFormat::HTTP_FORMAT, text, when, tz))
+      return std::nullopt;
     // The parser is lenient; accept only an exact HTTP-date (always GMT).
     if (tz != 0 || Poco::DateTimeFormatter::format(when, Poco::DateTimeFormat::HTTP_FORMAT) != text)
       return std::nullopt;
@@ -63,7 +65,8 @@ Verdict judge_attempt(bool idempotent, Delivery delivery, int http_status) {
   }
   if (http_status >= 200 && http_status < 300) return Verdict::Success;
   if (http_status == 429) return Verdict::Retry;
-  if (http_status >= 500 && http_status < 600) return idempotent ? Verdict::Retry : Verdict::Ambiguous;
+  if (http_status >= 500 && http_status < 600)
+    return idempotent ? Verdict::Retry : Verdict::Ambiguous;
   return Verdict::Fail;
 }
 

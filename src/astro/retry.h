@@ -24,18 +24,19 @@ struct RetryPolicy {
 // Capped exponential backoff with full jitter after the `failed_attempt`-th
 // attempt (1-based): uniform in [0, min(max_delay, base_delay * 2^(failed_attempt-1))].
 // `unit_random` is a number in [0, 1) chosen by the caller.
-std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_attempt, double unit_random);
+std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_attempt,
+                                        double unit_random);
 
 // The wait a Retry-After header asks for: delta-seconds ("120") or an
 // HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT", relative to `now`, never
 // negative). nullopt when the value is neither.
-std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
-                                                           std::chrono::system_clock::time_point now);
+std::optional<std::chrono::milliseconds> parse_retry_after(
+    std::string_view value, std::chrono::system_clock::time_point now);
 
 // How one attempt ended.
 enum class Delivery {
-  Answered,       // an HTTP answer arrived
-  NotSent,        // could not connect (refused, unreachable, connect timeout): the request never left
+  Answered,  // an HTTP answer arrived
+  NotSent,   // could not connect (refused, unreachable, connect timeout): the request never left
   LostAfterSend,  // timeout, reset or close without an answer once the request was (partly) sent
   TlsFailed,      // the TLS handshake or certificate verification failed; nothing was sent
 };

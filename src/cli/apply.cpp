@@ -163,7 +163,6 @@ class ProgressPrinter final : public apply::ApplyObserver {
   size_t started_ = 0, finished_ = 0;
 };
 
-
 // Terraform's approval prompt; true only for the answer "yes".
 bool approved(bool color) {
   std::cout << "\n"

@@ -40,7 +40,8 @@ void print_error(std::ostream& err, const Error& error, bool color) {
   print_error(err, error.describe(), color);
 }
 
-std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global, std::ostream& err) {
+std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global,
+                                                         std::ostream& err) {
   spec::Loaded<spec::DesiredState> loaded = spec::load_desired_state(global.config_path);
   if (!loaded.ok()) {
     print_diagnostics(err, loaded.diagnostics);

@@ -26,7 +26,8 @@ void print_error(std::ostream& err, const std::string& message, bool color);
 
 // Loads the config and the specs named by global.config_path. On failure
 // prints every diagnostic to `err` and returns nullopt (the caller exits 1).
-std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global, std::ostream& err);
+std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global,
+                                                         std::ostream& err);
 
 // Every --target must be an address that a spec or a state row names; prints
 // one error per bad target and returns false when there is any.

@@ -90,7 +90,6 @@ std::string rule(bool unicode) {
   return line;
 }
 
-
 int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   const bool err_color = use_color(global, STDERR_FILENO);
   std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);

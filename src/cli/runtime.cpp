@@ -45,24 +45,28 @@ Status ensure_directory(const std::string& dir) {
   if (dir.empty()) return ok_status();
   std::error_code ec;
   if (std::filesystem::is_directory(dir, ec)) return ok_status();
-  if (Status parent = ensure_directory(std::filesystem::path(dir).parent_path().string()); !parent.ok())
+  if (Status parent = ensure_directory(std::filesystem::path(dir).parent_path().string());
+      !parent.ok())
     return parent;
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return Error{ErrorKind::Io, "cannot create directory " + dir + ": " + std::strerror(errno), "", 0};
+    return Error{ErrorKind::Io, "cannot create directory " + dir + ": " + std::strerror(errno), "",
+                 0};
   return ok_status();
 }
 
 }  // namespace
 
-Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config, const RuntimeOptions& options,
+Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
+                                              const RuntimeOptions& options,
                                               std::ostream& log_stream) {
   std::unique_ptr<Runtime> runtime(new Runtime());
-  runtime->logger_ = std::make_unique<Logger>(log_stream,
-                                              parse_log_level(config.log_level).value_or(LogLevel::Info),
-                                              parse_log_format(config.log_format).value_or(LogFormat::Text));
+  runtime->logger_ = std::make_unique<Logger>(
+      log_stream, parse_log_level(config.log_level).value_or(LogLevel::Info),
+      parse_log_format(config.log_format).value_or(LogFormat::Text));
 
   if (options.open_store && options.create_state_dir && config.state_path != ":memory:") {
-    if (Status made = ensure_directory(std::filesystem::path(config.state_path).parent_path().string());
+    if (Status made =
+            ensure_directory(std::filesystem::path(config.state_path).parent_path().string());
         !made.ok())
       return made.error();
   }

@@ -33,9 +33,9 @@ class RequestCounter {
 };
 
 struct RuntimeOptions {
-  std::string command;        // "plan", "apply", "run", … (shown to a lock contender)
-  bool need_client = true;    // build the HTTP client (loads the bearer token)
-  bool take_lock = false;     // take the state's writer lock (apply, run, state rm, import)
+  std::string command;           // "plan", "apply", "run", … (shown to a lock contender)
+  bool need_client = true;       // build the HTTP client (loads the bearer token)
+  bool take_lock = false;        // take the state's writer lock (apply, run, state rm, import)
   bool create_state_dir = true;  // create the state file's directory (0700) when missing
   bool open_store = true;  // false: no state at all (store() and dependencies() must not be used)
   // Also told about every API request (metrics). Optional; must be thread-safe.
@@ -73,7 +73,8 @@ class Runtime {
 // store (creating its directory when asked); the client with the bearer token
 // from $CREDENTIALS_DIRECTORY, token_file or token_env. Errors never contain
 // the token.
-Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config, const RuntimeOptions& options,
+Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
+                                              const RuntimeOptions& options,
                                               std::ostream& log_stream);
 
 }  // namespace tokend::cli

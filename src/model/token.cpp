@@ -109,7 +109,8 @@ std::string address_for_key(std::string_view key) {
 }
 
 std::optional<std::string> key_for_address(std::string_view address) {
-  if (address.size() <= kAddressPrefix.size() || address.substr(0, kAddressPrefix.size()) != kAddressPrefix)
+  if (address.size() <= kAddressPrefix.size() ||
+      address.substr(0, kAddressPrefix.size()) != kAddressPrefix)
     return std::nullopt;
   return std::string(address.substr(kAddressPrefix.size()));
 }

@@ -57,8 +57,8 @@ struct TokenAttrs {
   std::string name;
   std::string description;
   EntityType type = EntityType::Organization;
-  std::string role;  // the role on the entity of `type` (the primary role)
-  RoleSet roles;     // normalized
+  std::string role;                          // the role on the entity of `type` (the primary role)
+  RoleSet roles;                             // normalized
   std::optional<int> expiry_period_in_days;  // nullopt: never expires
 
   bool operator==(const TokenAttrs&) const = default;

@@ -34,7 +34,15 @@ std::string_view to_string(Action action);
 // The inverse of to_string; nullopt for any other text.
 std::optional<Action> parse_action(std::string_view text);
 
-enum class RotateReason { None, BeforeExpiry, Cadence, Expired, SinkMissing, SinkMismatch, ValueLost };
+enum class RotateReason {
+  None,
+  BeforeExpiry,
+  Cadence,
+  Expired,
+  SinkMissing,
+  SinkMismatch,
+  ValueLost
+};
 // "none", "before_expiry", "cadence", "expired", "sink_missing",
 // "sink_mismatch", "value_lost".
 std::string_view to_string(RotateReason reason);
@@ -101,9 +109,9 @@ struct Plan {
   // found). A plan with errors must not be applied.
   std::vector<std::string> errors;
 
-  std::string lineage;   // of the state the plan was computed against
-  int64_t serial = 0;    // of the state the plan was computed against
-  std::string spec_hash; // of the specs it was computed from
+  std::string lineage;    // of the state the plan was computed against
+  int64_t serial = 0;     // of the state the plan was computed against
+  std::string spec_hash;  // of the specs it was computed from
   bool refreshed = true;
   Timestamp created_at{};
   std::vector<std::string> targets;  // --target addresses, empty = all
@@ -126,9 +134,9 @@ struct Input {
   std::vector<spec::TokenSpec> desired;      // sorted by key
   std::vector<state::ResourceRecord> prior;  // sorted by key
   Observed observed;
-  std::map<std::string, SinkStatus> sinks;   // by key; absent = not checked (treated as Ok)
+  std::map<std::string, SinkStatus> sinks;  // by key; absent = not checked (treated as Ok)
   Timestamp now{};
-  std::vector<std::string> targets;          // addresses; empty = all
+  std::vector<std::string> targets;  // addresses; empty = all
   std::string lineage;
   int64_t serial = 0;
   std::string spec_hash;

@@ -30,7 +30,9 @@ SimResponse json_response(int status, std::string body, std::string operation) {
   return r;
 }
 
-SimResponse no_content(std::string operation) { return json_response(204, "", std::move(operation)); }
+SimResponse no_content(std::string operation) {
+  return json_response(204, "", std::move(operation));
+}
 
 int status_for(const Error& e) {
   switch (e.kind) {
@@ -69,7 +71,8 @@ Result<Query> parse_query(const std::string& raw) {
   size_t start = 0;
   while (start < raw.size()) {
     size_t amp = raw.find('&', start);
-    std::string part = raw.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    std::string part =
+        raw.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
     start = amp == std::string::npos ? raw.size() : amp + 1;
     if (part.empty()) continue;
     size_t eq = part.find('=');
@@ -100,7 +103,8 @@ std::vector<std::string> list(const Query& query, std::string_view key) {
     size_t start = 0;
     while (start <= v.size()) {
       size_t comma = v.find(',', start);
-      std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string item =
+          v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!item.empty()) out.push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -123,7 +127,8 @@ Status read_int(const Query& query, std::string_view key, int& out) {
 bool iequals_prefix(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size()) return false;
   for (size_t i = 0; i < prefix.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(text[i])) != std::tolower(static_cast<unsigned char>(prefix[i])))
+    if (std::tolower(static_cast<unsigned char>(text[i])) !=
+        std::tolower(static_cast<unsigned char>(prefix[i])))
       return false;
   return true;
 }
@@ -137,7 +142,8 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
 
 // Which operation a path and method name; "" when the path is no API route.
 // `allowed` receives the methods the path accepts.
-std::string route(const std::vector<std::string>& s, const std::string& method, std::string& allowed) {
+std::string route(const std::vector<std::string>& s, const std::string& method,
+                  std::string& allowed) {
   // s[0] == "" (leading slash), s[1] iam|platform, s[2] v1beta1, s[3] organizations, s[4] org
   if (s.size() < 6 || s[0] != "" || s[2] != "v1beta1" || s[3] != "organizations") return "";
   if (s[1] == "iam" && s[5] == "tokens") {
@@ -449,7 +455,8 @@ SimResponse Simulator::handle_control(const SimRequest& request) {
     }
     return method_not_allowed(m, "GET, PATCH, DELETE");
   }
-  return error_response(404, "no control " + m + " " + request.path + " (see astro-api-sim --help)");
+  return error_response(404,
+                        "no control " + m + " " + request.path + " (see astro-api-sim --help)");
 }
 
 }  // namespace tokend::sim

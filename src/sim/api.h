@@ -25,8 +25,8 @@ namespace tokend::sim {
 
 struct SimRequest {
   std::string method;
-  std::string path;  // as received, without the query
-  std::string query;  // raw, without '?'
+  std::string path;           // as received, without the query
+  std::string query;          // raw, without '?'
   std::string authorization;  // the Authorization header, "" when absent
   std::string body;
 };

@@ -156,7 +156,8 @@ Result<Seed> decode_seed(const std::string& json, Timestamp now) {
     Array::Ptr items = obj.getArray(field);
     for (unsigned i = 0; i < items->size(); ++i) {
       std::string where = field + "[" + std::to_string(i) + "].";
-      if (!items->isObject(i)) return invalid(field + "[" + std::to_string(i) + "] must be an object");
+      if (!items->isObject(i))
+        return invalid(field + "[" + std::to_string(i) + "] must be an object");
       const Object& item = *items->getObject(i);
       auto id = opt_string(item, "id", where);
       auto name = opt_string(item, "name", where);
@@ -170,22 +171,25 @@ Result<Seed> decode_seed(const std::string& json, Timestamp now) {
     }
     return ok_status();
   };
-  Status workspaces = read_entities(
-      "workspaces", [&](const Object&, const std::string&, const std::string& id,
+  Status workspaces =
+      read_entities("workspaces",
+                    [&](const Object&, const std::string&, const std::string& id,
                         const std::string& name, const std::string& description) -> Status {
-        seed.workspaces.push_back({id, name, description, now});
-        return ok_status();
-      });
+                      seed.workspaces.push_back({id, name, description, now});
+                      return ok_status();
+                    });
   if (!workspaces.ok()) return workspaces.error();
   Status deployments = read_entities(
-      "deployments", [&](const Object& item, const std::string& where, const std::string& id,
-                         const std::string& name, const std::string& description) -> Status {
+      "deployments",
+      [&](const Object& item, const std::string& where, const std::string& id,
+          const std::string& name, const std::string& description) -> Status {
         auto workspace = opt_string(item, "workspaceId", where);
         if (!workspace.ok()) return workspace.error();
         if (!*workspace) return invalid(where + "workspaceId is required");
         bool known = false;
         for (const Workspace& w : seed.workspaces) known = known || w.id == **workspace;
-        if (!known) return invalid(where + "workspaceId " + **workspace + " is not a seeded workspace");
+        if (!known)
+          return invalid(where + "workspaceId " + **workspace + " is not a seeded workspace");
         seed.deployments.push_back({id, name, description, **workspace, now});
         return ok_status();
       });
@@ -300,8 +304,9 @@ std::string encode_token_patch(const TokenPatch& patch) {
   if (patch.end_at) append_raw(out, "endAt", time_or_null(*patch.end_at));
   if (patch.last_used_at) append_raw(out, "lastUsedAt", time_or_null(*patch.last_used_at));
   if (patch.expiry_period_in_days)
-    append_raw(out, "expiryPeriodInDays",
-               *patch.expiry_period_in_days ? std::to_string(**patch.expiry_period_in_days) : "null");
+    append_raw(
+        out, "expiryPeriodInDays",
+        *patch.expiry_period_in_days ? std::to_string(**patch.expiry_period_in_days) : "null");
   if (out.size() > 1) out.pop_back();  // the trailing comma
   out += '}';
   return out;
@@ -311,9 +316,9 @@ Result<TokenPatch> decode_token_patch(const std::string& body) {
   auto parsed = parse_object(body);
   if (!parsed.ok()) return parsed.error();
   const Object& obj = **parsed;
-  static const std::set<std::string> kFields = {
-      "name",      "description", "roles",      "startAt",           "createdAt",
-      "updatedAt", "endAt",       "lastUsedAt", "expiryPeriodInDays"};
+  static const std::set<std::string> kFields = {"name",    "description", "roles",
+                                                "startAt", "createdAt",   "updatedAt",
+                                                "endAt",   "lastUsedAt",  "expiryPeriodInDays"};
   for (const auto& [name, value] : obj) {
     if (!kFields.contains(name)) return invalid("unknown field " + name);
   }

@@ -63,6 +63,7 @@ std::string encode_deployment_page(const Page<Deployment>& page, const Organizat
 
 // {"values": [...]} for GET /_sim/issued-values.
 std::string encode_string_list(const std::string& key, const std::vector<std::string>& values);
-Result<std::vector<std::string>> decode_string_list(const std::string& body, const std::string& key);
+Result<std::vector<std::string>> decode_string_list(const std::string& body,
+                                                    const std::string& key);
 
 }  // namespace tokend::sim

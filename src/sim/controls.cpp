@@ -26,9 +26,9 @@ std::string format_number(double value) {
 
 // Reads one rule; `where` is "rules[i]".
 Result<FaultRule> read_rule(const Poco::JSON::Object& obj, const std::string& where) {
-  static const std::set<std::string> kFields = {
-      "operation", "status",   "rate",      "count",    "retryAfter",
-      "latencyMs", "dropRate", "dropCount", "dropWhen"};
+  static const std::set<std::string> kFields = {"operation", "status",     "rate",
+                                                "count",     "retryAfter", "latencyMs",
+                                                "dropRate",  "dropCount",  "dropWhen"};
   for (const auto& [name, value] : obj) {
     if (!kFields.contains(name)) return invalid(where + ": unknown field " + name);
   }
@@ -62,11 +62,12 @@ Result<FaultRule> read_rule(const Poco::JSON::Object& obj, const std::string& wh
         std::find(known.begin(), known.end(), rule.operation) == known.end())
       return invalid(where + ".operation: unknown operation " + rule.operation);
   }
-  for (Status s : {integer("status", 400, 599, rule.status), integer("count", 0, 1000000, rule.count),
-                   integer("retryAfter", 0, 3600, rule.retry_after),
-                   integer("latencyMs", 0, 600000, rule.latency_ms),
-                   integer("dropCount", 0, 1000000, rule.drop_count),
-                   probability("rate", rule.rate), probability("dropRate", rule.drop_rate)}) {
+  for (Status s :
+       {integer("status", 400, 599, rule.status), integer("count", 0, 1000000, rule.count),
+        integer("retryAfter", 0, 3600, rule.retry_after),
+        integer("latencyMs", 0, 600000, rule.latency_ms),
+        integer("dropCount", 0, 1000000, rule.drop_count), probability("rate", rule.rate),
+        probability("dropRate", rule.drop_rate)}) {
     if (!s.ok()) return s.error();
   }
   if (obj.has("dropWhen")) {
@@ -90,9 +91,8 @@ Result<FaultRule> read_rule(const Poco::JSON::Object& obj, const std::string& wh
 
 const std::vector<std::string>& known_operations() {
   static const std::vector<std::string> kOperations = {
-      "ListApiTokens",  "CreateApiToken",      "GetApiToken",
-      "UpdateApiToken", "UpdateApiTokenRoles", "RotateApiToken",
-      "DeleteApiToken", "ListWorkspaces",      "ListDeployments"};
+      "ListApiTokens",  "CreateApiToken", "GetApiToken",    "UpdateApiToken", "UpdateApiTokenRoles",
+      "RotateApiToken", "DeleteApiToken", "ListWorkspaces", "ListDeployments"};
   return kOperations;
 }
 
@@ -231,7 +231,8 @@ Result<RateLimits> parse_rate_limits(std::string_view text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string_view part = text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
+    std::string_view part =
+        text.substr(start, comma == std::string_view::npos ? text.npos : comma - start);
     auto eq = part.find('=');
     if (eq == std::string_view::npos)
       return invalid("rate limit '" + std::string(part) + "' is not METHOD=PER_SECOND");
@@ -336,8 +337,8 @@ std::string RequestLog::encode(bool include_requests) const {
       if (i) out += ',';
       out += "{\"seq\":" + std::to_string(r.seq) + ",\"method\":" + json_quote(r.method) +
              ",\"path\":" + json_quote(r.path) + ",\"query\":" + json_quote(r.query) +
-             ",\"operation\":" + json_quote(r.operation) + ",\"status\":" + std::to_string(r.status) +
-             "}";
+             ",\"operation\":" + json_quote(r.operation) +
+             ",\"status\":" + std::to_string(r.status) + "}";
     }
     out += ']';
   }

@@ -104,7 +104,8 @@ std::optional<std::string> read_bearer_token(const std::string& file, const std:
     token = value;
   }
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front()))) token.erase(0, 1);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.front())))
+    token.erase(0, 1);
   if (token.empty()) {
     problem = "the bearer token is empty";
     return std::nullopt;
@@ -120,8 +121,9 @@ int fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"astro-api-sim: a local, stateful Astro API (IAM tokens, Platform workspace and "
-               "deployment lookups) for tests, benchmarks and demos."};
+  CLI::App app{
+      "astro-api-sim: a local, stateful Astro API (IAM tokens, Platform workspace and "
+      "deployment lookups) for tests, benchmarks and demos."};
   std::string listen = "127.0.0.1:0";
   std::string port_file, org_id, token_file, token_env, seed_file, data_file, tls_cert, tls_key;
   std::string rate_limits_text;

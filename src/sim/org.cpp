@@ -281,8 +281,8 @@ Status Organization::validate_roles(EntityType type, const RoleSet& roles,
         break;
     }
     if (!entities.insert({role.entity_type, role.entity_id}).second)
-      return invalid(item + ": more than one role on " +
-                     std::string(to_string(role.entity_type)) + " " + role.entity_id);
+      return invalid(item + ": more than one role on " + std::string(to_string(role.entity_type)) +
+                     " " + role.entity_id);
     if (role.entity_type == type) ++primary_count;
   }
   if (primary_count != 1)
@@ -337,12 +337,10 @@ ApiToken Organization::insert_new(const NewToken& token, Timestamp now) {
   t.description = r.description;
   t.type = r.type;
   std::string entity_id = r.type == EntityType::Organization ? id_ : r.entity_id;
-  t.roles = token.roles ? normalize_roles(*token.roles)
-                        : RoleSet{Role{r.role, entity_id, r.type}};
+  t.roles = token.roles ? normalize_roles(*token.roles) : RoleSet{Role{r.role, entity_id, r.type}};
   t.expiry_period_in_days = r.expiry_period_in_days;
   t.created_at = t.updated_at = t.start_at = now;
-  if (t.expiry_period_in_days)
-    t.end_at = now + std::chrono::days(*t.expiry_period_in_days);
+  if (t.expiry_period_in_days) t.end_at = now + std::chrono::days(*t.expiry_period_in_days);
   t.token = SecretValue(generate_value(t.id));
   t.short_token = sha256_hex(t.token.reveal()).substr(0, 10);
   uint64_t sequence = next_sequence_++;
@@ -464,8 +462,8 @@ Status Organization::delete_token(const std::string& token_id) {
 Result<astro::json::TokenPage> Organization::list_tokens(const TokenQuery& query) const {
   Status paging = check_paging(query.offset, query.limit, kMaxTokenPageSize);
   if (!paging.ok()) return paging.error();
-  auto keys = parse_sorts(query.sorts,
-                          {"name", "description", "createdAt", "updatedAt", "tokenStartAt"});
+  auto keys =
+      parse_sorts(query.sorts, {"name", "description", "createdAt", "updatedAt", "tokenStartAt"});
   if (!keys.ok()) return keys.error();
 
   SharedLock lock(mutex_);
@@ -583,8 +581,8 @@ std::string Organization::encode_data() const {
   page.total_count = page.limit = static_cast<int>(page.tokens.size());
   std::string body = astro::json::encode_token_page(page);
   // Stored tokens never hold a value, so the page carries no secret.
-  return "{\"format\":" + json_quote(kDataFormat) + ",\"organizationId\":" + json_quote(id_) +
-         "," + body.substr(1);
+  return "{\"format\":" + json_quote(kDataFormat) + ",\"organizationId\":" + json_quote(id_) + "," +
+         body.substr(1);
 }
 
 Status Organization::load_data(const std::string& json) {

@@ -66,7 +66,7 @@ struct TokenQuery {
 struct EntityQuery {
   int offset = 0;
   int limit = 20;
-  std::vector<std::string> ids;            // workspaceIds or deploymentIds
+  std::vector<std::string> ids;  // workspaceIds or deploymentIds
   std::vector<std::string> names;
   std::vector<std::string> workspace_ids;  // ListDeployments only
   std::vector<std::string> sorts;
@@ -170,7 +170,7 @@ class Organization {
   const Clock& clock_;
 
   mutable std::shared_mutex mutex_;
-  std::map<uint64_t, astro::ApiToken> tokens_;            // by creation sequence
+  std::map<uint64_t, astro::ApiToken> tokens_;             // by creation sequence
   std::unordered_map<std::string, uint64_t> sequence_of_;  // token id -> sequence
   uint64_t next_sequence_ = 1;
   std::vector<std::string> issued_values_;

@@ -57,10 +57,9 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
       return;
     }
 
-    SimResponse answer =
-        static_cast<std::streamsize>(sim_request.body.size()) > kMaxBodyBytes
-            ? error_response(413, "request body larger than 64 MiB")
-            : simulator_.handle(sim_request);
+    SimResponse answer = static_cast<std::streamsize>(sim_request.body.size()) > kMaxBodyBytes
+                             ? error_response(413, "request body larger than 64 MiB")
+                             : simulator_.handle(sim_request);
 
     std::string outcome;
     try {
@@ -70,21 +69,25 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
         socket.close();
         outcome = "dropped";
       } else {
-        response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
+        response.setStatusAndReason(
+            static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
         for (const auto& [name, value] : answer.headers) response.set(name, value);
         if (answer.status == 204) {
           response.send();
         } else {
           response.setContentType("application/json");
           response.setContentLength(static_cast<std::streamsize>(answer.body.size()));
-          response.send().write(answer.body.data(), static_cast<std::streamsize>(answer.body.size()));
+          response.send().write(answer.body.data(),
+                                static_cast<std::streamsize>(answer.body.size()));
         }
       }
     } catch (const std::exception& e) {
       outcome = "connection error";
     }
 
-    double millis = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    double millis =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
     char duration[32];
     std::snprintf(duration, sizeof duration, "%.1f", millis);
     std::vector<LogField> fields = {
@@ -105,7 +108,8 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
 class HandlerFactory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   HandlerFactory(Simulator& simulator, Logger& log) : simulator_(simulator), log_(log) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
     return new RequestHandler(simulator_, log_);
   }
 
@@ -138,7 +142,9 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const ServerOptions& options
   try {
     address = Poco::Net::SocketAddress(options.listen);
   } catch (const Poco::Exception& e) {
-    return Error{ErrorKind::Invalid, "--listen " + options.listen + " is not HOST:PORT (" + e.displayText() + ")", "", 0};
+    return Error{ErrorKind::Invalid,
+                 "--listen " + options.listen + " is not HOST:PORT (" + e.displayText() + ")", "",
+                 0};
   }
   bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
   Poco::Net::ServerSocket socket;
@@ -152,12 +158,15 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const ServerOptions& options
       params.privateKeyFile = options.tls_key;
       params.verificationMode = Poco::Net::Context::VERIFY_NONE;
       params.loadDefaultCAs = false;
-      Poco::Net::Context::Ptr context = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+      Poco::Net::Context::Ptr context =
+          new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
       socket = Poco::Net::SecureServerSocket(address, 128, context);
     } catch (const Poco::Net::SSLException& e) {
-      return Error{ErrorKind::Tls, "cannot load the TLS certificate or key: " + e.displayText(), "", 0};
+      return Error{ErrorKind::Tls, "cannot load the TLS certificate or key: " + e.displayText(), "",
+                   0};
     } catch (const Poco::IOException& e) {
-      return Error{ErrorKind::Io, "cannot listen on " + options.listen + ": " + e.displayText(), "", 0};
+      return Error{ErrorKind::Io, "cannot listen on " + options.listen + ": " + e.displayText(), "",
+                   0};
     } catch (const Poco::Exception& e) {
       return Error{ErrorKind::Tls, "cannot set up TLS: " + e.displayText(), "", 0};
     }
@@ -165,7 +174,8 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const ServerOptions& options
     try {
       socket = Poco::Net::ServerSocket(address, 128);
     } catch (const Poco::Exception& e) {
-      return Error{ErrorKind::Io, "cannot listen on " + options.listen + ": " + e.displayText(), "", 0};
+      return Error{ErrorKind::Io, "cannot listen on " + options.listen + ": " + e.displayText(), "",
+                   0};
     }
   }
 

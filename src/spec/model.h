@@ -28,8 +28,8 @@ struct SourcePos {
 
 struct Diagnostic {
   SourcePos pos;
-  std::string message;     // e.g. "expiry_period_in_days must be between 1 and 3650, got 0"
-  std::string source_line; // the offending line of the file, when known
+  std::string message;      // e.g. "expiry_period_in_days must be between 1 and 3650, got 0"
+  std::string source_line;  // the offending line of the file, when known
 
   // "FILE:LINE:COL: error: MESSAGE\n", then, when the line is known, the
   // source line indented by four spaces and a caret under the column. LINE

@@ -93,7 +93,7 @@ std::string LockHolder::describe() const {
 }
 
 Result<std::unique_ptr<WriterLock>> WriterLock::acquire(const std::string& db_path,
-                                                         const std::string& command) {
+                                                        const std::string& command) {
   const std::string lock_path = db_path + ".lock";
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateMode);
   if (fd < 0) {

@@ -216,9 +216,10 @@ void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
   SQLite::Statement clear(db, "DELETE FROM resource_roles WHERE resource_key = ?");
   clear.bind(1, r.key);
   clear.exec();
-  SQLite::Statement insert(db,
-                           "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type) "
-                           "VALUES (?, ?, ?, ?)");
+  SQLite::Statement insert(
+      db,
+      "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type) "
+      "VALUES (?, ?, ?, ?)");
   for (const Role& role : normalize_roles(r.attrs.roles)) {
     insert.bind(1, r.key);
     insert.bind(2, role.role);
@@ -295,9 +296,9 @@ Status prepare_file(const std::string& path) {
   if (dir.empty()) dir = ".";
   struct stat dir_stat {};
   if (::stat(dir.c_str(), &dir_stat) != 0) {
-    return make_error(ErrorKind::Io, "state directory " + dir.string() +
-                                         " does not exist or is not accessible: " +
-                                         errno_text(errno));
+    return make_error(ErrorKind::Io,
+                      "state directory " + dir.string() +
+                          " does not exist or is not accessible: " + errno_text(errno));
   }
   if (!S_ISDIR(dir_stat.st_mode)) {
     return make_error(ErrorKind::Io, "state directory " + dir.string() + " is not a directory");
@@ -398,16 +399,16 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
     if (version == 0) {
       const int objects = db->execAndGet("SELECT count(*) FROM sqlite_schema").getInt();
       if (objects > 0) {
-        return make_error(ErrorKind::Invalid,
-                          "state database " + path +
-                              " is an SQLite database that astro-tokend did not create");
+        return make_error(
+            ErrorKind::Invalid,
+            "state database " + path + " is an SQLite database that astro-tokend did not create");
       }
     }
     // Only the first problem: enough to say what is wrong, cheap on a bad file.
     std::string first_problem = db->execAndGet("PRAGMA integrity_check(1)").getString();
     if (first_problem != "ok") {
-      return make_error(ErrorKind::Corrupt, "state database " + path +
-                                                " failed its integrity check: " + first_problem);
+      return make_error(ErrorKind::Corrupt,
+                        "state database " + path + " failed its integrity check: " + first_problem);
     }
     if (!in_memory) {
       Status restricted = restrict_modes(path);
@@ -415,9 +416,8 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
     }
     std::string mode = db->execAndGet("PRAGMA journal_mode = WAL").getString();
     if (mode != "wal" && !(in_memory && mode == "memory")) {
-      return make_error(ErrorKind::Io,
-                        "state database " + path + " cannot use WAL mode (journal mode is " +
-                            mode + ")");
+      return make_error(ErrorKind::Io, "state database " + path +
+                                           " cannot use WAL mode (journal mode is " + mode + ")");
     }
     db->exec("PRAGMA synchronous = FULL");
     return ok_status();
@@ -497,8 +497,9 @@ Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
   for (const Outcome& outcome : outcomes) {
     if (outcome.key.empty()) return make_error(ErrorKind::Invalid, "an outcome without a key");
     if (outcome.resource && outcome.resource->key != outcome.key) {
-      return make_error(ErrorKind::Invalid, "outcome for " + outcome.key +
-                                                " carries a resource keyed " + outcome.resource->key);
+      return make_error(
+          ErrorKind::Invalid,
+          "outcome for " + outcome.key + " carries a resource keyed " + outcome.resource->key);
     }
     addresses += (addresses.empty() ? "" : ", ") + address_for_key(outcome.key);
   }
@@ -517,8 +518,9 @@ Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
         SQLite::Statement resolve(*db_, "DELETE FROM intents WHERE id = ?");
         resolve.bind(1, *outcome.resolved_intent);
         if (resolve.exec() == 0) {
-          return make_error(ErrorKind::NotFound,
-                            "intent " + std::to_string(*outcome.resolved_intent) + " does not exist");
+          return make_error(
+              ErrorKind::NotFound,
+              "intent " + std::to_string(*outcome.resolved_intent) + " does not exist");
         }
       }
     }
@@ -674,10 +676,11 @@ Result<std::vector<RunRecord>> StateStore::runs(int limit) const {
     std::vector<RunRecord> out;
     std::unordered_map<int64_t, size_t> index;
     {
-      SQLite::Statement rows(*db_,
-                             "SELECT id, trigger, command, started_at, finished_at, to_add, "
-                             "to_change, to_destroy, to_rotate, failed, api_calls, "
-                             "duration_seconds, result, message FROM runs ORDER BY id DESC LIMIT ?");
+      SQLite::Statement rows(
+          *db_,
+          "SELECT id, trigger, command, started_at, finished_at, to_add, "
+          "to_change, to_destroy, to_rotate, failed, api_calls, "
+          "duration_seconds, result, message FROM runs ORDER BY id DESC LIMIT ?");
       rows.bind(1, sql_limit);
       while (rows.executeStep()) {
         RunRecord run;
@@ -699,10 +702,11 @@ Result<std::vector<RunRecord>> StateStore::runs(int limit) const {
         index.emplace(out.back().id, out.size() - 1);
       }
     }
-    SQLite::Statement actions(*db_,
-                              "SELECT run_id, address, action, ok, message, duration_seconds "
-                              "FROM run_actions WHERE run_id IN "
-                              "(SELECT id FROM runs ORDER BY id DESC LIMIT ?) ORDER BY run_id, seq");
+    SQLite::Statement actions(
+        *db_,
+        "SELECT run_id, address, action, ok, message, duration_seconds "
+        "FROM run_actions WHERE run_id IN "
+        "(SELECT id FROM runs ORDER BY id DESC LIMIT ?) ORDER BY run_id, seq");
     actions.bind(1, sql_limit);
     while (actions.executeStep()) {
       auto found = index.find(actions.getColumn(0).getInt64());

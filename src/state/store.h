@@ -34,8 +34,9 @@ struct ResourceRecord {
   Timestamp start_at{};             // start of the current validity window (moves on rotate)
   std::optional<Timestamp> end_at;  // expiry of the current value; nullopt: never expires
   std::string sink_path;            // where the secret was delivered
-  std::string sink_sha256;          // fingerprint of the delivered value; "" when never delivered (imported)
-  bool rotate_pending = false;      // the current value is unknown (lost in a crash): rotate next run
+  std::string
+      sink_sha256;  // fingerprint of the delivered value; "" when never delivered (imported)
+  bool rotate_pending = false;  // the current value is unknown (lost in a crash): rotate next run
 
   std::string address() const { return address_for_key(key); }
   bool operator==(const ResourceRecord&) const = default;

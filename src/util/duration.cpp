@@ -23,12 +23,18 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
     int64_t scale;
-    if (unit == "ms") scale = 1;
-    else if (unit == "s") scale = 1000;
-    else if (unit == "m") scale = 60 * 1000;
-    else if (unit == "h") scale = 3600 * 1000;
-    else if (unit == "d") scale = 24 * 3600 * 1000;
-    else return std::nullopt;
+    if (unit == "ms")
+      scale = 1;
+    else if (unit == "s")
+      scale = 1000;
+    else if (unit == "m")
+      scale = 60 * 1000;
+    else if (unit == "h")
+      scale = 3600 * 1000;
+    else if (unit == "d")
+      scale = 24 * 3600 * 1000;
+    else
+      return std::nullopt;
     total_ms += number * scale;
   }
   return std::chrono::milliseconds{total_ms};

@@ -28,10 +28,18 @@ class Logger {
 
   void log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields = {});
   void log(LogLevel level, std::string_view message, const std::vector<LogField>& fields);
-  void debug(std::string_view m, std::initializer_list<LogField> f = {}) { log(LogLevel::Debug, m, f); }
-  void info(std::string_view m, std::initializer_list<LogField> f = {}) { log(LogLevel::Info, m, f); }
-  void warn(std::string_view m, std::initializer_list<LogField> f = {}) { log(LogLevel::Warn, m, f); }
-  void error(std::string_view m, std::initializer_list<LogField> f = {}) { log(LogLevel::Error, m, f); }
+  void debug(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log(LogLevel::Debug, m, f);
+  }
+  void info(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log(LogLevel::Info, m, f);
+  }
+  void warn(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log(LogLevel::Warn, m, f);
+  }
+  void error(std::string_view m, std::initializer_list<LogField> f = {}) {
+    log(LogLevel::Error, m, f);
+  }
 
   bool enabled(LogLevel level) const { return level >= level_; }
 

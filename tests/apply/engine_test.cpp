@@ -229,7 +229,8 @@ TEST_CASE("create with one role is one call and delivers the value", "[apply]") 
   CHECK(f.prepare().plan.empty());
 }
 
-TEST_CASE("create with three roles is two calls: the primary role - then the whole set", "[apply]") {
+TEST_CASE("create with three roles is two calls: the primary role - then the whole set",
+          "[apply]") {
   Fixture f;
   f.set_specs({workspace_spec("a", 3)});
   auto report = f.apply();

@@ -49,9 +49,10 @@ TEST_CASE("prepare_plan refreshes once - checks entities once per kind - writes 
   CHECK(f.client.calls(astro::Operation::ListDeployments) == 0);
   CHECK(f.client.calls(astro::Operation::GetApiToken) == 0);
   REQUIRE(prepared->diagnostics.size() == 1);
-  CHECK(prepared->diagnostics[0].message ==
-        "astro_api_token.c: workspace \"cnosuchworkspace0000000000\" does not exist in organization "
-        "clx42kkcm01fo01o06agtmshg");
+  CHECK(
+      prepared->diagnostics[0].message ==
+      "astro_api_token.c: workspace \"cnosuchworkspace0000000000\" does not exist in organization "
+      "clx42kkcm01fo01o06agtmshg");
   CHECK(prepared->plan.counts().add == 3);
   CHECK(f.store->serial() == serial);
 }
@@ -77,8 +78,12 @@ TEST_CASE("prepare_plan resolves a pending create intent in memory and forces a 
   intent.started_at = kNow - seconds(5);
   REQUIRE(f.store->journal_intent(intent).ok());
   // The create happened, but its answer was lost.
-  astro::CreateTokenRequest request{"a", "", EntityType::Workspace, "WORKSPACE_OWNER",
-                                    astro::FakeClient::kDefaultWorkspace, std::nullopt};
+  astro::CreateTokenRequest request{"a",
+                                    "",
+                                    EntityType::Workspace,
+                                    "WORKSPACE_OWNER",
+                                    astro::FakeClient::kDefaultWorkspace,
+                                    std::nullopt};
   auto created = f.client.create_token(request);
   REQUIRE(created.ok());
   f.client.reset_calls();
@@ -101,21 +106,26 @@ TEST_CASE("prepare_plan measures sinks against their fingerprints", "[apply][pre
                       workspace_spec("b", astro::FakeClient::kDefaultWorkspace),
                       workspace_spec("c", astro::FakeClient::kDefaultWorkspace)};
   for (const auto& s : f.desired.tokens) {
-    auto created = f.client.create_token({s.attrs.name, "", EntityType::Workspace, "WORKSPACE_OWNER",
-                                          astro::FakeClient::kDefaultWorkspace, std::nullopt});
+    auto created =
+        f.client.create_token({s.attrs.name, "", EntityType::Workspace, "WORKSPACE_OWNER",
+                               astro::FakeClient::kDefaultWorkspace, std::nullopt});
     REQUIRE(created.ok());
-    REQUIRE(f.store->record_outcome({s.key, [&] {
-      state::ResourceRecord r;
-      r.key = s.key;
-      r.id = created->id;
-      r.attrs = created->attrs();
-      r.created_at = r.updated_at = r.start_at = created->start_at;
-      r.sink_path = s.sink;
-      r.sink_sha256 = sha256_hex("value-" + s.key);
-      return r;
-    }(), std::nullopt}).ok());
+    REQUIRE(f.store
+                ->record_outcome({s.key,
+                                  [&] {
+                                    state::ResourceRecord r;
+                                    r.key = s.key;
+                                    r.id = created->id;
+                                    r.attrs = created->attrs();
+                                    r.created_at = r.updated_at = r.start_at = created->start_at;
+                                    r.sink_path = s.sink;
+                                    r.sink_sha256 = sha256_hex("value-" + s.key);
+                                    return r;
+                                  }(),
+                                  std::nullopt})
+                .ok());
   }
-  f.sink.set_content("/sinks/a.token", "value-a");      // matches
+  f.sink.set_content("/sinks/a.token", "value-a");         // matches
   f.sink.set_content("/sinks/b.token", "something else");  // mismatch
   // c: missing
   auto prepared = apply::prepare_plan(f.deps, f.desired, {});
@@ -160,14 +170,16 @@ TEST_CASE("prepare_plan looks up only the entities that no listed token holds a 
 TEST_CASE("check_entities without known ids looks every kind up once", "[apply][prepare]") {
   Fixture f;
   spec::TokenSpec mixed = workspace_spec("a", astro::FakeClient::kDefaultWorkspace);
-  mixed.attrs.roles.push_back({"DEPLOYMENT_ADMIN", "cnosuchdeployment000000000", EntityType::Deployment});
+  mixed.attrs.roles.push_back(
+      {"DEPLOYMENT_ADMIN", "cnosuchdeployment000000000", EntityType::Deployment});
   f.desired.tokens = {mixed, workspace_spec("b", astro::FakeClient::kDefaultWorkspace)};
   auto diagnostics = apply::check_entities(f.client, f.desired);
   REQUIRE(diagnostics.ok());
   CHECK(f.client.calls(astro::Operation::ListWorkspaces) == 1);
   CHECK(f.client.calls(astro::Operation::ListDeployments) == 1);
   REQUIRE(diagnostics->size() == 1);
-  CHECK(diagnostics->at(0).message ==
-        "astro_api_token.a: deployment \"cnosuchdeployment000000000\" does not exist in organization "
-        "clx42kkcm01fo01o06agtmshg");
+  CHECK(
+      diagnostics->at(0).message ==
+      "astro_api_token.a: deployment \"cnosuchdeployment000000000\" does not exist in organization "
+      "clx42kkcm01fo01o06agtmshg");
 }

@@ -77,7 +77,8 @@ TEST_CASE("two interrupted creates of the same name adopt distinct tokens", "[ap
   auto a = create_intent(1, "a", "same");
   auto b = create_intent(2, "b", "same");
   b.started_at = kStart + seconds(10);
-  auto observed = observe({remote("c1", "same", kStart + seconds(1)), remote("c2", "same", kStart + seconds(11))});
+  auto observed = observe(
+      {remote("c1", "same", kStart + seconds(1)), remote("c2", "same", kStart + seconds(11))});
   Recovery r = resolve_intents({b, a}, {}, observed);
   REQUIRE(r.outcomes.size() == 2);
   CHECK(r.outcomes[0].key == "a");
@@ -86,11 +87,13 @@ TEST_CASE("two interrupted creates of the same name adopt distinct tokens", "[ap
   CHECK(r.outcomes[1].resource->id == "c2");
 }
 
-TEST_CASE("an interrupted create_before_destroy keeps the old token as deposed", "[apply][recovery]") {
+TEST_CASE("an interrupted create_before_destroy keeps the old token as deposed",
+          "[apply][recovery]") {
   state::ResourceRecord old;
   old.key = "ci";
   old.id = "cold";
-  auto observed = observe({remote("cold", "ci", kStart - seconds(3600)), remote("cnew", "ci", kStart + seconds(2))});
+  auto observed = observe(
+      {remote("cold", "ci", kStart - seconds(3600)), remote("cnew", "ci", kStart + seconds(2))});
   Recovery r = resolve_intents({create_intent(4, "ci", "ci")}, {old}, observed);
   REQUIRE(r.outcomes.size() == 2);
   // The successor first: the old id must leave the key before the deposed row takes it.

@@ -26,7 +26,8 @@ std::string violation_lines(const std::string& log) {
   std::istringstream in(log);
   std::string line, found;
   while (std::getline(in, line))
-    if (line.find("Violation") != std::string::npos || line.find("\xe2\x9c\x96") != std::string::npos ||  // ✖
+    if (line.find("Violation") != std::string::npos ||
+        line.find("\xe2\x9c\x96") != std::string::npos ||  // ✖
         line.find("[VALIDATOR]") != std::string::npos)
       found += line + "\n";
   return found;
@@ -53,13 +54,15 @@ void check_api_error(const Error& error, ErrorKind kind, int http_status) {
 
 }  // namespace
 
-TEST_CASE("every client operation honours the published contract", "[astro][contract][integration]") {
+TEST_CASE("every client operation honours the published contract",
+          "[astro][contract][integration]") {
   t::SimOptions sim_options;
   sim_options.rate_limits = false;
   t::SimProcess sim(sim_options);
   // 1,001 tokens beforehand, so that listing takes two pages through Prism.
   sim::NewToken templ;
-  templ.request = {"seeded", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", t::kSimDeploymentId, 90};
+  templ.request = {"seeded", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", t::kSimDeploymentId,
+                   90};
   REQUIRE(sim.control().create_tokens(templ, 1001).ids.size() == 1001);
 
   t::PrismHarness prism(sim.base_url());
@@ -68,14 +71,15 @@ TEST_CASE("every client operation honours the published contract", "[astro][cont
   HttpClient& client = *created_client.value();
 
   // --- success paths ---------------------------------------------------------
-  auto organization = client.create_token({"org token", "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
-                                           std::nullopt});
+  auto organization = client.create_token(
+      {"org token", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
   REQUIRE(organization.ok());
-  auto workspace = client.create_token(
-      {"workspace token", "with a description", EntityType::Workspace, "WORKSPACE_OPERATOR", t::kSimWorkspaceId, 30});
+  auto workspace =
+      client.create_token({"workspace token", "with a description", EntityType::Workspace,
+                           "WORKSPACE_OPERATOR", t::kSimWorkspaceId, 30});
   REQUIRE(workspace.ok());
-  auto deployment = client.create_token(
-      {"deployment token", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", t::kSimDeploymentId, 3650});
+  auto deployment = client.create_token({"deployment token", "", EntityType::Deployment,
+                                         "DEPLOYMENT_ADMIN", t::kSimDeploymentId, 3650});
   REQUIRE(deployment.ok());
 
   auto listed = client.list_tokens();
@@ -84,12 +88,14 @@ TEST_CASE("every client operation honours the published contract", "[astro][cont
 
   REQUIRE(client.get_token(workspace->id).ok());
   REQUIRE(client.update_token(workspace->id, {"renamed", ""}).ok());
-  REQUIRE(client.update_token(organization->id, {std::string(256, 'n'), std::string(500, 'd')}).ok());
-  REQUIRE(client
-              .update_token_roles(workspace->id,
-                                  {{"WORKSPACE_OPERATOR", t::kSimWorkspaceId, EntityType::Workspace},
-                                   {"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}})
-              .ok());
+  REQUIRE(
+      client.update_token(organization->id, {std::string(256, 'n'), std::string(500, 'd')}).ok());
+  REQUIRE(
+      client
+          .update_token_roles(workspace->id,
+                              {{"WORKSPACE_OPERATOR", t::kSimWorkspaceId, EntityType::Workspace},
+                               {"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}})
+          .ok());
   REQUIRE(client
               .update_token_roles(organization->id,
                                   {{"ORGANIZATION_MEMBER", sim.org_id(), EntityType::Organization},
@@ -114,9 +120,11 @@ TEST_CASE("every client operation honours the published contract", "[astro][cont
   const std::string gone = deployment->id;
   check_api_error(client.get_token(gone).error(), ErrorKind::NotFound, 404);
   check_api_error(client.update_token(gone, {"x", ""}).error(), ErrorKind::NotFound, 404);
-  check_api_error(
-      client.update_token_roles(gone, {{"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}}).error(),
-      ErrorKind::NotFound, 404);
+  check_api_error(client
+                      .update_token_roles(
+                          gone, {{"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}})
+                      .error(),
+                  ErrorKind::NotFound, 404);
   check_api_error(client.rotate_token(gone).error(), ErrorKind::NotFound, 404);
   check_api_error(client.delete_token(gone).error(), ErrorKind::NotFound, 404);
   check_api_error(client
@@ -125,13 +133,13 @@ TEST_CASE("every client operation honours the published contract", "[astro][cont
                       .error(),
                   ErrorKind::Invalid, 400);
   check_api_error(client
-                      .create_token({"unknown workspace", "", EntityType::Workspace, "WORKSPACE_OWNER",
-                                     "cmissingworkspace00000000", std::nullopt})
+                      .create_token({"unknown workspace", "", EntityType::Workspace,
+                                     "WORKSPACE_OWNER", "cmissingworkspace00000000", std::nullopt})
                       .error(),
                   ErrorKind::NotFound, 404);
   check_api_error(client
-                      .update_token_roles(workspace->id,
-                                          {{"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}})
+                      .update_token_roles(workspace->id, {{"DEPLOYMENT_ADMIN", t::kSimDeploymentId,
+                                                           EntityType::Deployment}})
                       .error(),
                   ErrorKind::Invalid, 400);
 
@@ -140,19 +148,21 @@ TEST_CASE("every client operation honours the published contract", "[astro][cont
   auto wrong_token = HttpClient::create(wrong_token_options, null_logger());
   REQUIRE(wrong_token.ok());
   check_api_error(wrong_token.value()->list_tokens().error(), ErrorKind::Unauthorized, 401);
-  check_api_error(wrong_token.value()->create_token({"x", "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
-                                                     std::nullopt})
+  check_api_error(wrong_token.value()
+                      ->create_token({"x", "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
+                                      std::nullopt})
                       .error(),
                   ErrorKind::Unauthorized, 401);
-  check_api_error(wrong_token.value()->existing_workspaces({t::kSimWorkspaceId}).error(), ErrorKind::Unauthorized,
-                  401);
+  check_api_error(wrong_token.value()->existing_workspaces({t::kSimWorkspaceId}).error(),
+                  ErrorKind::Unauthorized, 401);
 
   auto other_org_options = through(prism, sim);
   other_org_options.organization_id = "cotherorganization0000000";
   auto other_org = HttpClient::create(other_org_options, null_logger());
   REQUIRE(other_org.ok());
   check_api_error(other_org.value()->list_tokens().error(), ErrorKind::Forbidden, 403);
-  check_api_error(other_org.value()->existing_deployments({t::kSimDeploymentId}).error(), ErrorKind::Forbidden, 403);
+  check_api_error(other_org.value()->existing_deployments({t::kSimDeploymentId}).error(),
+                  ErrorKind::Forbidden, 403);
 
   CHECK(sim.control().requests().count("ListApiTokens") == 4);
 
@@ -161,11 +171,13 @@ TEST_CASE("every client operation honours the published contract", "[astro][cont
   // refusals, it has logged everything before them.
   const std::string sentinel = "csentinel0000000000000000";
   t::HttpResponse iam_sentinel =
-      t::http_request({"POST", prism.base_url() + "/iam/v1beta1/organizations/" + sentinel + "/tokens/" + sentinel +
-                                   "/roles",
+      t::http_request({"POST",
+                       prism.base_url() + "/iam/v1beta1/organizations/" + sentinel + "/tokens/" +
+                           sentinel + "/roles",
                        t::bearer_header(sim.bearer_token()), R"({"roles":[]})"});
   t::HttpResponse platform_sentinel = t::http_request(
-      {"GET", prism.base_url() + "/platform/v1beta1/organizations/" + sentinel + "/workspaces?limit=-1",
+      {"GET",
+       prism.base_url() + "/platform/v1beta1/organizations/" + sentinel + "/workspaces?limit=-1",
        t::bearer_header(sim.bearer_token()), ""});
   CHECK(iam_sentinel.status == 422);
   CHECK(platform_sentinel.status == 422);

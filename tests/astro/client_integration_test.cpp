@@ -44,11 +44,14 @@ std::unique_ptr<HttpClient> client_for(HttpClientOptions options, Logger& logger
 }
 
 CreateTokenRequest workspace_token(const std::string& name) {
-  return {name, "made by the client test", EntityType::Workspace, "WORKSPACE_OWNER", t::kSimWorkspaceId, 30};
+  return {
+      name, "made by the client test", EntityType::Workspace, "WORKSPACE_OWNER", t::kSimWorkspaceId,
+      30};
 }
 
 bool has_token_named(const std::vector<ApiToken>& tokens, const std::string& name) {
-  return std::any_of(tokens.begin(), tokens.end(), [&](const ApiToken& token) { return token.name == name; });
+  return std::any_of(tokens.begin(), tokens.end(),
+                     [&](const ApiToken& token) { return token.name == name; });
 }
 
 }  // namespace
@@ -82,8 +85,9 @@ TEST_CASE("every client operation against the simulator", "[astro][integration]"
   CHECK(updated->name == "renamed");
   CHECK(updated->description == "new description");
 
-  const RoleSet roles = normalize_roles({{"WORKSPACE_OWNER", t::kSimWorkspaceId, EntityType::Workspace},
-                                         {"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}});
+  const RoleSet roles =
+      normalize_roles({{"WORKSPACE_OWNER", t::kSimWorkspaceId, EntityType::Workspace},
+                       {"DEPLOYMENT_ADMIN", t::kSimDeploymentId, EntityType::Deployment}});
   REQUIRE(client->update_token_roles(id, roles).ok());
   CHECK(client->get_token(id)->roles == roles);
 
@@ -96,7 +100,8 @@ TEST_CASE("every client operation against the simulator", "[astro][integration]"
   auto workspaces = client->existing_workspaces({t::kSimWorkspaceId, "cmissingworkspace00000000"});
   REQUIRE(workspaces.ok());
   CHECK(*workspaces == std::vector<std::string>{t::kSimWorkspaceId});
-  auto deployments = client->existing_deployments({"cmissingdeployment0000000", t::kSimDeploymentId});
+  auto deployments =
+      client->existing_deployments({"cmissingdeployment0000000", t::kSimDeploymentId});
   REQUIRE(deployments.ok());
   CHECK(*deployments == std::vector<std::string>{t::kSimDeploymentId});
 
@@ -108,13 +113,14 @@ TEST_CASE("every client operation against the simulator", "[astro][integration]"
   CHECK_FALSE(again.error().request_id.empty());
   CHECK(client->get_token(id).error().kind == ErrorKind::NotFound);
 
-  auto invalid = client->create_token(
-      {"wrong role", "", EntityType::Workspace, "ORGANIZATION_OWNER", t::kSimWorkspaceId, std::nullopt});
+  auto invalid = client->create_token({"wrong role", "", EntityType::Workspace,
+                                       "ORGANIZATION_OWNER", t::kSimWorkspaceId, std::nullopt});
   REQUIRE_FALSE(invalid.ok());
   CHECK(invalid.error().kind == ErrorKind::Invalid);
   CHECK(invalid.error().http_status == 400);
-  auto unknown_workspace = client->create_token(
-      {"nowhere", "", EntityType::Workspace, "WORKSPACE_OWNER", "cmissingworkspace00000000", std::nullopt});
+  auto unknown_workspace =
+      client->create_token({"nowhere", "", EntityType::Workspace, "WORKSPACE_OWNER",
+                            "cmissingworkspace00000000", std::nullopt});
   REQUIRE_FALSE(unknown_workspace.ok());
   CHECK(unknown_workspace.error().kind == ErrorKind::NotFound);
 
@@ -213,33 +219,37 @@ TEST_CASE("the bearer token appears in no log line and no error message", "[astr
   std::ostringstream log_text;
   Logger logger(log_text, LogLevel::Debug, LogFormat::Json);
   auto client = client_for(options_for(sim), logger);
-  sim.control().set_faults({t::fail_next("ListApiTokens", 503, 2), t::fail_next("CreateApiToken", 429, 1, 0),
+  sim.control().set_faults({t::fail_next("ListApiTokens", 503, 2),
+                            t::fail_next("CreateApiToken", 429, 1, 0),
                             t::drop_next("GetApiToken", 1, sim::DropWhen::Before)});
   std::vector<Error> errors;
   REQUIRE(client->list_tokens().ok());
   auto created = client->create_token(workspace_token("secret keeper"));
   REQUIRE(created.ok());
   REQUIRE(client->get_token(created->id).ok());
-  if (auto missing = client->get_token("cdoesnotexist000000000000"); !missing.ok()) errors.push_back(missing.error());
+  if (auto missing = client->get_token("cdoesnotexist000000000000"); !missing.ok())
+    errors.push_back(missing.error());
 
   auto wrong_options = options_for(sim);
   wrong_options.bearer_token = SecretValue("wrong-bearer-token-5d2c9");
   auto wrong = client_for(wrong_options, logger);
-  if (auto denied = wrong->rotate_token(created->id); !denied.ok()) errors.push_back(denied.error());
+  if (auto denied = wrong->rotate_token(created->id); !denied.ok())
+    errors.push_back(denied.error());
 
   REQUIRE(errors.size() == 2);
   CHECK(errors[1].kind == ErrorKind::Unauthorized);
   const std::string text = log_text.str();
   CHECK(text.find("retrying") != std::string::npos);
   CHECK(std::count(text.begin(), text.end(), '\n') >= 8);
-  for (const std::string& secret : {sim.bearer_token(), std::string("wrong-bearer-token-5d2c9"),
-                                    created->token.reveal()}) {
+  for (const std::string& secret :
+       {sim.bearer_token(), std::string("wrong-bearer-token-5d2c9"), created->token.reveal()}) {
     CHECK(text.find(secret) == std::string::npos);
     for (const Error& error : errors) CHECK(error.describe().find(secret) == std::string::npos);
   }
 }
 
-TEST_CASE("the client-side limiter keeps parallel callers under the simulator's limits", "[astro][integration]") {
+TEST_CASE("the client-side limiter keeps parallel callers under the simulator's limits",
+          "[astro][integration]") {
   t::SimOptions sim_options;
   sim_options.rate_limits_spec = "get=25,post=10,delete=5";
   t::SimProcess sim(sim_options);

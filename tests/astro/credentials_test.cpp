@@ -26,8 +26,8 @@ TEST_CASE("the systemd credential wins over token_file - which wins over token_e
   write_file(dir.file("token"), "from-file \n\n");
   const CredentialSources both{dir.file("token"), "MY_TOKEN"};
 
-  auto from_credential =
-      load_bearer_token(both, fake_env({{"CREDENTIALS_DIRECTORY", dir.path()}, {"MY_TOKEN", "from-env"}}));
+  auto from_credential = load_bearer_token(
+      both, fake_env({{"CREDENTIALS_DIRECTORY", dir.path()}, {"MY_TOKEN", "from-env"}}));
   REQUIRE(from_credential.ok());
   CHECK(from_credential->reveal() == "from-credential");
 
@@ -42,8 +42,8 @@ TEST_CASE("the systemd credential wins over token_file - which wins over token_e
 
 TEST_CASE("a credentials directory without the token falls through to the next source", "[astro]") {
   TempDir dir;
-  auto token = load_bearer_token({"", "MY_TOKEN"},
-                                 fake_env({{"CREDENTIALS_DIRECTORY", dir.path()}, {"MY_TOKEN", "from-env"}}));
+  auto token = load_bearer_token({"", "MY_TOKEN"}, fake_env({{"CREDENTIALS_DIRECTORY", dir.path()},
+                                                             {"MY_TOKEN", "from-env"}}));
   REQUIRE(token.ok());
   CHECK(token->reveal() == "from-env");
 }

@@ -13,7 +13,12 @@ namespace {
 const Timestamp kNow = *parse_rfc3339("2026-03-01T00:00:00Z");
 
 CreateTokenRequest workspace_request(std::string name = "ci") {
-  return {std::move(name), "desc", EntityType::Workspace, "WORKSPACE_OWNER", FakeClient::kDefaultWorkspace, 30};
+  return {std::move(name),
+          "desc",
+          EntityType::Workspace,
+          "WORKSPACE_OWNER",
+          FakeClient::kDefaultWorkspace,
+          30};
 }
 
 }  // namespace
@@ -77,13 +82,19 @@ TEST_CASE("FakeClient validates bodies like the contract", "[astro]") {
   };
   const std::vector<Row> rows = {
       {{"", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt}, "name"},
-      {{std::string(257, 'n'), "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt}, "name"},
-      {{"n", std::string(501, 'd'), EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
+      {{std::string(257, 'n'), "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
+        std::nullopt},
+       "name"},
+      {{"n", std::string(501, 'd'), EntityType::Organization, "ORGANIZATION_MEMBER", "",
+        std::nullopt},
        "description"},
-      {{"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 0}, "tokenExpiryPeriodInDays"},
-      {{"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3651}, "tokenExpiryPeriodInDays"},
+      {{"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 0},
+       "tokenExpiryPeriodInDays"},
+      {{"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3651},
+       "tokenExpiryPeriodInDays"},
       {{"n", "", EntityType::Workspace, "WORKSPACE_OWNER", "", std::nullopt}, "entityId"},
-      {{"n", "", EntityType::Workspace, "WORKSPACE_OWNER", "cunknown", std::nullopt}, "workspace cunknown"},
+      {{"n", "", EntityType::Workspace, "WORKSPACE_OWNER", "cunknown", std::nullopt},
+       "workspace cunknown"},
       {{"n", "", EntityType::Organization, "", "", std::nullopt}, "role"},
   };
   for (const Row& row : rows) {
@@ -94,13 +105,15 @@ TEST_CASE("FakeClient validates bodies like the contract", "[astro]") {
     CHECK(created.error().message.find(row.says) != std::string::npos);
   }
   CHECK(fake.tokens().empty());
-  auto org = fake.create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3650});
+  auto org =
+      fake.create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3650});
   REQUIRE(org.ok());
   CHECK(org->roles.front().entity_id == fake.organization_id());
   CHECK(fake.update_token_roles(org->id, {}).error().kind == ErrorKind::Invalid);
 }
 
-TEST_CASE("FakeClient plays scripted failures in order - optionally after taking effect", "[astro]") {
+TEST_CASE("FakeClient plays scripted failures in order - optionally after taking effect",
+          "[astro]") {
   FakeClient fake;
   fake.script_failure(Operation::CreateApiToken, {ErrorKind::Unavailable, 2, false, "down", 503});
   fake.script_failure(Operation::CreateApiToken, {ErrorKind::Ambiguous, 1, true, "reset", 0});
@@ -141,7 +154,8 @@ TEST_CASE("FakeClient out-of-band changes and lookups", "[astro]") {
   CHECK(fake.calls(Operation::GetApiToken) == 1);
 
   fake.add_workspace("cws2");
-  auto workspaces = fake.existing_workspaces({"cws2", "cnope", FakeClient::kDefaultWorkspace, "cws2"});
+  auto workspaces =
+      fake.existing_workspaces({"cws2", "cnope", FakeClient::kDefaultWorkspace, "cws2"});
   REQUIRE(workspaces.ok());
   CHECK(*workspaces == std::vector<std::string>{"cws2", FakeClient::kDefaultWorkspace});
   auto deployments = fake.existing_deployments({FakeClient::kDefaultDeployment});
@@ -152,7 +166,8 @@ TEST_CASE("FakeClient out-of-band changes and lookups", "[astro]") {
   CHECK(fake.calls(Operation::ListWorkspaces) == 1);
 }
 
-TEST_CASE("FakeClient is safe to call from many threads and issues unique ids and values", "[astro]") {
+TEST_CASE("FakeClient is safe to call from many threads and issues unique ids and values",
+          "[astro]") {
   FakeClient fake;
   std::vector<std::thread> threads;
   std::mutex mutex;

@@ -108,7 +108,8 @@ TEST_CASE("every operation sends the contract's method - path - headers and body
     if (r.method == "DELETE") return answer(204);
     if (r.path() == kTokens && r.method == "GET")
       return answer(200, json::encode_token_page({{sample_token(token_id(1))}, 1, 0, 1000}));
-    if (r.path() == kTokens + "/" + token_id(1) + "/roles") return answer(200, json::encode_subject_roles({}));
+    if (r.path() == kTokens + "/" + token_id(1) + "/roles")
+      return answer(200, json::encode_subject_roles({}));
     if (r.path().find("/rotate") != std::string::npos || r.path() == kTokens)
       return answer(200, token_body(token_id(1), "value-1"));
     if (r.path() == kPlatform + "/workspaces")
@@ -119,7 +120,8 @@ TEST_CASE("every operation sends the contract's method - path - headers and body
   });
   auto client = make_client(fast_options(server.url()));
 
-  CreateTokenRequest create{"ci", "desc", EntityType::Workspace, "WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", 30};
+  CreateTokenRequest create{
+      "ci", "desc", EntityType::Workspace, "WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", 30};
   UpdateTokenRequest update{"ci2", "desc2"};
   RoleSet roles{{"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace}};
   REQUIRE(client->list_tokens().ok());
@@ -169,7 +171,8 @@ TEST_CASE("create and rotate return the new value - list and get never ask for o
     return answer(200, token_body(token_id(7)));
   });
   auto client = make_client(fast_options(server.url()));
-  auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  auto created = client->create_token(
+      {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
   REQUIRE(created.ok());
   CHECK(created->id == token_id(7));
   CHECK(created->token.reveal() == "secret-value-7");
@@ -184,7 +187,8 @@ TEST_CASE("create and rotate return the new value - list and get never ask for o
 TEST_CASE("a create answer without a readable token value is Ambiguous", "[astro]") {
   LocalServer server([](const RecordedRequest&) { return answer(200, token_body(token_id(7))); });
   auto client = make_client(fast_options(server.url()));
-  auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  auto created = client->create_token(
+      {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
   REQUIRE_FALSE(created.ok());
   CHECK(created.error().kind == ErrorKind::Ambiguous);
   CHECK(server.request_count() == 1);
@@ -197,16 +201,19 @@ TEST_CASE("statuses map to error kinds and carry the API's message and requestId
     size_t requests;  // attempts made (max_attempts = 4)
   };
   const std::vector<Row> rows = {
-      {400, ErrorKind::Invalid, 1},      {401, ErrorKind::Unauthorized, 1}, {403, ErrorKind::Forbidden, 1},
-      {404, ErrorKind::NotFound, 1},     {409, ErrorKind::Conflict, 1},     {422, ErrorKind::Invalid, 1},
-      {429, ErrorKind::RateLimited, 4},  {500, ErrorKind::Unavailable, 4},  {502, ErrorKind::Unavailable, 4},
-      {503, ErrorKind::Unavailable, 4},
+      {400, ErrorKind::Invalid, 1},     {401, ErrorKind::Unauthorized, 1},
+      {403, ErrorKind::Forbidden, 1},   {404, ErrorKind::NotFound, 1},
+      {409, ErrorKind::Conflict, 1},    {422, ErrorKind::Invalid, 1},
+      {429, ErrorKind::RateLimited, 4}, {500, ErrorKind::Unavailable, 4},
+      {502, ErrorKind::Unavailable, 4}, {503, ErrorKind::Unavailable, 4},
   };
   for (const Row& row : rows) {
     DYNAMIC_SECTION("HTTP " << row.status) {
       LocalServer server([&](const RecordedRequest&) {
-        return answer(row.status, error_body("the message for " + std::to_string(row.status), "req-42", row.status),
-                      {{"Retry-After", "0"}});
+        return answer(
+            row.status,
+            error_body("the message for " + std::to_string(row.status), "req-42", row.status),
+            {{"Retry-After", "0"}});
       });
       auto client = make_client(fast_options(server.url()));
       auto got = client->get_token(token_id(1));
@@ -214,7 +221,8 @@ TEST_CASE("statuses map to error kinds and carry the API's message and requestId
       CHECK(got.error().kind == row.kind);
       CHECK(got.error().http_status == row.status);
       CHECK(got.error().request_id == "req-42");
-      CHECK(got.error().message.find("the message for " + std::to_string(row.status)) != std::string::npos);
+      CHECK(got.error().message.find("the message for " + std::to_string(row.status)) !=
+            std::string::npos);
       CHECK(got.error().message.find("GetApiToken") != std::string::npos);
       CHECK(server.request_count() == row.requests);
     }
@@ -234,13 +242,20 @@ TEST_CASE("error_kind_for_status and judge_attempt follow the retry table", "[as
     Verdict verdict;
   };
   const std::vector<Row> rows = {
-      {true, Delivery::Answered, 200, Verdict::Success},       {false, Delivery::Answered, 204, Verdict::Success},
-      {true, Delivery::Answered, 429, Verdict::Retry},         {false, Delivery::Answered, 429, Verdict::Retry},
-      {true, Delivery::Answered, 503, Verdict::Retry},         {false, Delivery::Answered, 503, Verdict::Ambiguous},
-      {false, Delivery::Answered, 500, Verdict::Ambiguous},    {true, Delivery::Answered, 400, Verdict::Fail},
-      {false, Delivery::Answered, 404, Verdict::Fail},         {true, Delivery::NotSent, 0, Verdict::Retry},
-      {false, Delivery::NotSent, 0, Verdict::Retry},           {true, Delivery::LostAfterSend, 0, Verdict::Retry},
-      {false, Delivery::LostAfterSend, 0, Verdict::Ambiguous}, {true, Delivery::TlsFailed, 0, Verdict::Fail},
+      {true, Delivery::Answered, 200, Verdict::Success},
+      {false, Delivery::Answered, 204, Verdict::Success},
+      {true, Delivery::Answered, 429, Verdict::Retry},
+      {false, Delivery::Answered, 429, Verdict::Retry},
+      {true, Delivery::Answered, 503, Verdict::Retry},
+      {false, Delivery::Answered, 503, Verdict::Ambiguous},
+      {false, Delivery::Answered, 500, Verdict::Ambiguous},
+      {true, Delivery::Answered, 400, Verdict::Fail},
+      {false, Delivery::Answered, 404, Verdict::Fail},
+      {true, Delivery::NotSent, 0, Verdict::Retry},
+      {false, Delivery::NotSent, 0, Verdict::Retry},
+      {true, Delivery::LostAfterSend, 0, Verdict::Retry},
+      {false, Delivery::LostAfterSend, 0, Verdict::Ambiguous},
+      {true, Delivery::TlsFailed, 0, Verdict::Fail},
       {false, Delivery::TlsFailed, 0, Verdict::Fail},
   };
   for (const Row& row : rows) {
@@ -265,7 +280,8 @@ TEST_CASE("backoff is capped - exponential and fully jittered", "[astro]") {
 }
 
 TEST_CASE("Retry-After is read as seconds or as an HTTP date", "[astro]") {
-  const auto now = std::chrono::system_clock::time_point{std::chrono::seconds{1445412480}};  // 2015-10-21T07:28:00Z
+  const auto now = std::chrono::system_clock::time_point{
+      std::chrono::seconds{1445412480}};  // 2015-10-21T07:28:00Z
   using ms = std::chrono::milliseconds;
   CHECK(parse_retry_after("1", now) == ms(1000));
   CHECK(parse_retry_after(" 120 ", now) == ms(120000));
@@ -286,7 +302,8 @@ TEST_CASE("list_tokens follows every page with limit 1000 and stops at totalCoun
     page.total_count = kTotal;
     page.offset = offset;
     page.limit = limit;
-    for (int i = offset; i < std::min(kTotal, offset + limit); ++i) page.tokens.push_back(sample_token(token_id(i)));
+    for (int i = offset; i < std::min(kTotal, offset + limit); ++i)
+      page.tokens.push_back(sample_token(token_id(i)));
     return answer(200, json::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
@@ -303,7 +320,8 @@ TEST_CASE("list_tokens follows every page with limit 1000 and stops at totalCoun
   for (const auto& r : requests) CHECK(r.query("limit") == std::vector<std::string>{"1000"});
 }
 
-TEST_CASE("list_tokens follows smaller pages than asked for and never reports a token twice", "[astro]") {
+TEST_CASE("list_tokens follows smaller pages than asked for and never reports a token twice",
+          "[astro]") {
   // The server caps pages at 20 and repeats the last token of each page at the
   // start of the next (as when tokens are created between pages).
   static constexpr int kTotal = 45;
@@ -314,7 +332,8 @@ TEST_CASE("list_tokens follows smaller pages than asked for and never reports a 
     page.offset = offset;
     page.limit = 20;
     const int first = offset == 0 ? 0 : offset - 1;
-    for (int i = first; i < std::min(kTotal, offset + 20); ++i) page.tokens.push_back(sample_token(token_id(i)));
+    for (int i = first; i < std::min(kTotal, offset + 20); ++i)
+      page.tokens.push_back(sample_token(token_id(i)));
     return answer(200, json::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
@@ -345,7 +364,9 @@ TEST_CASE("list_tokens gives up on an empty page short of totalCount", "[astro]"
 }
 
 TEST_CASE("an unreadable page is Internal and names the field", "[astro]") {
-  LocalServer server([](const RecordedRequest&) { return answer(200, R"({"tokens":[],"offset":0,"limit":1000})"); });
+  LocalServer server([](const RecordedRequest&) {
+    return answer(200, R"({"tokens":[],"offset":0,"limit":1000})");
+  });
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();
   REQUIRE_FALSE(tokens.ok());
@@ -364,9 +385,10 @@ TEST_CASE("lookups send every id in one paginated query and return those that ex
     const size_t offset = std::stoul(r.query("offset").at(0));
     std::string body = "{\"workspaces\":[";
     for (size_t i = offset; i < std::min(matching.size(), offset + 20); ++i)
-      body += (i > offset ? "," : "") + std::string("{\"id\":\"") + matching[i] + "\",\"name\":\"x\"}";
-    body += "],\"totalCount\":" + std::to_string(matching.size()) + ",\"offset\":" + std::to_string(offset) +
-            ",\"limit\":20}";
+      body +=
+          (i > offset ? "," : "") + std::string("{\"id\":\"") + matching[i] + "\",\"name\":\"x\"}";
+    body += "],\"totalCount\":" + std::to_string(matching.size()) +
+            ",\"offset\":" + std::to_string(offset) + ",\"limit\":20}";
     return answer(200, body);
   });
   auto client = make_client(fast_options(server.url()));
@@ -394,11 +416,13 @@ TEST_CASE("lookups send every id in one paginated query and return those that ex
 TEST_CASE("a lookup of very many ids lists without a filter and intersects", "[astro]") {
   LocalServer server([](const RecordedRequest& r) {
     CHECK(r.query("deploymentIds").empty());
-    return answer(200, R"({"deployments":[{"id":"d1"},{"id":"d7"}],"totalCount":2,"offset":0,"limit":1000})");
+    return answer(
+        200, R"({"deployments":[{"id":"d1"},{"id":"d7"}],"totalCount":2,"offset":0,"limit":1000})");
   });
   auto client = make_client(fast_options(server.url()));
   std::vector<std::string> asked;
-  for (size_t i = 0; i < HttpClient::kMaxIdsPerQuery + 1; ++i) asked.push_back("d" + std::to_string(i));
+  for (size_t i = 0; i < HttpClient::kMaxIdsPerQuery + 1; ++i)
+    asked.push_back("d" + std::to_string(i));
   auto found = client->existing_deployments(asked);
   REQUIRE(found.ok());
   CHECK(*found == std::vector<std::string>{"d1", "d7"});
@@ -423,11 +447,14 @@ TEST_CASE("a GET survives three 503s", "[astro]") {
   CHECK(observed.calls[3] == std::make_pair(Operation::GetApiToken, 200));
 }
 
-TEST_CASE("idempotent operations are retried after a dropped connection - create and rotate are Ambiguous",
-          "[astro]") {
+TEST_CASE(
+    "idempotent operations are retried after a dropped connection - create and rotate are "
+    "Ambiguous",
+    "[astro]") {
   std::atomic<int> seen{0};
   LocalServer server([&](const RecordedRequest& r) {
-    Reply reply = answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
+    Reply reply =
+        answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
     if (++seen == 1) reply.drop = true;
     return reply;
   });
@@ -438,7 +465,8 @@ TEST_CASE("idempotent operations are retried after a dropped connection - create
     CHECK(server.request_count() == 2);
   }
   SECTION("create is not") {
-    auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+    auto created = client->create_token(
+        {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
     REQUIRE_FALSE(created.ok());
     CHECK(created.error().kind == ErrorKind::Ambiguous);
     CHECK(created.error().http_status == 0);
@@ -456,11 +484,14 @@ TEST_CASE("a 5xx answer to create is Ambiguous and not retried - a 429 is retrie
   std::atomic<int> seen{0};
   int first_status = GENERATE(500, 503, 429);
   LocalServer server([&](const RecordedRequest&) {
-    if (++seen == 1) return answer(first_status, error_body("busy", "req-9", first_status), {{"Retry-After", "0"}});
+    if (++seen == 1)
+      return answer(first_status, error_body("busy", "req-9", first_status),
+                    {{"Retry-After", "0"}});
     return answer(200, token_body(token_id(1), "v"));
   });
   auto client = make_client(fast_options(server.url()));
-  auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  auto created = client->create_token(
+      {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
   if (first_status == 429) {
     CHECK(created.ok());
     CHECK(server.request_count() == 2);
@@ -473,10 +504,12 @@ TEST_CASE("a 5xx answer to create is Ambiguous and not retried - a 429 is retrie
   }
 }
 
-TEST_CASE("a request that times out is retried when idempotent and Ambiguous otherwise", "[astro]") {
+TEST_CASE("a request that times out is retried when idempotent and Ambiguous otherwise",
+          "[astro]") {
   std::atomic<int> seen{0};
   LocalServer server([&](const RecordedRequest& r) {
-    Reply reply = answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
+    Reply reply =
+        answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
     if (++seen == 1) reply.delay = std::chrono::milliseconds(1000);
     return reply;
   });
@@ -488,7 +521,8 @@ TEST_CASE("a request that times out is retried when idempotent and Ambiguous oth
     CHECK(server.request_count() == 2);
   }
   SECTION("create") {
-    auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+    auto created = client->create_token(
+        {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
     REQUIRE_FALSE(created.ok());
     CHECK(created.error().kind == ErrorKind::Ambiguous);
     CHECK(created.error().message.find("no answer within 250ms") != std::string::npos);
@@ -501,13 +535,15 @@ TEST_CASE("create is retried when the connection is refused - then Unavailable",
   auto options = fast_options("http://127.0.0.1:" + std::to_string(closed_port()));
   options.observer = observed.observer();
   auto client = make_client(options);
-  auto created = client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  auto created = client->create_token(
+      {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
   REQUIRE_FALSE(created.ok());
   CHECK(created.error().kind == ErrorKind::Unavailable);
   CHECK(created.error().message.find("cannot connect") != std::string::npos);
   CHECK(created.error().message.find("after 4 attempts") != std::string::npos);
   REQUIRE(observed.calls.size() == 4);
-  for (const auto& call : observed.calls) CHECK(call == std::make_pair(Operation::CreateApiToken, 0));
+  for (const auto& call : observed.calls)
+    CHECK(call == std::make_pair(Operation::CreateApiToken, 0));
 }
 
 TEST_CASE("a Retry-After beyond max_retry_after fails at once with RateLimited", "[astro]") {
@@ -523,7 +559,8 @@ TEST_CASE("a Retry-After beyond max_retry_after fails at once with RateLimited",
 }
 
 TEST_CASE("a DELETE answering 404 is NotFound and not retried", "[astro]") {
-  LocalServer server([](const RecordedRequest&) { return answer(404, error_body("not found", "r", 404)); });
+  LocalServer server(
+      [](const RecordedRequest&) { return answer(404, error_body("not found", "r", 404)); });
   auto client = make_client(fast_options(server.url()));
   auto deleted = client->delete_token(token_id(1));
   REQUIRE_FALSE(deleted.ok());
@@ -540,7 +577,8 @@ TEST_CASE("a non-JSON error answer is described by its status", "[astro]") {
   CHECK(got.error().message == "GetApiToken: HTTP 403 Forbidden");
 }
 
-TEST_CASE("sequential requests reuse one connection - create and rotate open their own", "[astro]") {
+TEST_CASE("sequential requests reuse one connection - create and rotate open their own",
+          "[astro]") {
   LocalServer server([](const RecordedRequest& r) {
     return answer(200, r.method == "POST" && r.path().find("/rotate") != std::string::npos
                            ? token_body(token_id(1), "v")
@@ -632,7 +670,8 @@ TEST_CASE("api_url may carry a path prefix", "[astro]") {
 }
 
 TEST_CASE("requests the contract forbids are refused locally and never sent", "[astro]") {
-  LocalServer server([](const RecordedRequest&) { return answer(200, token_body(token_id(1), "v")); });
+  LocalServer server(
+      [](const RecordedRequest&) { return answer(200, token_body(token_id(1), "v")); });
   auto client = make_client(fast_options(server.url()));
   const std::string long_name(257, 'n');
   std::string multibyte_name;
@@ -640,7 +679,8 @@ TEST_CASE("requests the contract forbids are refused locally and never sent", "[
   std::vector<Error> errors;
   for (int days : {0, 3651})
     errors.push_back(
-        client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", days}).error());
+        client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", days})
+            .error());
   errors.push_back(client->update_token(token_id(1), {"", ""}).error());
   errors.push_back(client->update_token(token_id(1), {long_name, ""}).error());
   errors.push_back(client->update_token(token_id(1), {"n", std::string(501, 'd')}).error());
@@ -653,6 +693,7 @@ TEST_CASE("requests the contract forbids are refused locally and never sent", "[
   }
   CHECK(server.request_count() == 0);
   CHECK(client->update_token(token_id(1), {multibyte_name, std::string(500, 'd')}).ok());
-  CHECK(client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3650}).ok());
+  CHECK(client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3650})
+            .ok());
   CHECK(server.request_count() == 2);
 }

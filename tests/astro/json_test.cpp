@@ -12,8 +12,9 @@ ApiToken sample_token() {
   t.name = "ci \"deployer\"\n";
   t.description = "used by CI";
   t.type = EntityType::Workspace;
-  t.roles = normalize_roles({{"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace},
-                             {"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}});
+  t.roles =
+      normalize_roles({{"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace},
+                       {"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}});
   t.expiry_period_in_days = 30;
   t.short_token = "abc123";
   t.created_at = *parse_rfc3339("2026-01-02T03:04:05Z");
@@ -108,8 +109,9 @@ TEST_CASE("decoders tolerate unknown fields and name what is wrong", "[astro][js
   REQUIRE_FALSE(bad_expiry.ok());
   CHECK_FALSE(json::decode_token("not json").ok());
   CHECK_FALSE(json::decode_error("[]"));
-  auto ids = json::decode_id_page(R"({"totalCount":1,"limit":1000,"offset":0,"workspaces":[{"id":"w1","name":"x"}]})",
-                                  "workspaces");
+  auto ids = json::decode_id_page(
+      R"({"totalCount":1,"limit":1000,"offset":0,"workspaces":[{"id":"w1","name":"x"}]})",
+      "workspaces");
   REQUIRE(ids.ok());
   CHECK(ids->ids == std::vector<std::string>{"w1"});
 }

@@ -49,7 +49,8 @@ struct RecordedRequest {
       if (end == std::string::npos) end = rest.size();
       const std::string pair = rest.substr(start, end - start);
       const auto eq = pair.find('=');
-      if (pair.substr(0, eq) == name) values.push_back(eq == std::string::npos ? "" : pair.substr(eq + 1));
+      if (pair.substr(0, eq) == name)
+        values.push_back(eq == std::string::npos ? "" : pair.substr(eq + 1));
       start = end + 1;
     }
     return values;
@@ -119,7 +120,8 @@ class LocalServer {
   class RequestHandler final : public Poco::Net::HTTPRequestHandler {
    public:
     explicit RequestHandler(std::shared_ptr<State> state) : state_(std::move(state)) {}
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override {
+    void handleRequest(Poco::Net::HTTPServerRequest& request,
+                       Poco::Net::HTTPServerResponse& response) override {
       RecordedRequest recorded;
       recorded.method = request.getMethod();
       recorded.uri = request.getURI();
@@ -158,7 +160,8 @@ class LocalServer {
   class Factory final : public Poco::Net::HTTPRequestHandlerFactory {
    public:
     explicit Factory(std::shared_ptr<State> state) : state_(std::move(state)) {}
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override {
       return new RequestHandler(state_);
     }
 

@@ -68,7 +68,8 @@ TEST_CASE("a burst lets the first requests through at once - then the rate appli
   CHECK(time.elapsed() == 100ms);
 }
 
-TEST_CASE("by default a quarter second's worth of GETs goes at once and writes are spaced", "[astro]") {
+TEST_CASE("by default a quarter second's worth of GETs goes at once and writes are spaced",
+          "[astro]") {
   struct Case {
     HttpMethod method;
     int at_once;

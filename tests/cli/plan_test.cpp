@@ -112,7 +112,8 @@ TEST_CASE("plan never changes the state: the serial and the rows stay", "[cli][p
   CHECK(ws.control().requests().count("CreateApiToken") == 0);
 }
 
-TEST_CASE("plan with a bad spec prints diagnostics - exits 1 and makes no API call", "[cli][plan]") {
+TEST_CASE("plan with a bad spec prints diagnostics - exits 1 and makes no API call",
+          "[cli][plan]") {
   CliWorkspace ws;
   ws.write_spec("a.toml",
                 "[api_token.alpha]\nname = \"alpha\"\ntype = \"WORKSPACE\"\nrole = "

@@ -333,20 +333,21 @@ TEST_CASE("validate --remote reports each missing workspace and deployment at it
           "[spec][cli][remote]") {
   tokend::testing::CliWorkspace ws;
   ws.write_spec("a.toml", tokend::testing::workspace_spec("good", "good token"));
-  ws.write_spec("b.toml",
-                "[api_token.lost]\n"
-                "name = \"lost\"\n"
-                "type = \"WORKSPACE\"\n"
-                "role = \"WORKSPACE_OWNER\"\n"
-                "roles = [\n"
-                "  { role = \"WORKSPACE_OWNER\", entity_id = \"cnosuchworkspace0000000000\", entity_type = "
-                "\"WORKSPACE\" },\n"
-                "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"cnosuchdeployment000000000\", entity_type = "
-                "\"DEPLOYMENT\" },\n"
-                "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
-                    std::string(tokend::testing::kSimDeploymentId) +
-                    "\", entity_type = \"DEPLOYMENT\" },\n"
-                "]\n");
+  ws.write_spec(
+      "b.toml",
+      "[api_token.lost]\n"
+      "name = \"lost\"\n"
+      "type = \"WORKSPACE\"\n"
+      "role = \"WORKSPACE_OWNER\"\n"
+      "roles = [\n"
+      "  { role = \"WORKSPACE_OWNER\", entity_id = \"cnosuchworkspace0000000000\", entity_type = "
+      "\"WORKSPACE\" },\n"
+      "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"cnosuchdeployment000000000\", entity_type = "
+      "\"DEPLOYMENT\" },\n"
+      "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
+          std::string(tokend::testing::kSimDeploymentId) +
+          "\", entity_type = \"DEPLOYMENT\" },\n"
+          "]\n");
   tokend::testing::RunOptions in_dir;
   in_dir.cwd = ws.dir().path();
 
@@ -358,9 +359,11 @@ TEST_CASE("validate --remote reports each missing workspace and deployment at it
   CHECK(remote.exit_code == 1);
   CHECK(remote.out.empty());
   CHECK(remote.err ==
-        "specs/b.toml:1:1: error: astro_api_token.lost: deployment \"cnosuchdeployment000000000\" does "
+        "specs/b.toml:1:1: error: astro_api_token.lost: deployment \"cnosuchdeployment000000000\" "
+        "does "
         "not exist in organization clx42kkcm01fo01o06agtmshg\n"
-        "specs/b.toml:1:1: error: astro_api_token.lost: workspace \"cnosuchworkspace0000000000\" does not "
+        "specs/b.toml:1:1: error: astro_api_token.lost: workspace \"cnosuchworkspace0000000000\" "
+        "does not "
         "exist in organization clx42kkcm01fo01o06agtmshg\n"
         "2 errors.\n");
   const auto stats = ws.control().requests();

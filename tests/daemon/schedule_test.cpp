@@ -32,7 +32,8 @@ TEST_CASE("the timer interval is jittered uniformly and within bounds", "[daemon
   CHECK(jittered_interval(seconds(10), seconds(1), 7.0) == seconds(11));
 }
 
-TEST_CASE("backoff doubles from its base up to its cap - jittered around it", "[daemon][schedule]") {
+TEST_CASE("backoff doubles from its base up to its cap - jittered around it",
+          "[daemon][schedule]") {
   const BackoffPolicy exact{seconds(10), std::chrono::minutes(10), 0.0};
   struct Row {
     int failures;

@@ -33,13 +33,16 @@ Poco::JSON::Object::Ptr first_item(const std::string& body, const std::string& c
 TEST_CASE("bulk create bodies round-trip", "[sim]") {
   BulkCreate request;
   request.include_values = true;
-  request.tokens.push_back({{"a \"quoted\" name", "d", EntityType::Workspace, "WORKSPACE_OWNER",
-                             "clx42sxw501gl01o0gjenthnh", 30},
-                            RoleSet{{"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace},
-                                    {"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}},
-                            "cfixed0000000000000000001"});
-  request.tokens.push_back({{"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
-                            std::nullopt, ""});
+  request.tokens.push_back(
+      {{"a \"quoted\" name", "d", EntityType::Workspace, "WORKSPACE_OWNER",
+        "clx42sxw501gl01o0gjenthnh", 30},
+       RoleSet{{"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace},
+               {"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}},
+       "cfixed0000000000000000001"});
+  request.tokens.push_back(
+      {{"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
+       std::nullopt,
+       ""});
   auto decoded = decode_bulk_create(encode_bulk_create(request));
   REQUIRE(decoded.ok());
   CHECK(decoded->include_values);
@@ -135,7 +138,8 @@ TEST_CASE("seed files", "[sim]") {
     std::string message;
   };
   for (const Case& c : std::vector<Case>{
-           {R"({"workspace":[]})", "unknown field workspace (expected workspaces, deployments, tokens)"},
+           {R"({"workspace":[]})",
+            "unknown field workspace (expected workspaces, deployments, tokens)"},
            {R"({"workspaces":[{"name":"x"}]})", "workspaces[0].id is required"},
            {R"({"workspaces":[{"id":"w"},{"id":"w"}]})", "workspaces[1].id w is repeated"},
            {R"({"deployments":[{"id":"d"}]})", "deployments[0].workspaceId is required"},
@@ -163,7 +167,8 @@ TEST_CASE("Workspace and Deployment pages carry every field the contract require
   REQUIRE(ws_ids.ok());
   CHECK(ws_ids->ids == std::vector<std::string>{"clx42sxw501gl01o0gjenthnh"});
   auto ws = first_item(ws_body, "workspaces");
-  for (const char* field : {"cicdEnforcedDefault", "createdAt", "id", "name", "organizationId", "updatedAt"}) {
+  for (const char* field :
+       {"cicdEnforcedDefault", "createdAt", "id", "name", "organizationId", "updatedAt"}) {
     INFO(field);
     CHECK(ws->has(field));
   }
@@ -175,12 +180,31 @@ TEST_CASE("Workspace and Deployment pages carry every field the contract require
   REQUIRE(dep_ids.ok());
   CHECK(dep_ids->total_count == 1);
   auto dep = first_item(dep_body, "deployments");
-  for (const char* field :
-       {"airflowVersion", "astroRuntimeVersion", "createdAt", "createdBy", "id", "imageRepository", "imageTag",
-        "isCicdEnforced", "isDagDeployEnabled", "name", "namespace", "organizationId", "runtimeVersion",
-        "schedulerCpu", "schedulerMemory", "schedulerReplicas", "status", "updatedAt", "updatedBy",
-        "webServerAirflowApiUrl", "webServerCpu", "webServerIngressHostname", "webServerMemory", "webServerUrl",
-        "workspaceId"}) {
+  for (const char* field : {"airflowVersion",
+                            "astroRuntimeVersion",
+                            "createdAt",
+                            "createdBy",
+                            "id",
+                            "imageRepository",
+                            "imageTag",
+                            "isCicdEnforced",
+                            "isDagDeployEnabled",
+                            "name",
+                            "namespace",
+                            "organizationId",
+                            "runtimeVersion",
+                            "schedulerCpu",
+                            "schedulerMemory",
+                            "schedulerReplicas",
+                            "status",
+                            "updatedAt",
+                            "updatedBy",
+                            "webServerAirflowApiUrl",
+                            "webServerCpu",
+                            "webServerIngressHostname",
+                            "webServerMemory",
+                            "webServerUrl",
+                            "workspaceId"}) {
     INFO(field);
     CHECK(dep->has(field));
   }

@@ -23,7 +23,8 @@ struct ContractClient {
   const SimProcess& sim;
   const PrismHarness& prism;
 
-  HttpResponse send(const std::string& method, const std::string& path, const std::string& body = "",
+  HttpResponse send(const std::string& method, const std::string& path,
+                    const std::string& body = "",
                     std::optional<std::string> bearer = std::nullopt) const {
     HttpHeaders headers = bearer_header(bearer.value_or(sim.bearer_token()));
     HttpResponse r = http_request({method, prism.base_url() + path, headers, body});
@@ -48,9 +49,12 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
   // CreateApiToken: 200 for each type, 400 and 404 on bad entities.
   std::vector<astro::ApiToken> created;
   for (const astro::CreateTokenRequest& request :
-       {astro::CreateTokenRequest{"org", "an organization token", EntityType::Organization, "ORGANIZATION_OWNER", "", 30},
-        astro::CreateTokenRequest{"ws", "", EntityType::Workspace, "WORKSPACE_AUTHOR", ws, std::nullopt},
-        astro::CreateTokenRequest{"dep", "d", EntityType::Deployment, "DEPLOYMENT_ADMIN", dep, 3650}}) {
+       {astro::CreateTokenRequest{"org", "an organization token", EntityType::Organization,
+                                  "ORGANIZATION_OWNER", "", 30},
+        astro::CreateTokenRequest{"ws", "", EntityType::Workspace, "WORKSPACE_AUTHOR", ws,
+                                  std::nullopt},
+        astro::CreateTokenRequest{"dep", "d", EntityType::Deployment, "DEPLOYMENT_ADMIN", dep,
+                                  3650}}) {
     HttpResponse r = api.send("POST", tokens, astro::json::encode_create_request(request));
     REQUIRE(r.status == 200);
     auto token = astro::json::decode_token(r.body);
@@ -58,11 +62,14 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
     CHECK_FALSE(token->token.empty());
     created.push_back(*token);
   }
-  CHECK(api.send("POST", tokens, R"({"name":"x","type":"ORGANIZATION","role":"WORKSPACE_OWNER"})").status == 400);
-  CHECK(api.send("POST", tokens, R"({"name":"x","type":"WORKSPACE","role":"WORKSPACE_OWNER"})").status == 400);
-  CHECK(api.send("POST", tokens,
-                 R"({"name":"x","type":"WORKSPACE","role":"WORKSPACE_OWNER","entityId":"cmissing"})")
-            .status == 404);
+  CHECK(api.send("POST", tokens, R"({"name":"x","type":"ORGANIZATION","role":"WORKSPACE_OWNER"})")
+            .status == 400);
+  CHECK(api.send("POST", tokens, R"({"name":"x","type":"WORKSPACE","role":"WORKSPACE_OWNER"})")
+            .status == 400);
+  CHECK(
+      api.send("POST", tokens,
+               R"({"name":"x","type":"WORKSPACE","role":"WORKSPACE_OWNER","entityId":"cmissing"})")
+          .status == 404);
   const std::string org_token = created[0].id;
   const std::string ws_token = created[1].id;
   const std::string dep_token = created[2].id;
@@ -70,8 +77,8 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
   // ListApiTokens with every query parameter.
   for (const std::string& query : std::vector<std::string>{
            "", "?limit=1000", "?offset=1&limit=1", "?workspaceId=" + ws, "?deploymentId=" + dep,
-        "?includeOnlyOrganizationTokens=true", "?sorts=name:asc&sorts=createdAt:desc",
-        "?sorts=tokenStartAt:desc&limit=0"}) {
+           "?includeOnlyOrganizationTokens=true", "?sorts=name:asc&sorts=createdAt:desc",
+           "?sorts=tokenStartAt:desc&limit=0"}) {
     HttpResponse r = api.send("GET", tokens + query);
     CHECK(r.status == 200);
   }
@@ -79,7 +86,8 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
   // GetApiToken, UpdateApiToken, UpdateApiTokenRoles, RotateApiToken.
   CHECK(api.send("GET", tokens + "/" + ws_token).status == 200);
   CHECK(api.send("GET", tokens + "/cnosuchtoken0000000000000").status == 404);
-  CHECK(api.send("POST", tokens + "/" + ws_token, R"({"name":"renamed","description":"new"})").status == 200);
+  CHECK(api.send("POST", tokens + "/" + ws_token, R"({"name":"renamed","description":"new"})")
+            .status == 200);
   CHECK(api.send("POST", tokens + "/" + ws_token, R"({"name":"only a name"})").status == 200);
   CHECK(api.send("POST", tokens + "/cnosuchtoken0000000000000", R"({"name":"x"})").status == 404);
   const std::string roles_org = astro::json::encode_roles_request(
@@ -92,7 +100,8 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
                                                     {"Custom_Role", dep, EntityType::Deployment}}))
             .status == 200);
   CHECK(api.send("POST", tokens + "/" + dep_token + "/roles",
-                 astro::json::encode_roles_request({{"DEPLOYMENT_ADMIN", dep, EntityType::Deployment}}))
+                 astro::json::encode_roles_request(
+                     {{"DEPLOYMENT_ADMIN", dep, EntityType::Deployment}}))
             .status == 200);
   // The newer observe roles are held but not echoed in SubjectRoles (not in its enum).
   CHECK(api.send("POST", tokens + "/" + org_token + "/roles",
@@ -100,7 +109,8 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
                      {{"ORGANIZATION_OBSERVE_ADMIN", sim.org_id(), EntityType::Organization}}))
             .status == 200);
   CHECK(api.send("POST", tokens + "/" + ws_token + "/roles",
-                 astro::json::encode_roles_request({{"DEPLOYMENT_ADMIN", dep, EntityType::Deployment}}))
+                 astro::json::encode_roles_request(
+                     {{"DEPLOYMENT_ADMIN", dep, EntityType::Deployment}}))
             .status == 400);
   CHECK(api.send("POST", tokens + "/cnosuchtoken0000000000000/roles", roles_org).status == 404);
   HttpResponse rotated = api.send("POST", tokens + "/" + dep_token + "/rotate");
@@ -110,17 +120,21 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
 
   // Platform lookups, with repeated list parameters (the contract's form).
   CHECK(api.send("GET", platform + "/workspaces").status == 200);
-  CHECK(api.send("GET", platform + "/workspaces?workspaceIds=" + ws + "&workspaceIds=cother&limit=1000").status ==
-        200);
+  CHECK(api.send("GET",
+                 platform + "/workspaces?workspaceIds=" + ws + "&workspaceIds=cother&limit=1000")
+            .status == 200);
   CHECK(api.send("GET", platform + "/workspaces?sorts=name:asc&offset=0").status == 200);
-  CHECK(api.send("GET", platform + "/deployments?deploymentIds=" + dep + "&deploymentIds=cother").status == 200);
-  CHECK(api.send("GET", platform + "/deployments?workspaceIds=" + ws + "&limit=5000").status == 200);
+  CHECK(api.send("GET", platform + "/deployments?deploymentIds=" + dep + "&deploymentIds=cother")
+            .status == 200);
+  CHECK(api.send("GET", platform + "/deployments?workspaceIds=" + ws + "&limit=5000").status ==
+        200);
 
   // 401 with a wrong bearer token, and 403 for another organization, on every operation.
   const std::string wrong = "wrong-token";
   CHECK(api.send("GET", tokens, "", wrong).status == 401);
-  CHECK(api.send("POST", tokens, astro::json::encode_create_request({"x", "", EntityType::Organization,
-                                                                     "ORGANIZATION_MEMBER", "", 1}),
+  CHECK(api.send("POST", tokens,
+                 astro::json::encode_create_request(
+                     {"x", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 1}),
                  wrong)
             .status == 401);
   CHECK(api.send("GET", tokens + "/" + ws_token, "", wrong).status == 401);
@@ -130,8 +144,10 @@ TEST_CASE("every simulator route honours the published contract", "[contract]") 
   CHECK(api.send("DELETE", tokens + "/" + ws_token, "", wrong).status == 401);
   CHECK(api.send("GET", platform + "/workspaces", "", wrong).status == 401);
   CHECK(api.send("GET", platform + "/deployments", "", wrong).status == 401);
-  CHECK(api.send("GET", "/iam/v1beta1/organizations/cotherorg0000000000000000/tokens").status == 403);
-  CHECK(api.send("GET", "/platform/v1beta1/organizations/cotherorg0000000000000000/workspaces").status == 403);
+  CHECK(api.send("GET", "/iam/v1beta1/organizations/cotherorg0000000000000000/tokens").status ==
+        403);
+  CHECK(api.send("GET", "/platform/v1beta1/organizations/cotherorg0000000000000000/workspaces")
+            .status == 403);
 
   // DeleteApiToken: 204, then 404.
   CHECK(api.send("DELETE", tokens + "/" + ws_token).status == 204);
@@ -148,7 +164,8 @@ TEST_CASE("the contract harness reports violations and passes drops through", "[
   HttpHeaders auth = bearer_header(sim.bearer_token());
 
   // A request that breaks the contract never reaches the simulator.
-  HttpResponse bad_request = http_request({"GET", prism.base_url() + tokens + "?limit=1001", auth, ""});
+  HttpResponse bad_request =
+      http_request({"GET", prism.base_url() + tokens + "?limit=1001", auth, ""});
   CHECK(bad_request.status == 422);
   auto request_violation = prism_violation(bad_request);
   REQUIRE(request_violation);
@@ -174,9 +191,10 @@ TEST_CASE("the contract harness reports violations and passes drops through", "[
 
   // A connection the simulator drops is dropped through the harness too.
   sim.control().set_faults({drop_next("CreateApiToken", 1, sim::DropWhen::After)});
-  HttpResponse dropped = http_request(
-      {"POST", prism.base_url() + tokens, auth,
-       astro::json::encode_create_request({"lost", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 1})});
+  HttpResponse dropped =
+      http_request({"POST", prism.base_url() + tokens, auth,
+                    astro::json::encode_create_request(
+                        {"lost", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 1})});
   CHECK(dropped.status == 0);
   CHECK(sim.control().tokens().size() == 1);
   CHECK(prism.log().find("Prism is listening on") != std::string::npos);

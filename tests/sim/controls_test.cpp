@@ -53,14 +53,17 @@ TEST_CASE("fault plans are validated with messages naming the field", "[sim]") {
       {R"({"rules":{}})", "rules must be an array"},
       {R"({"rules":[],"extra":1})", "unknown field extra"},
       {R"({"rules":[5]})", "rules[0] must be an object"},
-      {R"({"rules":[{"operation":"Nope","status":500}]})", "rules[0].operation: unknown operation Nope"},
+      {R"({"rules":[{"operation":"Nope","status":500}]})",
+       "rules[0].operation: unknown operation Nope"},
       {R"({"rules":[{"status":200}]})", "rules[0].status must be between 400 and 599"},
       {R"({"rules":[{"status":500,"rate":1.5}]})", "rules[0].rate must be between 0 and 1"},
       {R"({"rules":[{"status":500,"count":-1}]})", "rules[0].count must be between 0 and 1000000"},
       {R"({"rules":[{"count":2}]})", "rules[0]: rate, count and retryAfter need a status"},
       {R"({"rules":[{"dropWhen":"after"}]})", "rules[0]: dropWhen needs dropRate or dropCount"},
-      {R"({"rules":[{"dropCount":1,"dropWhen":"later"}]})", "rules[0].dropWhen must be \"before\" or \"after\""},
-      {R"({"rules":[{"operation":"*"}]})", "rules[0]: a rule needs a status, latencyMs, dropRate or dropCount"},
+      {R"({"rules":[{"dropCount":1,"dropWhen":"later"}]})",
+       "rules[0].dropWhen must be \"before\" or \"after\""},
+      {R"({"rules":[{"operation":"*"}]})",
+       "rules[0]: a rule needs a status, latencyMs, dropRate or dropCount"},
       {R"({"rules":[{"status":500,"colour":"red"}]})", "rules[0]: unknown field colour"},
       {R"({"rules":[{"latencyMs":"slow"}]})", "rules[0].latencyMs must be an integer"},
   };
@@ -146,7 +149,8 @@ TEST_CASE("rate limit specs parse with defaults and clear errors", "[sim]") {
   auto partial = parse_rate_limits("post=2.5");
   REQUIRE(partial.ok());
   CHECK(*partial == RateLimits{25, 2.5, 5});
-  for (const char* bad : {"", "get", "get=", "get=0", "get=-1", "get=abc", "put=3", "get=1,get=2", "get=1,"}) {
+  for (const char* bad :
+       {"", "get", "get=", "get=0", "get=-1", "get=abc", "put=3", "get=1,get=2", "get=1,"}) {
     INFO(bad);
     CHECK_FALSE(parse_rate_limits(bad).ok());
   }
@@ -190,12 +194,15 @@ TEST_CASE("the request log counts by operation and status and keeps order", "[si
   log.record({0, "POST", "/b", "", "CreateApiToken", 0});
   log.record({0, "POST", "/b", "", "CreateApiToken", 200});
   std::string json = log.encode(true);
-  CHECK(json.starts_with(R"({"total":4,"counts":{"CreateApiToken":2,"ListApiTokens":2},)"
-                         R"("statusCounts":{"CreateApiToken":{"0":1,"200":1},"ListApiTokens":{"200":1,"503":1}},)"
-                         R"("requests":[{"seq":2,)"));
+  CHECK(json.starts_with(
+      R"({"total":4,"counts":{"CreateApiToken":2,"ListApiTokens":2},)"
+      R"("statusCounts":{"CreateApiToken":{"0":1,"200":1},"ListApiTokens":{"200":1,"503":1}},)"
+      R"("requests":[{"seq":2,)"));
   CHECK(json.find(R"("seq":1)") == std::string::npos);  // beyond the capacity
-  CHECK(json.find(R"({"seq":4,"method":"POST","path":"/b","query":"","operation":"CreateApiToken","status":200})") !=
-        std::string::npos);
+  CHECK(
+      json.find(
+          R"({"seq":4,"method":"POST","path":"/b","query":"","operation":"CreateApiToken","status":200})") !=
+      std::string::npos);
   CHECK(log.encode(false).find("requests") == std::string::npos);
   log.reset();
   CHECK(log.encode(true) == R"({"total":0,"counts":{},"statusCounts":{},"requests":[]})");

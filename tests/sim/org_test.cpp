@@ -30,7 +30,8 @@ astro::CreateTokenRequest ws_request(std::string name, std::optional<int> days =
 
 }  // namespace
 
-TEST_CASE("built-in roles belong to their entity type - other names are Deployment roles", "[sim]") {
+TEST_CASE("built-in roles belong to their entity type - other names are Deployment roles",
+          "[sim]") {
   CHECK(role_fits_entity_type("ORGANIZATION_OWNER", EntityType::Organization));
   CHECK(role_fits_entity_type("ORGANIZATION_OBSERVE_MEMBER", EntityType::Organization));
   CHECK_FALSE(role_fits_entity_type("WORKSPACE_OWNER", EntityType::Organization));
@@ -52,11 +53,13 @@ TEST_CASE("created tokens look like the API's and carry a unique value", "[sim]"
     const std::string& id = token->id;
     CHECK(id.size() == 25);
     CHECK(id[0] == 'c');
-    CHECK(std::all_of(id.begin(), id.end(), [](char c) { return std::islower(c) || std::isdigit(c); }));
+    CHECK(std::all_of(id.begin(), id.end(),
+                      [](char c) { return std::islower(c) || std::isdigit(c); }));
     ids.insert(id);
     const std::string& value = token->token.reveal();
     CHECK(std::count(value.begin(), value.end(), '.') == 2);
-    CHECK(value.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") ==
+    CHECK(value.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") ==
           std::string::npos);
     CHECK(value.find(token->short_token) == std::string::npos);
     values.insert(value);
@@ -73,22 +76,28 @@ TEST_CASE("created tokens look like the API's and carry a unique value", "[sim]"
 
 TEST_CASE("an ORGANIZATION token's role is on the organization itself", "[sim]") {
   Fixture f;
-  auto token = f.org.create_token({"org", "", EntityType::Organization, "ORGANIZATION_BILLING_ADMIN", "", std::nullopt});
+  auto token = f.org.create_token(
+      {"org", "", EntityType::Organization, "ORGANIZATION_BILLING_ADMIN", "", std::nullopt});
   REQUIRE(token.ok());
   CHECK(token->roles == RoleSet{{"ORGANIZATION_BILLING_ADMIN", kOrg, EntityType::Organization}});
   CHECK_FALSE(token->end_at);
-  auto explicit_org = f.org.create_token({"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", kOrg, 1});
+  auto explicit_org =
+      f.org.create_token({"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", kOrg, 1});
   CHECK(explicit_org.ok());
-  auto other = f.org.create_token({"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", kWs, 1});
+  auto other =
+      f.org.create_token({"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", kWs, 1});
   REQUIRE_FALSE(other.ok());
-  CHECK(other.error().message == "entityId must be empty or the organization id for an ORGANIZATION token");
+  CHECK(other.error().message ==
+        "entityId must be empty or the organization id for an ORGANIZATION token");
 }
 
 TEST_CASE("role updates follow the API's rules", "[sim]") {
   Fixture f;
   auto ws_token = f.org.create_token(ws_request("ws"));
-  auto org_token = f.org.create_token({"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
-  auto dep_token = f.org.create_token({"dep", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", kDep, std::nullopt});
+  auto org_token = f.org.create_token(
+      {"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  auto dep_token = f.org.create_token(
+      {"dep", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", kDep, std::nullopt});
   REQUIRE((ws_token.ok() && org_token.ok() && dep_token.ok()));
   const Role org_member{"ORGANIZATION_MEMBER", kOrg, EntityType::Organization};
   const Role ws_owner{"WORKSPACE_OWNER", kWs, EntityType::Workspace};
@@ -102,20 +111,32 @@ TEST_CASE("role updates follow the API's rules", "[sim]") {
   };
   const std::vector<Case> cases = {
       {org_token->id, {org_member, ws_owner, dep_admin}, ""},
-      {org_token->id, {ws_owner}, "roles must contain exactly one role with entityType ORGANIZATION (the token's type), found 0"},
-      {org_token->id, {org_member, {"ORGANIZATION_OWNER", kOrg, EntityType::Organization}},
+      {org_token->id,
+       {ws_owner},
+       "roles must contain exactly one role with entityType ORGANIZATION (the token's type), found "
+       "0"},
+      {org_token->id,
+       {org_member, {"ORGANIZATION_OWNER", kOrg, EntityType::Organization}},
        "roles[1]: more than one role on ORGANIZATION " + std::string(kOrg)},
-      {org_token->id, {{"ORGANIZATION_MEMBER", "cother", EntityType::Organization}},
+      {org_token->id,
+       {{"ORGANIZATION_MEMBER", "cother", EntityType::Organization}},
        "roles[0].entityId must be the organization id " + std::string(kOrg)},
       {ws_token->id, {ws_owner, dep_admin}, ""},
       {ws_token->id, {ws_owner, ws_owner}, ""},  // an exact repeat changes nothing
-      {ws_token->id, {ws_owner, ws_member}, "roles[1]: more than one role on WORKSPACE " + std::string(kWs)},
-      {ws_token->id, {ws_owner, org_member}, "roles[1]: a WORKSPACE token cannot have an ORGANIZATION role"},
-      {ws_token->id, {ws_owner, {"DEPLOYMENT_ADMIN", "cgone", EntityType::Deployment}},
+      {ws_token->id,
+       {ws_owner, ws_member},
+       "roles[1]: more than one role on WORKSPACE " + std::string(kWs)},
+      {ws_token->id,
+       {ws_owner, org_member},
+       "roles[1]: a WORKSPACE token cannot have an ORGANIZATION role"},
+      {ws_token->id,
+       {ws_owner, {"DEPLOYMENT_ADMIN", "cgone", EntityType::Deployment}},
        "roles[1].entityId: deployment cgone not found"},
       {dep_token->id, {dep_admin}, ""},
       {dep_token->id, {{"Deployment_Viewer", kDep, EntityType::Deployment}}, ""},
-      {dep_token->id, {dep_admin, ws_owner}, "roles[1]: a DEPLOYMENT token cannot have a WORKSPACE role"},
+      {dep_token->id,
+       {dep_admin, ws_owner},
+       "roles[1]: a DEPLOYMENT token cannot have a WORKSPACE role"},
       {dep_token->id, {}, "roles must contain at least one role"},
       {"cnosuchtoken", {ws_owner}, "API token cnosuchtoken not found"},
   };
@@ -157,7 +178,8 @@ TEST_CASE("update - rotate and delete", "[sim]") {
   CHECK(rotated->start_at == f.clock.now());
   CHECK(rotated->end_at == f.clock.now() + std::chrono::days(10));
   CHECK(rotated->token.reveal() != token->token.reveal());
-  CHECK(f.org.issued_values() == std::vector<std::string>{token->token.reveal(), rotated->token.reveal()});
+  CHECK(f.org.issued_values() ==
+        std::vector<std::string>{token->token.reveal(), rotated->token.reveal()});
 
   CHECK(f.org.delete_token(token->id).ok());
   auto again = f.org.delete_token(token->id);
@@ -174,7 +196,8 @@ TEST_CASE("listing filters - sorts and pages", "[sim]") {
   Organization org(kOrg, seed.workspaces, seed.deployments, f.clock);
   auto make = [&](std::string name, EntityType type, std::string role, std::string entity) {
     f.clock.advance(std::chrono::seconds(1));
-    auto t = org.create_token({std::move(name), "", type, std::move(role), std::move(entity), std::nullopt});
+    auto t = org.create_token(
+        {std::move(name), "", type, std::move(role), std::move(entity), std::nullopt});
     REQUIRE(t.ok());
     return t->id;
   };
@@ -269,7 +292,8 @@ TEST_CASE("out-of-band patches and data snapshots", "[sim]") {
   Organization stranger("cotherorg", f.seed.workspaces, f.seed.deployments, clock);
   auto refused = stranger.load_data(data);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().message == "the data belongs to organization " + std::string(kOrg) + ", not cotherorg");
+  CHECK(refused.error().message ==
+        "the data belongs to organization " + std::string(kOrg) + ", not cotherorg");
   CHECK_FALSE(restored.load_data("{}").ok());
   CHECK_FALSE(restored.load_data("not json").ok());
   CHECK(restored.all_tokens().size() == 1);  // a failed load changes nothing
@@ -279,12 +303,14 @@ TEST_CASE("bulk creation is all or nothing and honours fixed ids", "[sim]") {
   Fixture f;
   NewToken fixed{ws_request("fixed"), std::nullopt, "cfixed0000000000000000001"};
   NewToken with_roles{ws_request("roles"),
-                      RoleSet{{"WORKSPACE_OWNER", kWs, EntityType::Workspace}, {"DEPLOYMENT_ADMIN", kDep, EntityType::Deployment}},
+                      RoleSet{{"WORKSPACE_OWNER", kWs, EntityType::Workspace},
+                              {"DEPLOYMENT_ADMIN", kDep, EntityType::Deployment}},
                       ""};
   NewToken bad_id{ws_request("bad"), std::nullopt, "Xnot-an-id"};
   auto rejected = f.org.create_tokens({fixed, bad_id});
   REQUIRE_FALSE(rejected.ok());
-  CHECK(rejected.error().message == "tokens[1]: id Xnot-an-id is not 25 lowercase letters and digits starting with c");
+  CHECK(rejected.error().message ==
+        "tokens[1]: id Xnot-an-id is not 25 lowercase letters and digits starting with c");
   CHECK(f.org.token_count() == 0);
   auto twice = f.org.create_tokens({fixed, fixed});
   REQUIRE_FALSE(twice.ok());

@@ -46,7 +46,8 @@ long long millis_since(SteadyClock::time_point start) {
 TEST_CASE("an injected status answers the next N matching requests - then goes", "[sim]") {
   SimProcess sim(no_limits());
   SimControl control = sim.control();
-  auto set = control.set_faults({fail_next("ListApiTokens", 503, 3), fail_next("GetApiToken", 429, 1, 2)});
+  auto set =
+      control.set_faults({fail_next("ListApiTokens", 503, 3), fail_next("GetApiToken", 429, 1, 2)});
   REQUIRE(set.rules.size() == 2);
 
   for (int i = 0; i < 3; ++i) {
@@ -89,7 +90,8 @@ TEST_CASE("a rate of failures is reproducible with a random seed", "[sim]") {
   auto pattern = [&] {
     control.set_faults({fail_rate("*", 500, 0.5)}, 42);
     std::string statuses;
-    for (int i = 0; i < 40; ++i) statuses += sim.api("GET", tokens_path(sim)).status == 500 ? 'x' : '.';
+    for (int i = 0; i < 40; ++i)
+      statuses += sim.api("GET", tokens_path(sim)).status == 500 ? 'x' : '.';
     return statuses;
   };
   std::string first = pattern();
@@ -151,10 +153,16 @@ TEST_CASE("dropped connections - before and after the operation", "[sim]") {
   }
   SECTION("a keep-alive connection that was dropped is not reused") {
     HttpConnection connection(sim.base_url());
-    CHECK(connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status == 200);
+    CHECK(
+        connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status ==
+        200);
     control.set_faults({drop_next("ListApiTokens", 1)});
-    CHECK(connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status == 0);
-    CHECK(connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status == 200);
+    CHECK(
+        connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status ==
+        0);
+    CHECK(
+        connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status ==
+        200);
   }
   RequestStats stats = control.requests();
   CHECK(stats.count("CreateApiToken", 0) + stats.count("ListApiTokens", 0) == 1);
@@ -172,13 +180,16 @@ TEST_CASE("fault rules apply to API routes only and are validated", "[sim]") {
   CHECK(control.requests().total == 0);
   CHECK(millis_since(start) < 2000);
 
-  HttpResponse bad = http_request(
-      {"PUT", sim.base_url() + "/_sim/faults", {}, R"({"rules":[{"operation":"GetToken","status":503}]})"});
+  HttpResponse bad = http_request({"PUT",
+                                   sim.base_url() + "/_sim/faults",
+                                   {},
+                                   R"({"rules":[{"operation":"GetToken","status":503}]})"});
   CHECK(bad.status == 400);
   auto error = astro::json::decode_error(bad.body);
   REQUIRE(error);
   CHECK(error->message == "rules[0].operation: unknown operation GetToken");
-  HttpResponse useless = http_request({"PUT", sim.base_url() + "/_sim/faults", {}, R"({"rules":[{}]})"});
+  HttpResponse useless =
+      http_request({"PUT", sim.base_url() + "/_sim/faults", {}, R"({"rules":[{}]})"});
   CHECK(useless.status == 400);
   // A rejected plan leaves the previous one in place.
   CHECK(control.faults().rules.size() == 3);
@@ -234,7 +245,8 @@ TEST_CASE("the published limits apply by default and --no-rate-limits lifts them
     HttpConnection connection(sim.base_url());
     int limited = 0;
     for (int i = 0; i < 300; ++i)
-      if (connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token())).status != 200)
+      if (connection.request("GET", tokens_path(sim), "", bearer_header(sim.bearer_token()))
+              .status != 200)
         ++limited;
     CHECK(limited == 0);
   }

@@ -19,8 +19,9 @@ using namespace tokend::testing;
 namespace {
 
 std::string workspace_token_body(const std::string& name, int expiry_days = 30) {
-  astro::CreateTokenRequest request{name, "made by a test", EntityType::Workspace,
-                                    "WORKSPACE_OWNER", kSimWorkspaceId, expiry_days};
+  astro::CreateTokenRequest request{
+      name,       "made by a test", EntityType::Workspace, "WORKSPACE_OWNER", kSimWorkspaceId,
+      expiry_days};
   return astro::json::encode_create_request(request);
 }
 
@@ -104,12 +105,13 @@ TEST_CASE("the whole token lifecycle over HTTP", "[sim]") {
   SECTION("roles are replaced and answered as SubjectRoles") {
     RoleSet roles = {{"WORKSPACE_OPERATOR", kSimWorkspaceId, EntityType::Workspace},
                      {"DEPLOYMENT_ADMIN", kSimDeploymentId, EntityType::Deployment}};
-    HttpResponse answer =
-        sim.api("POST", tokens + "/" + token->id + "/roles", astro::json::encode_roles_request(roles));
+    HttpResponse answer = sim.api("POST", tokens + "/" + token->id + "/roles",
+                                  astro::json::encode_roles_request(roles));
     REQUIRE(answer.status == 200);
-    CHECK(answer.body.find("\"workspaceRoles\":[{\"role\":\"WORKSPACE_OPERATOR\"") != std::string::npos);
-    CHECK(answer.body.find("\"deploymentRoles\":[{\"deploymentId\":\"" + std::string(kSimDeploymentId)) !=
+    CHECK(answer.body.find("\"workspaceRoles\":[{\"role\":\"WORKSPACE_OPERATOR\"") !=
           std::string::npos);
+    CHECK(answer.body.find("\"deploymentRoles\":[{\"deploymentId\":\"" +
+                           std::string(kSimDeploymentId)) != std::string::npos);
     auto after = astro::json::decode_token(sim.api("GET", tokens + "/" + token->id).body);
     REQUIRE(after.ok());
     CHECK(after->roles == normalize_roles(roles));
@@ -148,8 +150,10 @@ TEST_CASE("the whole token lifecycle over HTTP", "[sim]") {
 
 TEST_CASE("listing pages with offset - limit and totalCount", "[sim]") {
   SimProcess sim(no_limits());
-  sim::NewToken templ{{"bulk", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
-                      std::nullopt, ""};
+  sim::NewToken templ{
+      {"bulk", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
+      std::nullopt,
+      ""};
   auto created = sim.control().create_tokens(templ, 2345);
   REQUIRE(created.ids.size() == 2345);
   CHECK(created.values.empty());
@@ -204,7 +208,8 @@ TEST_CASE("validation answers 400 with a message naming the field", "[sim]") {
        "type must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION"},
       {R"({"name":"","type":"ORGANIZATION","role":"ORGANIZATION_MEMBER"})", 400,
        "name must be between 1 and 256 characters long"},
-      {R"({"name":")" + std::string(257, 'n') + R"(","type":"ORGANIZATION","role":"ORGANIZATION_MEMBER"})",
+      {R"({"name":")" + std::string(257, 'n') +
+           R"(","type":"ORGANIZATION","role":"ORGANIZATION_MEMBER"})",
        400, "name must be between 1 and 256 characters long"},
       {R"({"name":"x","description":")" + std::string(501, 'd') +
            R"(","type":"ORGANIZATION","role":"ORGANIZATION_MEMBER"})",
@@ -215,8 +220,8 @@ TEST_CASE("validation answers 400 with a message naming the field", "[sim]") {
        400, "tokenExpiryPeriodInDays must be between 1 and 3650"},
       {R"({"name":"x","type":"ORGANIZATION","role":"WORKSPACE_OWNER"})", 400,
        "role WORKSPACE_OWNER is not a valid role for a token of type ORGANIZATION"},
-      {R"({"name":"x","type":"WORKSPACE","role":"DEPLOYMENT_ADMIN","entityId":")" + ws + R"("})", 400,
-       "role DEPLOYMENT_ADMIN is not a valid role for a token of type WORKSPACE"},
+      {R"({"name":"x","type":"WORKSPACE","role":"DEPLOYMENT_ADMIN","entityId":")" + ws + R"("})",
+       400, "role DEPLOYMENT_ADMIN is not a valid role for a token of type WORKSPACE"},
       {R"({"name":"x","type":"DEPLOYMENT","role":"WORKSPACE_OWNER","entityId":"d"})", 400,
        "role WORKSPACE_OWNER is not a valid role for a token of type DEPLOYMENT"},
       {R"({"name":"x","type":"WORKSPACE","role":"WORKSPACE_OWNER"})", 400,
@@ -250,18 +255,21 @@ TEST_CASE("validation answers 400 with a message naming the field", "[sim]") {
   const std::string org = sim.org_id();
   const std::vector<Case> role_cases = {
       {R"({"roles":[]})", 400, "roles must contain at least one role"},
-      {R"({"roles":[{"role":"DEPLOYMENT_ADMIN","entityId":")" + dep + R"(","entityType":"DEPLOYMENT"}]})",
-       400, "roles must contain exactly one role with entityType WORKSPACE (the token's type), found 0"},
-      {R"({"roles":[{"role":"WORKSPACE_OWNER","entityId":"cnowhere","entityType":"WORKSPACE"}]})", 400,
-       "roles[0].entityId: workspace cnowhere not found"},
+      {R"({"roles":[{"role":"DEPLOYMENT_ADMIN","entityId":")" + dep +
+           R"(","entityType":"DEPLOYMENT"}]})",
+       400,
+       "roles must contain exactly one role with entityType WORKSPACE (the token's type), found 0"},
+      {R"({"roles":[{"role":"WORKSPACE_OWNER","entityId":"cnowhere","entityType":"WORKSPACE"}]})",
+       400, "roles[0].entityId: workspace cnowhere not found"},
       {R"({"roles":[{"role":"WORKSPACE_OWNER","entityId":")" + ws +
            R"(","entityType":"WORKSPACE"},{"role":"ORGANIZATION_MEMBER","entityId":")" + org +
            R"(","entityType":"ORGANIZATION"}]})",
        400, "roles[1]: a WORKSPACE token cannot have an ORGANIZATION role"},
-      {R"({"roles":[{"role":"ORGANIZATION_OWNER","entityId":")" + ws + R"(","entityType":"WORKSPACE"}]})",
+      {R"({"roles":[{"role":"ORGANIZATION_OWNER","entityId":")" + ws +
+           R"(","entityType":"WORKSPACE"}]})",
        400, "roles[0].role ORGANIZATION_OWNER is not a valid WORKSPACE role"},
-      {R"({"roles":[{"role":"WORKSPACE_OWNER","entityId":")" + ws + R"(","entityType":"TEAM"}]})", 400,
-       "roles[0].entityType must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION"},
+      {R"({"roles":[{"role":"WORKSPACE_OWNER","entityId":")" + ws + R"(","entityType":"TEAM"}]})",
+       400, "roles[0].entityType must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION"},
       {R"({"roles":[{"role":"WORKSPACE_OWNER","entityType":"WORKSPACE"}]})", 400,
        "missing required field roles[0].entityId"},
   };
@@ -290,13 +298,15 @@ TEST_CASE("the bearer token is required and never logged", "[sim]") {
   HttpResponse wrong = http_request({"GET", url, bearer_header("not-the-token"), ""});
   CHECK(wrong.status == 401);
   check_error_shape(wrong);
-  HttpResponse other_scheme = http_request({"GET", url, {{"Authorization", "Basic " + sim.bearer_token()}}, ""});
+  HttpResponse other_scheme =
+      http_request({"GET", url, {{"Authorization", "Basic " + sim.bearer_token()}}, ""});
   CHECK(other_scheme.status == 401);
   HttpResponse platform = http_request({"GET", sim.platform_url() + "/workspaces", {}, ""});
   CHECK(platform.status == 401);
   CHECK(sim.api("GET", tokens_path(sim)).status == 200);
 
-  HttpResponse other_org = sim.api("GET", "/iam/v1beta1/organizations/cotherorg0000000000000000/tokens");
+  HttpResponse other_org =
+      sim.api("GET", "/iam/v1beta1/organizations/cotherorg0000000000000000/tokens");
   CHECK(other_org.status == 403);
   check_error_shape(other_org);
   HttpResponse unknown = sim.api("GET", "/iam/v1beta1/organizations/" + sim.org_id() + "/teams");
@@ -324,10 +334,13 @@ TEST_CASE("curl walks the whole lifecycle (POSTs without a body included)", "[si
   const std::string api = sim.iam_url();
   const std::string auth = "Authorization: Bearer " + sim.bearer_token();
   auto curl = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"/usr/bin/curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}",
-                                     "-H", auth};
+    std::vector<std::string> argv = {"/usr/bin/curl",  "-sS", "--max-time", "10", "-w",
+                                     "\n%{http_code}", "-H",  auth};
     argv.insert(argv.end(), args.begin(), args.end());
-    ProcessResult r = run_process(argv, {.env = {}, .unset_env = {}, .cwd = "", .stdin_data = "",
+    ProcessResult r = run_process(argv, {.env = {},
+                                         .unset_env = {},
+                                         .cwd = "",
+                                         .stdin_data = "",
                                          .timeout = std::chrono::seconds(20)});
     REQUIRE(r.exit_code == 0);
     auto newline = r.out.rfind('\n');

@@ -47,13 +47,33 @@ ProcessResult run_sim(const std::vector<std::string>& args, const RunOptions& op
 TEST_CASE("sim --help documents every flag and every /_sim/ control", "[sim]") {
   ProcessResult help = run_sim({"--help"});
   CHECK(help.exit_code == 0);
-  for (const char* text :
-       {"--listen", "--port-file", "--org", "--bearer-token-file", "--bearer-token-env", "--seed",
-        "--data", "--tls-cert", "--tls-key", "--rate-limits", "--no-rate-limits",
-        "GET    /_sim/health", "GET    /_sim/requests", "DELETE /_sim/requests", "PUT    /_sim/faults",
-        "GET    /_sim/faults", "DELETE /_sim/faults", "GET    /_sim/tokens", "POST   /_sim/tokens",
-        "GET    /_sim/tokens/{id}", "PATCH  /_sim/tokens/{id}", "DELETE /_sim/tokens/{id}",
-        "GET    /_sim/issued-values", "dropWhen", "retryAfter", "latencyMs", "randomSeed"}) {
+  for (const char* text : {"--listen",
+                           "--port-file",
+                           "--org",
+                           "--bearer-token-file",
+                           "--bearer-token-env",
+                           "--seed",
+                           "--data",
+                           "--tls-cert",
+                           "--tls-key",
+                           "--rate-limits",
+                           "--no-rate-limits",
+                           "GET    /_sim/health",
+                           "GET    /_sim/requests",
+                           "DELETE /_sim/requests",
+                           "PUT    /_sim/faults",
+                           "GET    /_sim/faults",
+                           "DELETE /_sim/faults",
+                           "GET    /_sim/tokens",
+                           "POST   /_sim/tokens",
+                           "GET    /_sim/tokens/{id}",
+                           "PATCH  /_sim/tokens/{id}",
+                           "DELETE /_sim/tokens/{id}",
+                           "GET    /_sim/issued-values",
+                           "dropWhen",
+                           "retryAfter",
+                           "latencyMs",
+                           "randomSeed"}) {
     INFO(text);
     CHECK(help.out.find(text) != std::string::npos);
   }
@@ -75,20 +95,27 @@ TEST_CASE("bad flags exit 1 with a clear message and serve nothing", "[sim]") {
   };
   const std::vector<Case> cases = {
       {{"--port-file", port_file, "--bearer-token-env", "SIM_TOKEN"}, "--org is required"},
-      {{"--port-file", port_file, "--org", kSimOrgId}, "one of --bearer-token-file or --bearer-token-env"},
+      {{"--port-file", port_file, "--org", kSimOrgId},
+       "one of --bearer-token-file or --bearer-token-env"},
       {{"--bearer-token-env", "SIM_UNSET_TOKEN"}, "SIM_UNSET_TOKEN (the bearer token) is not set"},
       {{"--bearer-token-file", dir.file("empty-token")}, "the bearer token is empty"},
       {{"--bearer-token-file", dir.file("missing")}, "cannot read the bearer token file"},
-      {{"--bearer-token-env", "SIM_TOKEN", "--bearer-token-file", dir.file("empty-token")}, "excludes"},
-      {{"--bearer-token-env", "SIM_TOKEN", "--rate-limits", "get=0"}, "--rate-limits: rate limit 'get=0'"},
-      {{"--bearer-token-env", "SIM_TOKEN", "--rate-limits", "put=3"}, "method must be get, post or delete"},
-      {{"--bearer-token-env", "SIM_TOKEN", "--rate-limits", "get=3", "--no-rate-limits"}, "excludes"},
-      {{"--bearer-token-env", "SIM_TOKEN", "--tls-cert", dir.file("cert.pem")}, "requires --tls-key"},
+      {{"--bearer-token-env", "SIM_TOKEN", "--bearer-token-file", dir.file("empty-token")},
+       "excludes"},
+      {{"--bearer-token-env", "SIM_TOKEN", "--rate-limits", "get=0"},
+       "--rate-limits: rate limit 'get=0'"},
+      {{"--bearer-token-env", "SIM_TOKEN", "--rate-limits", "put=3"},
+       "method must be get, post or delete"},
+      {{"--bearer-token-env", "SIM_TOKEN", "--rate-limits", "get=3", "--no-rate-limits"},
+       "excludes"},
+      {{"--bearer-token-env", "SIM_TOKEN", "--tls-cert", dir.file("cert.pem")},
+       "requires --tls-key"},
       {{"--bearer-token-env", "SIM_TOKEN", "--seed", dir.file("bad-seed.json")},
        "bad-seed.json: workspaces[0].id is required"},
       {{"--bearer-token-env", "SIM_TOKEN", "--data", dir.file("bad-data.json")},
        "bad-data.json: not an astro-api-sim data file"},
-      {{"--bearer-token-env", "SIM_TOKEN", "--listen", "nonsense"}, "--listen nonsense is not HOST:PORT"},
+      {{"--bearer-token-env", "SIM_TOKEN", "--listen", "nonsense"},
+       "--listen nonsense is not HOST:PORT"},
       {{"--bearer-token-env", "SIM_TOKEN", "--tls-cert", dir.file("none.pem"), "--tls-key",
         dir.file("none.key")},
        "TLS"},
@@ -121,9 +148,9 @@ TEST_CASE("the port file is written atomically once the port accepts connections
   CHECK(std::distance(std::filesystem::directory_iterator(dir.path()), {}) == 2);
   SimControl control("http://127.0.0.1:" + *port);
   CHECK(control.healthy());
-  HttpResponse api = http_request({"GET", "http://127.0.0.1:" + *port + "/iam/v1beta1/organizations/" +
-                                              kSimOrgId + "/tokens",
-                                   bearer_header("the-token"), ""});
+  HttpResponse api = http_request(
+      {"GET", "http://127.0.0.1:" + *port + "/iam/v1beta1/organizations/" + kSimOrgId + "/tokens",
+       bearer_header("the-token"), ""});
   CHECK(api.status == 200);
 
   SECTION("SIGTERM stops it with exit code 0") { process.signal(SIGTERM); }
@@ -144,7 +171,8 @@ TEST_CASE("sim --bearer-token-file is read and trimmed", "[sim]") {
                             env, "", "");
   auto port = wait_for_file(dir.file("port"), std::chrono::seconds(20));
   REQUIRE(port);
-  std::string url = "http://127.0.0.1:" + *port + "/iam/v1beta1/organizations/" + kSimOrgId + "/tokens";
+  std::string url =
+      "http://127.0.0.1:" + *port + "/iam/v1beta1/organizations/" + kSimOrgId + "/tokens";
   CHECK(http_request({"GET", url, bearer_header("file-token"), ""}).status == 200);
   CHECK(http_request({"GET", url, bearer_header("file-token-2"), ""}).status == 401);
 }
@@ -155,12 +183,15 @@ TEST_CASE("out-of-band controls: bulk create - patch - delete - issued values", 
 
   sim::BulkCreate bulk;
   bulk.include_values = true;
-  bulk.tokens.push_back({{"org reader", "reads", EntityType::Organization, "ORGANIZATION_MEMBER", "", 90},
-                         std::nullopt, "cfixedid00000000000000001"});
-  bulk.tokens.push_back({{"ws owner", "", EntityType::Workspace, "WORKSPACE_OWNER", kSimWorkspaceId, std::nullopt},
-                         RoleSet{{"WORKSPACE_OWNER", kSimWorkspaceId, EntityType::Workspace},
-                                 {"DEPLOYMENT_ADMIN", kSimDeploymentId, EntityType::Deployment}},
-                         ""});
+  bulk.tokens.push_back(
+      {{"org reader", "reads", EntityType::Organization, "ORGANIZATION_MEMBER", "", 90},
+       std::nullopt,
+       "cfixedid00000000000000001"});
+  bulk.tokens.push_back(
+      {{"ws owner", "", EntityType::Workspace, "WORKSPACE_OWNER", kSimWorkspaceId, std::nullopt},
+       RoleSet{{"WORKSPACE_OWNER", kSimWorkspaceId, EntityType::Workspace},
+               {"DEPLOYMENT_ADMIN", kSimDeploymentId, EntityType::Deployment}},
+       ""});
   sim::BulkCreated created = control.create_tokens(bulk);
   REQUIRE(created.ids.size() == 2);
   CHECK(created.ids[0] == "cfixedid00000000000000001");
@@ -173,12 +204,16 @@ TEST_CASE("out-of-band controls: bulk create - patch - delete - issued values", 
 
   // All or nothing: one bad entry creates none.
   sim::BulkCreate bad;
-  bad.tokens = {bulk.tokens[1], {{"x", "", EntityType::Workspace, "WORKSPACE_OWNER", "", std::nullopt}, std::nullopt, ""}};
-  HttpResponse rejected = http_request({"POST", sim.base_url() + "/_sim/tokens", {}, sim::encode_bulk_create(bad)});
+  bad.tokens = {
+      bulk.tokens[1],
+      {{"x", "", EntityType::Workspace, "WORKSPACE_OWNER", "", std::nullopt}, std::nullopt, ""}};
+  HttpResponse rejected =
+      http_request({"POST", sim.base_url() + "/_sim/tokens", {}, sim::encode_bulk_create(bad)});
   CHECK(rejected.status == 400);
   CHECK(astro::json::decode_error(rejected.body)->message ==
         "tokens[1]: entityId is required for a WORKSPACE token");
-  HttpResponse repeated_id = http_request({"POST", sim.base_url() + "/_sim/tokens", {}, sim::encode_bulk_create(bulk)});
+  HttpResponse repeated_id =
+      http_request({"POST", sim.base_url() + "/_sim/tokens", {}, sim::encode_bulk_create(bulk)});
   CHECK(repeated_id.status == 400);
   CHECK(control.tokens().size() == 2);
 
@@ -195,7 +230,8 @@ TEST_CASE("out-of-band controls: bulk create - patch - delete - issued values", 
   astro::ApiToken patched = control.patch_token(created.ids[0], patch);
   CHECK(patched.name == "drifted");
   CHECK(patched.end_at == past);
-  auto fetched = astro::json::decode_token(sim.api("GET", tokens_path(sim) + "/" + created.ids[0]).body);
+  auto fetched =
+      astro::json::decode_token(sim.api("GET", tokens_path(sim) + "/" + created.ids[0]).body);
   REQUIRE(fetched.ok());
   CHECK(fetched->name == "drifted");
   CHECK(fetched->description == "changed in the UI");
@@ -211,10 +247,11 @@ TEST_CASE("out-of-band controls: bulk create - patch - delete - issued values", 
   astro::ApiToken cleared = control.patch_token(created.ids[0], clear);
   CHECK_FALSE(cleared.end_at);
   CHECK_FALSE(cleared.expiry_period_in_days);
-  HttpResponse unknown_field =
-      http_request({"PATCH", sim.base_url() + "/_sim/tokens/" + created.ids[0], {}, R"({"colour":"red"})"});
+  HttpResponse unknown_field = http_request(
+      {"PATCH", sim.base_url() + "/_sim/tokens/" + created.ids[0], {}, R"({"colour":"red"})"});
   CHECK(unknown_field.status == 400);
-  CHECK(http_request({"PATCH", sim.base_url() + "/_sim/tokens/cmissing", {}, R"({"name":"x"})"}).status == 404);
+  CHECK(http_request({"PATCH", sim.base_url() + "/_sim/tokens/cmissing", {}, R"({"name":"x"})"})
+            .status == 404);
 
   CHECK(control.delete_token(created.ids[1]));
   CHECK_FALSE(control.delete_token(created.ids[1]));
@@ -223,7 +260,8 @@ TEST_CASE("out-of-band controls: bulk create - patch - delete - issued values", 
   CHECK(control.requests().total == 2);
 
   sim::NewToken templ{{"many", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", kSimDeploymentId, 7},
-                      std::nullopt, ""};
+                      std::nullopt,
+                      ""};
   sim::BulkCreated many = control.create_tokens(templ, 3, true);
   CHECK(many.ids.size() == 3);
   CHECK(many.values.size() == 3);
@@ -239,14 +277,16 @@ TEST_CASE("sim --seed defines workspaces - deployments and tokens", "[sim]") {
   SimProcess sim(options);
 
   auto workspaces = [&](const std::string& query) {
-    HttpResponse r = sim.api("GET", "/platform/v1beta1/organizations/" + sim.org_id() + "/workspaces" + query);
+    HttpResponse r =
+        sim.api("GET", "/platform/v1beta1/organizations/" + sim.org_id() + "/workspaces" + query);
     REQUIRE(r.status == 200);
     auto page = astro::json::decode_id_page(r.body, "workspaces");
     REQUIRE(page.ok());
     return *page;
   };
   CHECK(workspaces("").total_count == 3);
-  CHECK(workspaces("?workspaceIds=cwsa00000000000000000000a&workspaceIds=cwsc00000000000000000000c").ids ==
+  CHECK(workspaces("?workspaceIds=cwsa00000000000000000000a&workspaceIds=cwsc00000000000000000000c")
+            .ids ==
         std::vector<std::string>{"cwsa00000000000000000000a", "cwsc00000000000000000000c"});
   CHECK(workspaces("?workspaceIds=cwsb00000000000000000000b,cnotthere").ids ==
         std::vector<std::string>{"cwsb00000000000000000000b"});
@@ -255,19 +295,22 @@ TEST_CASE("sim --seed defines workspaces - deployments and tokens", "[sim]") {
   CHECK(page.total_count == 3);
   CHECK(workspaces("?workspaceIds=" + std::string(kSimWorkspaceId)).ids.empty());
 
-  HttpResponse deployments = sim.api("GET", "/platform/v1beta1/organizations/" + sim.org_id() +
-                                                "/deployments?workspaceIds=cwsb00000000000000000000b");
+  HttpResponse deployments =
+      sim.api("GET", "/platform/v1beta1/organizations/" + sim.org_id() +
+                         "/deployments?workspaceIds=cwsb00000000000000000000b");
   REQUIRE(deployments.status == 200);
   CHECK(astro::json::decode_id_page(deployments.body, "deployments")->ids ==
         std::vector<std::string>{"cdpb00000000000000000000b"});
-  HttpResponse too_many = sim.api("GET", "/platform/v1beta1/organizations/" + sim.org_id() + "/workspaces?limit=1001");
+  HttpResponse too_many =
+      sim.api("GET", "/platform/v1beta1/organizations/" + sim.org_id() + "/workspaces?limit=1001");
   CHECK(too_many.status == 400);
 
   auto seeded = sim.control().tokens();
   REQUIRE(seeded.size() == 1);
   CHECK(seeded[0].id == "cseededtoken0000000000001");
   CHECK(sim.control().issued_values().size() == 1);
-  HttpResponse filtered = sim.api("GET", tokens_path(sim) + "?workspaceId=cwsb00000000000000000000b");
+  HttpResponse filtered =
+      sim.api("GET", tokens_path(sim) + "?workspaceId=cwsb00000000000000000000b");
   CHECK(astro::json::decode_token_page(filtered.body)->total_count == 1);
   HttpResponse other = sim.api("GET", tokens_path(sim) + "?workspaceId=cwsa00000000000000000000a");
   CHECK(astro::json::decode_token_page(other.body)->total_count == 0);
@@ -344,7 +387,8 @@ TEST_CASE("TLS with a throwaway CA", "[sim]") {
   HttpResponse untrusted = http_request({"GET", sim.base_url() + "/_sim/health", {}, ""});
   CHECK(untrusted.status == 0);
   CHECK_FALSE(untrusted.error.empty());
-  HttpResponse plain = http_request({"GET", "http://127.0.0.1:" + std::to_string(sim.port()) + "/_sim/health", {}, ""});
+  HttpResponse plain = http_request(
+      {"GET", "http://127.0.0.1:" + std::to_string(sim.port()) + "/_sim/health", {}, ""});
   CHECK(plain.status == 0);
 }
 
@@ -386,10 +430,12 @@ TEST_CASE("10000 tokens: bulk creation and pages of 1000 stay fast", "[sim]") {
   SimProcess sim(no_limits());
   sim::NewToken templ{{"scale", "a token among many", EntityType::Workspace, "WORKSPACE_MEMBER",
                        kSimWorkspaceId, 365},
-                      std::nullopt, ""};
+                      std::nullopt,
+                      ""};
   auto start = std::chrono::steady_clock::now();
   auto created = sim.control().create_tokens(templ, 10000);
-  auto bulk_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  auto bulk_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
   REQUIRE(created.ids.size() == 10000);
   CHECK(bulk_ms < std::chrono::seconds(20));
 
@@ -397,15 +443,17 @@ TEST_CASE("10000 tokens: bulk creation and pages of 1000 stay fast", "[sim]") {
   start = std::chrono::steady_clock::now();
   size_t listed = 0;
   for (int offset = 0; offset < 10000; offset += 1000) {
-    HttpResponse r = connection.request("GET", tokens_path(sim) + "?limit=1000&offset=" + std::to_string(offset),
-                                        "", bearer_header(sim.bearer_token()));
+    HttpResponse r =
+        connection.request("GET", tokens_path(sim) + "?limit=1000&offset=" + std::to_string(offset),
+                           "", bearer_header(sim.bearer_token()));
     REQUIRE(r.status == 200);
     auto page = astro::json::decode_token_page(r.body);
     REQUIRE(page.ok());
     CHECK(page->total_count == 10000);
     listed += page->tokens.size();
   }
-  auto list_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  auto list_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
   CHECK(listed == 10000);
   // Ten pages, each encoded and decoded: generous even under sanitizers.
   CHECK(list_ms < std::chrono::seconds(10));

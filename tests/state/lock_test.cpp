@@ -94,8 +94,7 @@ TEST_CASE("a second writer in the same process fails at once and names the holde
   REQUIRE_FALSE(second.ok());
   CHECK(second.error().kind == ErrorKind::Conflict);
   const std::regex expected("state is locked by pid " + std::to_string(::getpid()) + " on host " +
-                            this_host() +
-                            R"( \(apply\) since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
+                            this_host() + R"( \(apply\) since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)");
   CHECK(std::regex_match(second.error().message, expected));
   INFO(second.error().message);
 
@@ -115,8 +114,9 @@ TEST_CASE("the lock file is mode 0600 and records the holder", "[state]") {
   REQUIRE(::stat((db + ".lock").c_str(), &st) == 0);
   CHECK((st.st_mode & 07777) == 0600);
   const std::string content = tokend::testing::read_file(db + ".lock");
-  CHECK_THAT(content, Catch::StartsWith("pid=" + std::to_string(::getpid()) + "\nhost=" +
-                                        this_host() + "\ncommand=state rm astro_api_token.x\nsince="));
+  CHECK_THAT(content,
+             Catch::StartsWith("pid=" + std::to_string(::getpid()) + "\nhost=" + this_host() +
+                               "\ncommand=state rm astro_api_token.x\nsince="));
 }
 
 TEST_CASE("another process holding the lock is named - and its death releases it", "[state]") {

@@ -12,8 +12,8 @@ using tokend::ErrorKind;
 using tokend::Timestamp;
 using tokend::state::Migration;
 using tokend::state::ResourceRecord;
-using tokend::state::StateStore;
 using tokend::state::schema_migrations;
+using tokend::state::StateStore;
 using tokend::testing::TempDir;
 
 namespace {
@@ -76,7 +76,8 @@ TEST_CASE("a version 1 database is upgraded and keeps its data", "[state]") {
     raw.exec(
         "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
         "expiry_period_in_days, sink_path, started_at) VALUES "
-        "('new', 'create', '', 'new', 'd', 'ORGANIZATION', 'ORGANIZATION_MEMBER', 30, '/run/n', 5)");
+        "('new', 'create', '', 'new', 'd', 'ORGANIZATION', 'ORGANIZATION_MEMBER', 30, '/run/n', "
+        "5)");
     raw.exec("INSERT INTO intent_roles VALUES (1, 'ORGANIZATION_MEMBER', 'org1', 'ORGANIZATION')");
     raw.exec(
         "INSERT INTO runs (trigger, command, started_at, finished_at, to_add, to_change, "
@@ -156,7 +157,9 @@ TEST_CASE("a version 1 database is upgraded and keeps its data", "[state]") {
   CHECK((*again)->rotate_pending);
   SQLite::Database raw(path, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA user_version").getInt() == latest);
-  CHECK(raw.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'intents_by_key'").getInt() == 1);
+  CHECK(
+      raw.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'intents_by_key'").getInt() ==
+      1);
 }
 
 TEST_CASE("a database newer than this binary knows is refused and left alone", "[state]") {
@@ -171,10 +174,10 @@ TEST_CASE("a database newer than this binary knows is refused and left alone", "
   auto store = StateStore::open(path);
   REQUIRE_FALSE(store.ok());
   CHECK(store.error().kind == ErrorKind::Invalid);
-  CHECK(store.error().message ==
-        "state database " + path + " has schema version " + std::to_string(future) +
-            ", newer than this astro-tokend knows (" + std::to_string(future - 1) +
-            "); use a newer astro-tokend");
+  CHECK(store.error().message == "state database " + path + " has schema version " +
+                                     std::to_string(future) +
+                                     ", newer than this astro-tokend knows (" +
+                                     std::to_string(future - 1) + "); use a newer astro-tokend");
   SQLite::Database raw(path, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA user_version").getInt() == future);
   CHECK(raw.execAndGet("PRAGMA journal_mode").getString() == "delete");
@@ -192,12 +195,14 @@ TEST_CASE("a migration that fails is rolled back whole", "[state]") {
   }
   auto store = StateStore::open(path);
   REQUIRE_FALSE(store.ok());
-  CHECK_THAT(store.error().message,
-             Catch::StartsWith("state database: applying migration 002_rotate_pending.sql to " + path));
+  CHECK_THAT(
+      store.error().message,
+      Catch::StartsWith("state database: applying migration 002_rotate_pending.sql to " + path));
   SQLite::Database raw(path, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA user_version").getInt() == 1);
   CHECK(raw.execAndGet("SELECT count(*) FROM pragma_table_info('resources') "
-                       "WHERE name = 'rotate_pending'").getInt() == 0);
+                       "WHERE name = 'rotate_pending'")
+            .getInt() == 0);
 }
 
 TEST_CASE("an SQLite database that astro-tokend did not create is refused", "[state]") {

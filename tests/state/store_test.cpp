@@ -130,7 +130,7 @@ TEST_CASE("resource records round-trip every field", "[state]") {
   imported.attrs.type = EntityType::Deployment;
   imported.attrs.expiry_period_in_days = 0;
   imported.created_at = at(0);
-  imported.updated_at = at(-86400);  // before the epoch
+  imported.updated_at = at(-86400);      // before the epoch
   imported.start_at = at(253402300799);  // 9999-12-31T23:59:59Z
   imported.end_at = at(0);
 
@@ -167,7 +167,8 @@ TEST_CASE("roles are stored as a set", "[state]") {
   auto store = open_store(":memory:");
   ResourceRecord r = full_record("ci", "cltoken1");
   const tokend::RoleSet normalized = r.attrs.roles;
-  r.attrs.roles = {normalized[2], normalized[0], normalized[1], normalized[0]};  // unordered, duplicate
+  r.attrs.roles = {normalized[2], normalized[0], normalized[1],
+                   normalized[0]};  // unordered, duplicate
   require_ok(store->record_outcome(upsert(r)));
   auto read = store->resource("ci");
   REQUIRE(read.ok());
@@ -184,8 +185,8 @@ TEST_CASE("an upsert replaces every field and the whole role set", "[state]") {
   replaced.attrs.description = "";
   replaced.attrs.type = EntityType::Organization;
   replaced.attrs.role = "ORGANIZATION_MEMBER";
-  replaced.attrs.roles = {{"ORGANIZATION_MEMBER", "clm8t5u4q000008jq4qoc3036",
-                           EntityType::Organization}};
+  replaced.attrs.roles = {
+      {"ORGANIZATION_MEMBER", "clm8t5u4q000008jq4qoc3036", EntityType::Organization}};
   replaced.attrs.expiry_period_in_days = std::nullopt;
   replaced.short_token = "zzz";
   replaced.created_at = at(1);
@@ -219,13 +220,17 @@ TEST_CASE("an outcome without a resource deletes the row and its roles", "[state
     CHECK(all->front().key == "keep");
   }
   SQLite::Database raw(path, SQLite::OPEN_READONLY);
-  CHECK(raw.execAndGet("SELECT count(*) FROM resource_roles WHERE resource_key = 'ci'").getInt() == 0);
-  CHECK(raw.execAndGet("SELECT count(*) FROM resource_roles WHERE resource_key = 'keep'").getInt() == 3);
+  CHECK(raw.execAndGet("SELECT count(*) FROM resource_roles WHERE resource_key = 'ci'").getInt() ==
+        0);
+  CHECK(
+      raw.execAndGet("SELECT count(*) FROM resource_roles WHERE resource_key = 'keep'").getInt() ==
+      3);
 }
 
 TEST_CASE("record_outcome rejects a resource filed under another key", "[state]") {
   auto store = open_store(":memory:");
-  auto status = store->record_outcome(Outcome{"other", full_record("ci", "cltoken1"), std::nullopt});
+  auto status =
+      store->record_outcome(Outcome{"other", full_record("ci", "cltoken1"), std::nullopt});
   REQUIRE_FALSE(status.ok());
   CHECK(status.error().kind == ErrorKind::Invalid);
   CHECK(store->serial() == 0);
@@ -243,13 +248,15 @@ TEST_CASE("record_outcomes commits a move to a deposed key atomically - bumping 
   // The old token may not sit under two keys, not even inside the transaction:
   // depositing it first fails and commits nothing.
   ResourceRecord deposed = full_record("ci~cold", "cold");
-  auto refused = store->record_outcomes({upsert(deposed), Outcome{"ci", full_record("ci", "cnew"), *intent_id}});
+  auto refused = store->record_outcomes(
+      {upsert(deposed), Outcome{"ci", full_record("ci", "cnew"), *intent_id}});
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().kind == ErrorKind::Conflict);
   CHECK(store->serial() == serial);
   CHECK(store->pending_intents()->size() == 1);
 
-  require_ok(store->record_outcomes({Outcome{"ci", full_record("ci", "cnew"), *intent_id}, upsert(deposed)}));
+  require_ok(store->record_outcomes(
+      {Outcome{"ci", full_record("ci", "cnew"), *intent_id}, upsert(deposed)}));
   CHECK(store->serial() == serial + 1);
   auto all = store->resources();
   REQUIRE(all.ok());
@@ -327,16 +334,25 @@ TEST_CASE("the serial counts each state change exactly once", "[state]") {
       {"record_outcome upsert",
        [&] { return store->record_outcome(upsert(full_record("a", "cltoken1"))).ok(); }, 1},
       {"record_outcome upsert with intent",
-       [&] { return store->record_outcome(Outcome{"x", full_record("x", "cltoken2"), *intent}).ok(); },
+       [&] {
+         return store->record_outcome(Outcome{"x", full_record("x", "cltoken2"), *intent}).ok();
+       },
        1},
       {"record_outcome delete",
-       [&] { return store->record_outcome(Outcome{"a", std::nullopt, std::nullopt}).ok(); }, 1},
+       [&] {
+         return store->record_outcome(Outcome{"a", std::nullopt, std::nullopt}).ok();
+       },
+       1},
       {"journal_intent",
        [&] { return store->journal_intent(sample_intent("z", IntentKind::Create)).ok(); }, 1},
       {"resolve_intent", [&] { return store->resolve_intent(*second_intent).ok(); }, 1},
       {"begin_run", [&] { return store->begin_run(sample_run("timer")).ok(); }, 0},
       {"record_action",
-       [&] { return store->record_action(*run, ActionRecord{"astro_api_token.a", "create", true, "", 0.5}).ok(); },
+       [&] {
+         return store
+             ->record_action(*run, ActionRecord{"astro_api_token.a", "create", true, "", 0.5})
+             .ok();
+       },
        0},
       {"finish_run",
        [&] {
@@ -380,7 +396,8 @@ TEST_CASE("a failed transaction leaves nothing behind", "[state]") {
     CHECK_THAT(status.error().message, Catch::Contains("UNIQUE constraint failed: resources.id"));
   }
   SECTION("an unknown intent rolls back the upsert before it") {
-    auto status = store->record_outcome(Outcome{"new", full_record("new", "cltoken3"), *intent + 100});
+    auto status =
+        store->record_outcome(Outcome{"new", full_record("new", "cltoken3"), *intent + 100});
     REQUIRE_FALSE(status.ok());
     CHECK(status.error().kind == ErrorKind::NotFound);
   }
@@ -467,10 +484,11 @@ TEST_CASE("run history keeps the newest runs and drops the actions of older ones
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
     SQLite::Transaction tx(raw);
     for (int i = 1; i <= limit; ++i) {
-      raw.exec("INSERT INTO runs (trigger, command, started_at, finished_at, to_add, to_change, "
-               "to_destroy, to_rotate, failed, api_calls, duration_seconds, result, message) "
-               "VALUES ('timer', 'run', " + std::to_string(i) +
-               ", NULL, 0, 0, 0, 0, 0, 1, 0.1, 'no-op', '')");
+      raw.exec(
+          "INSERT INTO runs (trigger, command, started_at, finished_at, to_add, to_change, "
+          "to_destroy, to_rotate, failed, api_calls, duration_seconds, result, message) "
+          "VALUES ('timer', 'run', " +
+          std::to_string(i) + ", NULL, 0, 0, 0, 0, 0, 1, 0.1, 'no-op', '')");
       raw.exec("INSERT INTO run_actions VALUES (" + std::to_string(i) +
                ", 1, 'astro_api_token.a', 'update', 1, '', 0.1)");
     }
@@ -505,7 +523,8 @@ TEST_CASE("lineage is a UUID set once and kept across reopen", "[state]") {
     lineage = store->lineage();
     require_ok(store->record_outcome(upsert(full_record("ci", "cltoken1"))));
   }
-  CHECK(std::regex_match(lineage, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")));
+  CHECK(std::regex_match(
+      lineage, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")));
   auto reopened = open_store(dir.file("state.db"));
   CHECK(reopened->lineage() == lineage);
   CHECK(reopened->serial() == 1);
@@ -544,8 +563,8 @@ TEST_CASE("open fails clearly when the state directory does not exist", "[state]
   auto store = StateStore::open(dir.file("missing/state.db"));
   REQUIRE_FALSE(store.ok());
   CHECK(store.error().kind == ErrorKind::Io);
-  CHECK_THAT(store.error().message, Catch::Contains("state directory " + dir.file("missing") +
-                                                    " does not exist"));
+  CHECK_THAT(store.error().message,
+             Catch::Contains("state directory " + dir.file("missing") + " does not exist"));
   CHECK_FALSE(std::filesystem::exists(dir.file("missing")));
 }
 
@@ -576,11 +595,12 @@ TEST_CASE("a database that fails its integrity check is refused as Corrupt", "[s
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
     SQLite::Transaction tx(raw);
     for (int i = 0; i < 400; ++i) {
-      raw.exec("INSERT INTO resources (key, id, name, description, type, role, short_token, "
-               "created_at, updated_at, start_at, sink_path, sink_sha256) VALUES ('k" +
-               std::to_string(i) + "', 'id" + std::to_string(i) +
-               "', 'a name long enough to fill pages', 'and a description', 'ORGANIZATION', "
-               "'ORGANIZATION_MEMBER', 'short', 1, 2, 3, '/run/x', '')");
+      raw.exec(
+          "INSERT INTO resources (key, id, name, description, type, role, short_token, "
+          "created_at, updated_at, start_at, sink_path, sink_sha256) VALUES ('k" +
+          std::to_string(i) + "', 'id" + std::to_string(i) +
+          "', 'a name long enough to fill pages', 'and a description', 'ORGANIZATION', "
+          "'ORGANIZATION_MEMBER', 'short', 1, 2, 3, '/run/x', '')");
     }
     tx.commit();
   }  // closing the last connection checkpoints the WAL into the file
@@ -589,8 +609,8 @@ TEST_CASE("a database that fails its integrity check is refused as Corrupt", "[s
   std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
   REQUIRE(file);
   std::string bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  const size_t page_size = (static_cast<unsigned char>(bytes[16]) << 8) |
-                           static_cast<unsigned char>(bytes[17]);
+  const size_t page_size =
+      (static_cast<unsigned char>(bytes[16]) << 8) | static_cast<unsigned char>(bytes[17]);
   REQUIRE(page_size >= 512);
   REQUIRE(bytes.size() % page_size == 0);
   size_t leaf = 0;

@@ -21,14 +21,16 @@ namespace {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
 
 std::unique_ptr<Poco::Net::HTTPClientSession> open_session(const Poco::URI& origin,
                                                            const HttpOptions& options) {
-  Poco::Timespan timeout(std::chrono::duration_cast<std::chrono::microseconds>(options.timeout).count());
+  Poco::Timespan timeout(
+      std::chrono::duration_cast<std::chrono::microseconds>(options.timeout).count());
   std::unique_ptr<Poco::Net::HTTPClientSession> session;
   if (origin.getScheme() == "https") {
     static std::once_flag ssl_once;
@@ -37,8 +39,10 @@ std::unique_ptr<Poco::Net::HTTPClientSession> open_session(const Poco::URI& orig
     params.caLocation = options.ca_file;
     params.loadDefaultCAs = options.ca_file.empty();
     params.verificationMode = Poco::Net::Context::VERIFY_RELAXED;
-    Poco::Net::Context::Ptr context = new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
-    session = std::make_unique<Poco::Net::HTTPSClientSession>(origin.getHost(), origin.getPort(), context);
+    Poco::Net::Context::Ptr context =
+        new Poco::Net::Context(Poco::Net::Context::TLS_CLIENT_USE, params);
+    session = std::make_unique<Poco::Net::HTTPSClientSession>(origin.getHost(), origin.getPort(),
+                                                              context);
   } else if (origin.getScheme() == "http") {
     session = std::make_unique<Poco::Net::HTTPClientSession>(origin.getHost(), origin.getPort());
   } else {
@@ -50,7 +54,8 @@ std::unique_ptr<Poco::Net::HTTPClientSession> open_session(const Poco::URI& orig
 }
 
 HttpResponse exchange(Poco::Net::HTTPClientSession& session, const std::string& method,
-                      const std::string& target, const std::string& body, const HttpHeaders& headers) {
+                      const std::string& target, const std::string& body,
+                      const HttpHeaders& headers) {
   HttpResponse result;
   try {
     Poco::Net::HTTPRequest request(method, target, Poco::Net::HTTPMessage::HTTP_1_1);
@@ -147,6 +152,8 @@ HttpResponse HttpConnection::request(const std::string& method, const std::strin
   return result;
 }
 
-HttpHeaders bearer_header(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+HttpHeaders bearer_header(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}};
+}
 
 }  // namespace tokend::testing

@@ -17,8 +17,8 @@ namespace tokend::testing {
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpResponse {
-  int status = 0;      // 0: no HTTP answer; see `error`
-  std::string error;   // the transport error when status == 0
+  int status = 0;     // 0: no HTTP answer; see `error`
+  std::string error;  // the transport error when status == 0
   bool timed_out = false;
   HttpHeaders headers;
   std::string body;

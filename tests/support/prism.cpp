@@ -23,8 +23,8 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <sstream>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -42,7 +42,8 @@ std::string setting(const char* env_name, const char* compiled_in) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -78,15 +79,17 @@ class RouterHandler final : public Poco::Net::HTTPRequestHandler {
     std::string uri = request.getURI();
     const Poco::URI* target = nullptr;
     std::string rest;
-    for (auto [prefix, proxy] : {std::pair<std::string_view, const Poco::URI*>{"/iam/v1beta1/", &iam_},
-                                 {"/platform/v1beta1/", &platform_}}) {
+    for (auto [prefix, proxy] :
+         {std::pair<std::string_view, const Poco::URI*>{"/iam/v1beta1/", &iam_},
+          {"/platform/v1beta1/", &platform_}}) {
       if (uri.starts_with(prefix)) {
         target = proxy;
         rest = uri.substr(prefix.size() - 1);
       }
     }
     if (!target) {
-      std::string body = R"({"message":"prism router: no API for this path","requestId":"prism-router","statusCode":404})";
+      std::string body =
+          R"({"message":"prism router: no API for this path","requestId":"prism-router","statusCode":404})";
       response.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_NOT_FOUND);
       response.set("X-Prism-Router", "no-route");
       response.setContentType("application/json");
@@ -117,8 +120,9 @@ class RouterHandler final : public Poco::Net::HTTPRequestHandler {
     } catch (const Poco::Exception&) {
       answered = false;
     }
-    bool upstream_dropped = answered && answer.getStatus() == Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR &&
-                            answer_body.find("\"type\":\"FetchError\"") != std::string::npos;
+    bool upstream_dropped =
+        answered && answer.getStatus() == Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR &&
+        answer_body.find("\"type\":\"FetchError\"") != std::string::npos;
     if (!answered || upstream_dropped) {
       auto& impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl&>(request);
       impl.detachSocket().close();
@@ -143,7 +147,8 @@ class RouterHandler final : public Poco::Net::HTTPRequestHandler {
 class RouterFactory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   RouterFactory(const Poco::URI& iam, const Poco::URI& platform) : iam_(iam), platform_(platform) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
     return new RouterHandler(iam_, platform_);
   }
 
@@ -163,13 +168,14 @@ struct PrismHarness::Impl {
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> router;
 
-  std::unique_ptr<BackgroundProcess> start_proxy(const std::string& spec, const std::string& upstream,
+  std::unique_ptr<BackgroundProcess> start_proxy(const std::string& spec,
+                                                 const std::string& upstream,
                                                  const std::string& name) {
     std::string prism = setting("TOKEND_PRISM_BIN", TOKEND_PRISM_BIN);
     if (!std::filesystem::exists(prism))
       throw std::runtime_error("Prism not found at " + prism + " (run scripts/setup.sh)");
     if (!std::filesystem::exists(spec)) throw std::runtime_error("contract not found: " + spec);
-    std::vector<std::string> argv = {prism, "proxy", spec, upstream, "--errors",
+    std::vector<std::string> argv = {prism,    "proxy",     spec,     upstream, "--errors",
                                      "--host", "127.0.0.1", "--port", "0"};
     return std::make_unique<BackgroundProcess>(argv, RunOptions{}, dir.file(name + ".out"),
                                                dir.file(name + ".err"));
@@ -254,10 +260,12 @@ std::string PrismHarness::logged_violations() {
   const std::string platform_path = "/organizations/" + sentinel + "/workspaces";
   // An empty role list and a negative limit break the contract: Prism answers 422 itself.
   http_request({"POST", impl_->router_url + "/iam/v1beta1" + iam_path, auth, R"({"roles":[]})"});
-  http_request({"GET", impl_->router_url + "/platform/v1beta1" + platform_path + "?limit=-1", auth, ""});
+  http_request(
+      {"GET", impl_->router_url + "/platform/v1beta1" + platform_path + "?limit=-1", auth, ""});
 
   auto is_violation = [](const std::string& line) {
-    return line.find("Violation") != std::string::npos || line.find("[VALIDATOR]") != std::string::npos ||
+    return line.find("Violation") != std::string::npos ||
+           line.find("[VALIDATOR]") != std::string::npos ||
            line.find("\xe2\x9c\x96") != std::string::npos;  // ✖
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
@@ -294,7 +302,8 @@ std::optional<std::string> prism_violation(const HttpResponse& response) {
       Poco::JSON::Parser parser;
       auto body = parser.parse(response.body);
       if (body.type() == typeid(Poco::JSON::Object::Ptr)) {
-        std::string type = body.extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("type", "");
+        std::string type =
+            body.extract<Poco::JSON::Object::Ptr>()->optValue<std::string>("type", "");
         prism_problem = type.starts_with("https://stoplight.io/prism/") || type == "FetchError";
       }
     } catch (const Poco::Exception&) {

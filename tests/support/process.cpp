@@ -217,7 +217,8 @@ void write_file(const std::string& path, const std::string& content) {
   out << content;
 }
 
-std::optional<std::string> wait_for_file(const std::string& path, std::chrono::milliseconds timeout) {
+std::optional<std::string> wait_for_file(const std::string& path,
+                                         std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::string content = read_file(path);

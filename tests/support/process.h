@@ -73,6 +73,7 @@ void write_file(const std::string& path, const std::string& content);
 
 // Polls (every 10 ms) until `path` exists with non-empty content that ends in a
 // newline, or `timeout` passes; returns the content without trailing whitespace.
-std::optional<std::string> wait_for_file(const std::string& path, std::chrono::milliseconds timeout);
+std::optional<std::string> wait_for_file(const std::string& path,
+                                         std::chrono::milliseconds timeout);
 
 }  // namespace tokend::testing

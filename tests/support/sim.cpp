@@ -43,7 +43,8 @@ std::string find_program(const std::string& program) {
   size_t start = 0;
   while (start <= dirs.size()) {
     size_t colon = dirs.find(':', start);
-    std::string dir = dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+    std::string dir =
+        dirs.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
     std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
     if (colon == std::string::npos) break;
@@ -136,11 +137,10 @@ RequestStats SimControl::requests() const {
     auto requests = root->getArray("requests");
     for (unsigned i = 0; i < requests->size(); ++i) {
       auto item = requests->getObject(i);
-      stats.requests.push_back({item->getValue<uint64_t>("seq"), item->getValue<std::string>("method"),
-                                item->getValue<std::string>("path"),
-                                item->getValue<std::string>("query"),
-                                item->getValue<std::string>("operation"),
-                                item->getValue<int>("status")});
+      stats.requests.push_back(
+          {item->getValue<uint64_t>("seq"), item->getValue<std::string>("method"),
+           item->getValue<std::string>("path"), item->getValue<std::string>("query"),
+           item->getValue<std::string>("operation"), item->getValue<int>("status")});
     }
   } catch (const Poco::Exception& e) {
     throw std::runtime_error("SimControl: GET /_sim/requests answered malformed JSON: " +
@@ -237,7 +237,8 @@ std::vector<std::string> SimControl::issued_values() const {
   HttpResponse r = call("GET", "/_sim/issued-values");
   if (r.status != 200) unexpected("GET /_sim/issued-values", r);
   auto values = sim::decode_string_list(r.body, "values");
-  if (!values.ok()) unexpected("GET /_sim/issued-values (answer: " + values.error().message + ")", r);
+  if (!values.ok())
+    unexpected("GET /_sim/issued-values (answer: " + values.error().message + ")", r);
   return *values;
 }
 
@@ -253,9 +254,9 @@ SimProcess::~SimProcess() {
 void SimProcess::start() {
   std::string port_file = dir_.file("port");
   std::filesystem::remove(port_file);
-  std::vector<std::string> argv = {TOKEND_SIM_BIN,   "--listen", "127.0.0.1:0",
-                                   "--port-file",    port_file,  "--org",
-                                   options_.org_id,  "--bearer-token-env", kBearerEnv};
+  std::vector<std::string> argv = {
+      TOKEND_SIM_BIN, "--listen",      "127.0.0.1:0",        "--port-file", port_file,
+      "--org",        options_.org_id, "--bearer-token-env", kBearerEnv};
   if (!options_.seed_file.empty()) argv.insert(argv.end(), {"--seed", options_.seed_file});
   if (!options_.data_file.empty()) argv.insert(argv.end(), {"--data", options_.data_file});
   if (!options_.rate_limits)
@@ -282,7 +283,8 @@ void SimProcess::start() {
     }
     if (std::chrono::steady_clock::now() > deadline) {
       process_.reset();
-      throw std::runtime_error("astro-api-sim did not write its port file in time:\n" + stderr_text());
+      throw std::runtime_error("astro-api-sim did not write its port file in time:\n" +
+                               stderr_text());
     }
   }
   bool tls = !options_.tls_cert.empty();
@@ -344,10 +346,26 @@ TestTls make_test_tls(const std::string& dir) {
              "keyUsage=critical,digitalSignature,keyEncipherment\n"
              "extendedKeyUsage=serverAuth\n");
   const std::vector<std::vector<std::string>> steps = {
-      {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-keyout", ca_key, "-out", tls.ca_file, "-days", "2", "-subj",
-       "/CN=astro-tokend throwaway test CA", "-addext", "basicConstraints=critical,CA:TRUE",
-       "-addext", "keyUsage=critical,keyCertSign,cRLSign"},
+      {"openssl",
+       "req",
+       "-x509",
+       "-newkey",
+       "ec",
+       "-pkeyopt",
+       "ec_paramgen_curve:prime256v1",
+       "-nodes",
+       "-keyout",
+       ca_key,
+       "-out",
+       tls.ca_file,
+       "-days",
+       "2",
+       "-subj",
+       "/CN=astro-tokend throwaway test CA",
+       "-addext",
+       "basicConstraints=critical,CA:TRUE",
+       "-addext",
+       "keyUsage=critical,keyCertSign,cRLSign"},
       {"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
        "-keyout", tls.key_file, "-out", csr, "-subj", "/CN=localhost"},
       {"openssl", "x509", "-req", "-in", csr, "-CA", tls.ca_file, "-CAkey", ca_key,
@@ -355,7 +373,10 @@ TestTls make_test_tls(const std::string& dir) {
   };
   for (auto step : steps) {
     step[0] = find_program("openssl");
-    ProcessResult result = run_process(step, {.env = {}, .unset_env = {}, .cwd = dir, .stdin_data = "",
+    ProcessResult result = run_process(step, {.env = {},
+                                              .unset_env = {},
+                                              .cwd = dir,
+                                              .stdin_data = "",
                                               .timeout = std::chrono::seconds(60)});
     if (result.exit_code != 0)
       throw std::runtime_error("openssl " + step[1] + " failed: " + result.err);

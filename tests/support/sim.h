@@ -68,7 +68,7 @@ sim::FaultRule add_latency(const std::string& operation, int latency_ms);
 // Counts and log of API requests (GET /_sim/requests).
 struct RequestStats {
   uint64_t total = 0;
-  std::map<std::string, uint64_t> counts;                       // by operationId
+  std::map<std::string, uint64_t> counts;                        // by operationId
   std::map<std::string, std::map<int, uint64_t>> status_counts;  // by operationId, status
   std::vector<sim::LoggedRequest> requests;                      // in completion order
 
