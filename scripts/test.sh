@@ -9,6 +9,7 @@ scripts/setup.sh
 
 echo "== source checks"
 scripts/check-format.sh
+scripts/check-layering.sh
 
 echo "== build (release, -Werror)"
 scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo

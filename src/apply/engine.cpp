@@ -20,13 +20,6 @@ using SteadyClock = std::chrono::steady_clock;
 // it resolves ambiguous answers.
 constexpr int kMaxAttempts = 3;
 
-Error make_error(ErrorKind kind, std::string message) {
-  Error error;
-  error.kind = kind;
-  error.message = std::move(message);
-  return error;
-}
-
 // `error` with `context` in front of its message; kind, status and requestId kept.
 Error in_context(Error error, const std::string& context) {
   error.message = context + ": " + error.message;
@@ -149,7 +142,7 @@ class Executor {
       case plan::Action::Forget:
         return forget(change);
     }
-    return failed(make_error(ErrorKind::Internal, "unknown action"));
+    return failed(Error::internal("unknown action"));
   }
 
   // ---- commits -------------------------------------------------------------
@@ -208,8 +201,8 @@ class Executor {
     const TokenAttrs& attrs = spec.attrs;
     std::optional<Role> primary = primary_role(attrs.roles, attrs.type);
     if (!primary)
-      return failed(make_error(ErrorKind::Invalid,
-                               "the roles have no single entry on the entity of the token's type"));
+      return failed(
+          Error::invalid("the roles have no single entry on the entity of the token's type"));
     astro::CreateTokenRequest request;
     request.name = attrs.name;
     request.description = attrs.description;
@@ -518,9 +511,8 @@ class Executor {
     Done created = create(change.key, *change.after, {{deposed.key, deposed, std::nullopt}});
     if (created.error) {
       if (created.committed)
-        add_problem(created, make_error(ErrorKind::Internal,
-                                        "the old token " + old.id + " is kept as " +
-                                            deposed.address() + " for the next run to destroy"));
+        add_problem(created, Error::internal("the old token " + old.id + " is kept as " +
+                                             deposed.address() + " for the next run to destroy"));
       return created;
     }
     Status deleted = deps_.client.delete_token(old.id);

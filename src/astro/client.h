@@ -13,60 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "astro/types.h"
 #include "model/token.h"
 #include "util/result.h"
 
 namespace tokend::astro {
-
-// An API token as the API reports it (schema ApiToken).
-struct ApiToken {
-  std::string id;
-  std::string name;
-  std::string description;
-  EntityType type = EntityType::Organization;
-  RoleSet roles;  // normalized
-  std::optional<int> expiry_period_in_days;
-  std::string short_token;
-  Timestamp created_at{};
-  Timestamp updated_at{};
-  Timestamp start_at{};
-  std::optional<Timestamp> end_at;
-  std::optional<Timestamp> last_used_at;
-  SecretValue token;  // only present in the answers to create and rotate
-
-  // The attributes astro-tokend manages; `role` is the primary role's name.
-  TokenAttrs attrs() const;
-};
-
-// CreateApiTokenRequest.
-struct CreateTokenRequest {
-  std::string name;
-  std::string description;
-  EntityType type = EntityType::Organization;
-  std::string role;
-  std::string entity_id;  // required for WORKSPACE and DEPLOYMENT, empty for ORGANIZATION
-  std::optional<int> expiry_period_in_days;
-};
-
-// UpdateApiTokenRequest.
-struct UpdateTokenRequest {
-  std::string name;
-  std::string description;
-};
-
-// The operations astro-tokend uses, named after their operationId.
-enum class Operation {
-  ListApiTokens,
-  GetApiToken,
-  CreateApiToken,
-  UpdateApiToken,
-  UpdateApiTokenRoles,
-  RotateApiToken,
-  DeleteApiToken,
-  ListWorkspaces,
-  ListDeployments,
-};
-std::string_view to_string(Operation op);
 
 // Called once per HTTP exchange (including each retry) with the HTTP status,
 // or 0 when no answer arrived. Used for metrics and run history. Must be

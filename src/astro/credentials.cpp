@@ -11,7 +11,7 @@ namespace tokend::astro {
 
 namespace {
 
-Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "", 0}; }
+Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 bool exists(const std::string& path) {
   struct stat st {};
@@ -29,8 +29,7 @@ Result<std::string> read_whole_file(const std::string& path, const std::string& 
   }
   std::ostringstream content;
   content << in.rdbuf();
-  if (in.bad())
-    return Error{ErrorKind::Io, "cannot read the Astro API token from " + what + " " + path, "", 0};
+  if (in.bad()) return Error::io("cannot read the Astro API token from " + what + " " + path);
   return content.str();
 }
 

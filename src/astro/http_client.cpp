@@ -76,11 +76,6 @@ void initialize_ssl_once() {
   (void)initialized;
 }
 
-Error make_error(ErrorKind kind, std::string message, int http_status = 0,
-                 std::string request_id = {}) {
-  return Error{kind, std::move(message), std::move(request_id), http_status};
-}
-
 }  // namespace
 
 // One keep-alive connection: a Poco session whose connect (and TLS
@@ -148,20 +143,15 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
   try {
     uri = Poco::URI(options.api_url);
   } catch (const Poco::Exception& e) {
-    return make_error(ErrorKind::Invalid,
-                      "api_url " + options.api_url + " is not a URL: " + e.message());
+    return Error::invalid("api_url " + options.api_url + " is not a URL: " + e.message());
   }
   const std::string scheme = uri.getScheme();
   if (scheme != "http" && scheme != "https")
-    return make_error(ErrorKind::Invalid,
-                      "api_url " + options.api_url + " must start with https:// or http://");
-  if (uri.getHost().empty())
-    return make_error(ErrorKind::Invalid, "api_url " + options.api_url + " has no host");
+    return Error::invalid("api_url " + options.api_url + " must start with https:// or http://");
+  if (uri.getHost().empty()) return Error::invalid("api_url " + options.api_url + " has no host");
   if (!uri.getQuery().empty() || !uri.getFragment().empty())
-    return make_error(ErrorKind::Invalid,
-                      "api_url " + options.api_url + " must not have a query or fragment");
-  if (options.organization_id.empty())
-    return make_error(ErrorKind::Invalid, "organization_id is empty");
+    return Error::invalid("api_url " + options.api_url + " must not have a query or fragment");
+  if (options.organization_id.empty()) return Error::invalid("organization_id is empty");
   if (options.retry.max_attempts < 1) options.retry.max_attempts = 1;
   std::string base_path = uri.getPath();
   while (!base_path.empty() && base_path.back() == '/') base_path.pop_back();
@@ -171,8 +161,7 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
     initialize_ssl_once();
     if (!options.ca_file.empty()) {
       std::ifstream probe(options.ca_file);
-      if (!probe)
-        return make_error(ErrorKind::Io, "ca_file " + options.ca_file + " cannot be read");
+      if (!probe) return Error::io("ca_file " + options.ca_file + " cannot be read");
     }
     try {
       Poco::Net::Context::Params params;
@@ -184,11 +173,10 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(HttpClientOptions options
                                 Poco::Net::Context::PROTO_TLSV1 |
                                 Poco::Net::Context::PROTO_TLSV1_1);
     } catch (const Poco::Exception& e) {
-      return make_error(
-          ErrorKind::Tls,
+      return Error::tls(
           "cannot set up TLS" +
-              (options.ca_file.empty() ? std::string() : " with ca_file " + options.ca_file) +
-              ": " + e.displayText());
+          (options.ca_file.empty() ? std::string() : " with ca_file " + options.ca_file) + ": " +
+          e.displayText());
     }
   }
   const auto port = static_cast<uint16_t>(uri.getPort());
@@ -380,7 +368,7 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
         message += "HTTP " + std::to_string(answer.status) +
                    (answer.reason.empty() ? "" : " " + answer.reason);
       }
-      return scrubbed(make_error(kind, op_name + ": " + message, answer.status, request_id));
+      return scrubbed(Error{kind, op_name + ": " + message, request_id, answer.status});
     };
 
     switch (verdict) {
@@ -388,21 +376,19 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
         return answer;
       case Verdict::Fail:
         if (result.delivery == Delivery::TlsFailed)
-          return scrubbed(
-              make_error(ErrorKind::Tls, op_name + ": TLS handshake with " + where +
-                                             " failed: " + result.failure +
-                                             " (the server certificate is not trusted or does not "
-                                             "match; set ca_file to a bundle with its CA)"));
+          return scrubbed(Error::tls(op_name + ": TLS handshake with " + where +
+                                     " failed: " + result.failure +
+                                     " (the server certificate is not trusted or does not "
+                                     "match; set ca_file to a bundle with its CA)"));
         return answer_error(error_kind_for_status(answer.status), "");
       case Verdict::Ambiguous:
         if (result.failure.empty())
           return answer_error(ErrorKind::Ambiguous,
                               "outcome unknown, the request may have taken effect: ");
-        return scrubbed(
-            make_error(ErrorKind::Ambiguous, op_name +
-                                                 ": outcome unknown, the request may have taken "
-                                                 "effect: " +
-                                                 result.failure));
+        return scrubbed(Error::ambiguous(op_name +
+                                         ": outcome unknown, the request may have taken "
+                                         "effect: " +
+                                         result.failure));
       case Verdict::Retry:
         break;
     }
@@ -426,19 +412,18 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       const std::string prefix = result.delivery == Delivery::NotSent
                                      ? "cannot connect to " + where + ": "
                                      : "no answer from " + where + ": ";
-      return scrubbed(make_error(ErrorKind::Unavailable, op_name + ": " + prefix + result.failure +
-                                                             " (after " + std::to_string(attempt) +
-                                                             " attempts)"));
+      return scrubbed(Error::unavailable(op_name + ": " + prefix + result.failure + " (after " +
+                                         std::to_string(attempt) + " attempts)"));
     }
     logger_.warn("astro api request failed, retrying",
                  {{"op", op_name},
-                  {"reason", scrubbed(make_error(ErrorKind::Internal, reason)).message},
+                  {"reason", scrubbed(Error::internal(reason)).message},
                   {"attempt", std::to_string(attempt)},
                   {"wait_ms", std::to_string(wait.count())}});
     if (answer.status != 429) std::this_thread::sleep_for(wait);
     ++attempt;
   }
-  return make_error(ErrorKind::Internal, op_name + ": retry loop ended without an outcome");
+  return Error::internal(op_name + ": retry loop ended without an outcome");
 }
 
 Result<std::vector<ApiToken>> HttpClient::list_tokens() {
@@ -453,9 +438,9 @@ Result<std::vector<ApiToken>> HttpClient::list_tokens() {
     if (!answer.ok()) return answer.error();
     auto decoded = json::decode_token_page(answer->body);
     if (!decoded.ok())
-      return make_error(ErrorKind::Internal,
-                        "ListApiTokens: unexpected answer: " + decoded.error().message,
-                        answer->status);
+      return Error{ErrorKind::Internal,
+                   "ListApiTokens: unexpected answer: " + decoded.error().message, "",
+                   answer->status};
     const int received = static_cast<int>(decoded->tokens.size());
     for (ApiToken& token : decoded->tokens) {
       // Tokens created or deleted between pages shift offsets; never report one twice.
@@ -464,13 +449,11 @@ Result<std::vector<ApiToken>> HttpClient::list_tokens() {
     offset += received;
     if (offset >= decoded->total_count) return tokens;
     if (received == 0)
-      return make_error(ErrorKind::Internal, "ListApiTokens: the API reported " +
-                                                 std::to_string(decoded->total_count) +
-                                                 " tokens but returned an empty page at offset " +
-                                                 std::to_string(offset));
+      return Error::internal(
+          "ListApiTokens: the API reported " + std::to_string(decoded->total_count) +
+          " tokens but returned an empty page at offset " + std::to_string(offset));
   }
-  return make_error(ErrorKind::Internal,
-                    "ListApiTokens: gave up after " + std::to_string(kMaxPages) + " pages");
+  return Error::internal("ListApiTokens: gave up after " + std::to_string(kMaxPages) + " pages");
 }
 
 namespace {
@@ -482,15 +465,15 @@ Result<ApiToken> decode_single(const std::string& body, Operation op, int status
   // the new value, which the caller must resolve like any ambiguous outcome.
   const ErrorKind kind = must_carry_value ? ErrorKind::Ambiguous : ErrorKind::Internal;
   if (!token.ok())
-    return make_error(kind, op_name + ": unexpected answer: " + token.error().message, status);
+    return Error{kind, op_name + ": unexpected answer: " + token.error().message, "", status};
   if (must_carry_value && token->token.empty())
-    return make_error(kind, op_name + ": the answer carries no token value", status);
+    return Error{kind, op_name + ": the answer carries no token value", "", status};
   return token;
 }
 }  // namespace
 
 Result<ApiToken> HttpClient::get_token(const std::string& token_id) {
-  if (token_id.empty()) return make_error(ErrorKind::Invalid, "GetApiToken: empty token id");
+  if (token_id.empty()) return Error::invalid("GetApiToken: empty token id");
   auto answer =
       perform({Operation::GetApiToken, HttpMethod::Get,
                iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
@@ -502,8 +485,7 @@ Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
   // Never send what the contract forbids (CreateApiTokenRequest).
   if (request.expiry_period_in_days &&
       (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
-    return make_error(ErrorKind::Invalid,
-                      "CreateApiToken: tokenExpiryPeriodInDays must be between 1 and 3650");
+    return Error::invalid("CreateApiToken: tokenExpiryPeriodInDays must be between 1 and 3650");
   auto answer = perform({Operation::CreateApiToken, HttpMethod::Post, iam_prefix_ + "/tokens",
                          json::encode_create_request(request), false});
   if (!answer.ok()) return answer.error();
@@ -512,13 +494,12 @@ Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
 
 Result<ApiToken> HttpClient::update_token(const std::string& token_id,
                                           const UpdateTokenRequest& request) {
-  if (token_id.empty()) return make_error(ErrorKind::Invalid, "UpdateApiToken: empty token id");
+  if (token_id.empty()) return Error::invalid("UpdateApiToken: empty token id");
   // UpdateApiTokenRequest: name 1..256 characters, description at most 500.
   if (request.name.empty() || code_points(request.name) > 256)
-    return make_error(ErrorKind::Invalid, "UpdateApiToken: name must be 1 to 256 characters");
+    return Error::invalid("UpdateApiToken: name must be 1 to 256 characters");
   if (code_points(request.description) > 500)
-    return make_error(ErrorKind::Invalid,
-                      "UpdateApiToken: description must be at most 500 characters");
+    return Error::invalid("UpdateApiToken: description must be at most 500 characters");
   auto answer = perform({Operation::UpdateApiToken, HttpMethod::Post,
                          iam_prefix_ + "/tokens/" + encode_component(token_id),
                          json::encode_update_request(request), true});
@@ -527,11 +508,9 @@ Result<ApiToken> HttpClient::update_token(const std::string& token_id,
 }
 
 Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet& roles) {
-  if (token_id.empty())
-    return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: empty token id");
+  if (token_id.empty()) return Error::invalid("UpdateApiTokenRoles: empty token id");
   // The contract requires at least one role (UpdateApiTokenRolesRequest.roles minItems 1).
-  if (roles.empty())
-    return make_error(ErrorKind::Invalid, "UpdateApiTokenRoles: a token needs at least one role");
+  if (roles.empty()) return Error::invalid("UpdateApiTokenRoles: a token needs at least one role");
   auto answer = perform({Operation::UpdateApiTokenRoles, HttpMethod::Post,
                          iam_prefix_ + "/tokens/" + encode_component(token_id) + "/roles",
                          json::encode_roles_request(roles), true});
@@ -540,7 +519,7 @@ Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet
 }
 
 Result<ApiToken> HttpClient::rotate_token(const std::string& token_id) {
-  if (token_id.empty()) return make_error(ErrorKind::Invalid, "RotateApiToken: empty token id");
+  if (token_id.empty()) return Error::invalid("RotateApiToken: empty token id");
   auto answer = perform({Operation::RotateApiToken, HttpMethod::Post,
                          iam_prefix_ + "/tokens/" + encode_component(token_id) + "/rotate",
                          std::nullopt, false});
@@ -549,7 +528,7 @@ Result<ApiToken> HttpClient::rotate_token(const std::string& token_id) {
 }
 
 Status HttpClient::delete_token(const std::string& token_id) {
-  if (token_id.empty()) return make_error(ErrorKind::Invalid, "DeleteApiToken: empty token id");
+  if (token_id.empty()) return Error::invalid("DeleteApiToken: empty token id");
   auto answer =
       perform({Operation::DeleteApiToken, HttpMethod::Delete,
                iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
@@ -592,9 +571,8 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
     if (!answer.ok()) return answer.error();
     auto decoded = json::decode_id_page(answer->body, collection);
     if (!decoded.ok())
-      return make_error(ErrorKind::Internal,
-                        op_name + ": unexpected answer: " + decoded.error().message,
-                        answer->status);
+      return Error{ErrorKind::Internal, op_name + ": unexpected answer: " + decoded.error().message,
+                   "", answer->status};
     const int received = static_cast<int>(decoded->ids.size());
     found.insert(decoded->ids.begin(), decoded->ids.end());
     offset += received;
@@ -605,13 +583,11 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
       return existing_ids;
     }
     if (received == 0)
-      return make_error(ErrorKind::Internal,
-                        op_name + ": the API reported " + std::to_string(decoded->total_count) +
-                            " " + collection + " but returned an empty page at offset " +
-                            std::to_string(offset));
+      return Error::internal(op_name + ": the API reported " +
+                             std::to_string(decoded->total_count) + " " + collection +
+                             " but returned an empty page at offset " + std::to_string(offset));
   }
-  return make_error(ErrorKind::Internal,
-                    op_name + ": gave up after " + std::to_string(kMaxPages) + " pages");
+  return Error::internal(op_name + ": gave up after " + std::to_string(kMaxPages) + " pages");
 }
 
 }  // namespace tokend::astro

@@ -15,7 +15,7 @@ namespace {
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 
-Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "", 0}; }
+Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 Result<Object::Ptr> parse_object(const std::string& body) {
   try {

@@ -14,9 +14,9 @@
 #include "apply/engine.h"
 #include "cli/command.h"
 #include "cli/output.h"
-#include "cli/runtime.h"
 #include "plan/plan_file.h"
 #include "plan/render_text.h"
+#include "runtime/runtime.h"
 
 namespace tokend::cli {
 
@@ -178,19 +178,10 @@ bool approved(bool color) {
   return answer == "yes";
 }
 
-Result<plan::Plan> read_plan_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{ErrorKind::Io, "cannot read the plan file " + path, "", 0};
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Error{ErrorKind::Io, "cannot read the plan file " + path, "", 0};
-  return plan::load_plan(text.str());
-}
-
 // The run as history keeps it; finish() fills in the end.
 class RunHistory {
  public:
-  RunHistory(Runtime& runtime, const plan::Plan& plan)
+  RunHistory(runtime::Runtime& runtime, const plan::Plan& plan)
       : runtime_(runtime), started_(SteadyClock::now()) {
     record_.trigger = "cli";
     record_.command = "apply";
@@ -224,7 +215,7 @@ class RunHistory {
 
  private:
   using SteadyClock = std::chrono::steady_clock;
-  Runtime& runtime_;
+  runtime::Runtime& runtime_;
   SteadyClock::time_point started_;
   state::RunRecord record_;
 };
@@ -244,20 +235,20 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);
   if (!desired) return 1;
 
-  RuntimeOptions runtime_options;
+  runtime::RuntimeOptions runtime_options;
   runtime_options.command = "apply";
   runtime_options.take_lock = true;
-  auto opened = open_runtime(desired->config, runtime_options, std::cerr);
+  auto opened = runtime::open_runtime(desired->config, runtime_options, std::cerr);
   if (!opened.ok()) {
     print_error(std::cerr, opened.error(), err_color);
     return 1;
   }
-  Runtime& runtime = **opened;
+  runtime::Runtime& runtime = **opened;
   apply::Dependencies deps = runtime.dependencies();
 
   apply::PreparedPlan prepared;
   if (from_file) {
-    auto loaded = read_plan_file(flags.plan_file);
+    auto loaded = plan::load_plan_file(flags.plan_file);
     if (!loaded.ok()) {
       print_error(std::cerr, loaded.error(), err_color);
       return 1;

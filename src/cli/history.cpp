@@ -11,7 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/output.h"
-#include "cli/runtime.h"
+#include "runtime/runtime.h"
 #include "spec/loader.h"
 #include "util/json_text.h"
 
@@ -117,12 +117,12 @@ int run_history(const GlobalOptions& global, const HistoryFlags& flags) {
   std::error_code ec;
   if (config.value->state_path == ":memory:" ||
       std::filesystem::exists(config.value->state_path, ec)) {
-    RuntimeOptions options;
+    runtime::RuntimeOptions options;
     options.command = "history";
     options.need_client = false;
     options.create_state_dir = false;
     std::ostringstream no_log;
-    auto runtime = open_runtime(*config.value, options, no_log);
+    auto runtime = runtime::open_runtime(*config.value, options, no_log);
     if (!runtime.ok()) {
       print_error(std::cerr, runtime.error(), color);
       return 1;

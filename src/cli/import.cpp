@@ -8,7 +8,7 @@
 #include "apply/recovery.h"
 #include "cli/command.h"
 #include "cli/output.h"
-#include "cli/runtime.h"
+#include "runtime/runtime.h"
 
 namespace tokend::cli {
 
@@ -44,15 +44,15 @@ int run_import(const GlobalOptions& global, const ImportFlags& flags) {
     return 1;
   }
 
-  RuntimeOptions options;
+  runtime::RuntimeOptions options;
   options.command = "import";
   options.take_lock = true;
-  auto runtime = open_runtime(desired->config, options, std::cerr);
+  auto runtime = runtime::open_runtime(desired->config, options, std::cerr);
   if (!runtime.ok()) {
     print_error(std::cerr, runtime.error(), color);
     return 1;
   }
-  Runtime& rt = **runtime;
+  runtime::Runtime& rt = **runtime;
   auto rows = rt.store().resources();
   if (!rows.ok()) {
     print_error(std::cerr, rows.error(), color);

@@ -14,10 +14,11 @@
 #include "apply/engine.h"
 #include "cli/command.h"
 #include "cli/output.h"
-#include "cli/runtime.h"
 #include "plan/plan_file.h"
 #include "plan/render_json.h"
 #include "plan/render_text.h"
+#include "runtime/runtime.h"
+#include "util/files.h"
 
 namespace tokend::cli {
 
@@ -30,51 +31,6 @@ struct PlanFlags {
   std::vector<std::string> targets;
   bool refresh = true;
 };
-
-Error io_error(const std::string& what, const std::string& path, int err) {
-  return Error{ErrorKind::Io, what + " " + path + ": " + std::strerror(err), "", 0};
-}
-
-// Writes `text` to `path` through a new file in the same directory (mode
-// 0600 whatever the umask), fsynced and renamed over `path`: readers see the
-// old file or the whole new one, never a part.
-Status write_file_atomically(const std::string& path, const std::string& text) {
-  const std::filesystem::path target(path);
-  const std::filesystem::path dir = target.parent_path().empty() ? "." : target.parent_path();
-  std::string tmp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
-  int fd = mkstemp(tmp.data());
-  if (fd < 0) return io_error("cannot create a file in", dir.string(), errno);
-  auto fail = [&](const std::string& what) {
-    int err = errno;
-    close(fd);
-    unlink(tmp.c_str());
-    return io_error(what, path, err);
-  };
-  if (fchmod(fd, 0600) != 0) return fail("cannot set the mode of");
-  size_t written = 0;
-  while (written < text.size()) {
-    ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write");
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) return fail("cannot write");
-  if (close(fd) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return io_error("cannot write", path, err);
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return io_error("cannot write", path, err);
-  }
-  if (int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  return ok_status();
-}
 
 // The command that applies `plan_file`, repeating -c when it is not the default.
 std::string apply_command(const GlobalOptions& global, const std::string& plan_file) {
@@ -95,15 +51,15 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);
   if (!desired) return 1;
 
-  RuntimeOptions runtime_options;
+  runtime::RuntimeOptions runtime_options;
   runtime_options.command = "plan";
   runtime_options.take_lock = false;  // plan never writes state
-  auto runtime = open_runtime(desired->config, runtime_options, std::cerr);
+  auto runtime = runtime::open_runtime(desired->config, runtime_options, std::cerr);
   if (!runtime.ok()) {
     print_error(std::cerr, runtime.error(), err_color);
     return 1;
   }
-  Runtime& rt = **runtime;
+  runtime::Runtime& rt = **runtime;
   if (!check_targets(flags.targets, *desired, rt.store(), err_color)) return 1;
 
   apply::PlanRequest request;

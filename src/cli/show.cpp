@@ -24,27 +24,11 @@ struct ShowFlags {
   bool json = false;
 };
 
-Result<std::string> read_plan_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Error{ErrorKind::Io, "cannot read plan file " + path + ": " + std::strerror(errno), "",
-                 0};
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return Error{ErrorKind::Io, "cannot read plan file " + path, "", 0};
-  return text.str();
-}
-
 int run_show(const GlobalOptions& global, const ShowFlags& flags) {
   const bool err_color = use_color(global, STDERR_FILENO);
-  auto text = read_plan_file(flags.file);
-  if (!text.ok()) {
-    print_error(std::cerr, text.error(), err_color);
-    return 1;
-  }
-  auto plan = plan::load_plan(*text);
+  auto plan = plan::load_plan_file(flags.file);
   if (!plan.ok()) {
-    print_error(std::cerr, flags.file + ": " + plan.error().message, err_color);
+    print_error(std::cerr, plan.error(), err_color);
     return 1;
   }
   if (flags.json)

@@ -11,7 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/output.h"
-#include "cli/runtime.h"
+#include "runtime/runtime.h"
 #include "spec/loader.h"
 #include "util/json_text.h"
 
@@ -40,12 +40,12 @@ Result<std::vector<state::ResourceRecord>> read_rows(const spec::Config& config)
   std::error_code ec;
   if (config.state_path != ":memory:" && !std::filesystem::exists(config.state_path, ec))
     return std::vector<state::ResourceRecord>{};
-  RuntimeOptions options;
+  runtime::RuntimeOptions options;
   options.command = "state";
   options.need_client = false;
   options.create_state_dir = false;
   std::ostringstream no_log;
-  auto runtime = open_runtime(config, options, no_log);
+  auto runtime = runtime::open_runtime(config, options, no_log);
   if (!runtime.ok()) return runtime.error();
   return (*runtime)->store().resources();
 }
@@ -172,11 +172,11 @@ int run_rm(const GlobalOptions& global, const std::vector<std::string>& addresse
   std::optional<spec::Config> config = load_config_or_report(global);
   if (!config) return 1;
 
-  RuntimeOptions options;
+  runtime::RuntimeOptions options;
   options.command = "state rm";
   options.need_client = false;
   options.take_lock = true;
-  auto runtime = open_runtime(*config, options, std::cerr);
+  auto runtime = runtime::open_runtime(*config, options, std::cerr);
   if (!runtime.ok()) {
     print_error(std::cerr, runtime.error(), err_color);
     return 1;

@@ -8,7 +8,7 @@
 #include "apply/engine.h"
 #include "cli/command.h"
 #include "cli/output.h"
-#include "cli/runtime.h"
+#include "runtime/runtime.h"
 #include "spec/loader.h"
 
 namespace tokend::cli {
@@ -19,10 +19,10 @@ namespace {
 // paginated request per kind; each missing id is a diagnostic at its token.
 // Opens no state. Returns the exit code (0 when every id exists).
 int check_remote(const GlobalOptions& global, const spec::DesiredState& desired) {
-  RuntimeOptions options;
+  runtime::RuntimeOptions options;
   options.command = "validate";
   options.open_store = false;
-  auto runtime = open_runtime(desired.config, options, std::cerr);
+  auto runtime = runtime::open_runtime(desired.config, options, std::cerr);
   if (!runtime.ok()) {
     print_error(std::cerr, runtime.error(), use_color(global, STDERR_FILENO));
     return 1;

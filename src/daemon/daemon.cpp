@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "apply/engine.h"
-#include "cli/runtime.h"
 #include "daemon/health.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
@@ -24,6 +23,7 @@
 #include "daemon/schedule.h"
 #include "daemon/signals.h"
 #include "daemon/watcher.h"
+#include "runtime/runtime.h"
 #include "spec/loader.h"
 #include "util/duration.h"
 #include "version.h"
@@ -78,20 +78,6 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
     out += item;
   }
   return out;
-}
-
-// mkdir -p with mode 0700 for the directories it creates.
-Status ensure_private_directory(const std::string& dir) {
-  if (dir.empty()) return ok_status();
-  std::error_code ec;
-  if (std::filesystem::is_directory(dir, ec)) return ok_status();
-  if (Status parent = ensure_private_directory(std::filesystem::path(dir).parent_path().string());
-      !parent.ok())
-    return parent;
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return Error{ErrorKind::Io, "cannot create directory " + dir + ": " + std::strerror(errno), "",
-                 0};
-  return ok_status();
 }
 
 bool unreachable(ErrorKind kind) {
@@ -167,7 +153,7 @@ class Daemon {
  private:
   // ---- wiring ----------------------------------------------------------
   Result<std::unique_ptr<state::WriterLock>> take_lock(const spec::Config& config);
-  Result<std::unique_ptr<cli::Runtime>> open_generation(const spec::Config& config);
+  Result<std::unique_ptr<runtime::Runtime>> open_generation(const spec::Config& config);
   Result<std::unique_ptr<HealthServer>> start_server(const std::string& listen);
   void watch_paths(const std::vector<std::string>& spec_paths);
   Logger& logger() { return runtime_->logger(); }
@@ -201,7 +187,7 @@ class Daemon {
   // runtime_mutex_ (other threads lock it to log).
   std::mutex runtime_mutex_;
   std::unique_ptr<state::WriterLock> lock_;
-  std::unique_ptr<cli::Runtime> runtime_;
+  std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<HealthServer> server_;
   std::unique_ptr<ChangeWatcher> watcher_;
   std::unique_ptr<WatchdogPinger> watchdog_;  // set before any other thread runs
@@ -236,15 +222,11 @@ class Daemon {
 // ---- wiring -----------------------------------------------------------------
 
 Result<std::unique_ptr<state::WriterLock>> Daemon::take_lock(const spec::Config& config) {
-  if (Status made =
-          ensure_private_directory(std::filesystem::path(config.state_path).parent_path().string());
-      !made.ok())
-    return made.error();
-  return state::WriterLock::acquire(config.state_path, "run");
+  return runtime::take_writer_lock(config, "run");
 }
 
-Result<std::unique_ptr<cli::Runtime>> Daemon::open_generation(const spec::Config& config) {
-  cli::RuntimeOptions runtime_options;
+Result<std::unique_ptr<runtime::Runtime>> Daemon::open_generation(const spec::Config& config) {
+  runtime::RuntimeOptions runtime_options;
   runtime_options.command = "run";
   runtime_options.need_client = true;
   runtime_options.take_lock = false;  // the daemon holds lock_ itself, across runtime rebuilds
@@ -255,7 +237,7 @@ Result<std::unique_ptr<cli::Runtime>> Daemon::open_generation(const spec::Config
                         {"code", http_status > 0 ? std::to_string(http_status) : "none"}});
     beat();
   };
-  return cli::open_runtime(config, runtime_options, log_stream_);
+  return runtime::open_runtime(config, runtime_options, log_stream_);
 }
 
 Result<std::unique_ptr<HealthServer>> Daemon::start_server(const std::string& listen) {
@@ -366,10 +348,8 @@ Status Daemon::run() {
     after_cycle(outcome, std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
                                                                   started));
     if (outcome.result == CycleResult::Success) return ok_status();
-    return Error{ErrorKind::Internal,
-                 "reconcile " + std::string(result_label(outcome.result)) +
-                     (outcome.error.empty() ? "" : ": " + outcome.error),
-                 "", 0};
+    return Error::internal("reconcile " + std::string(result_label(outcome.result)) +
+                           (outcome.error.empty() ? "" : ": " + outcome.error));
   }
 
   notifier_.notify("READY=1\nSTATUS=Configuration loaded; first reconcile running");
@@ -813,7 +793,7 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
 
   // Build everything new before touching what runs: a failure keeps it all.
   std::unique_ptr<state::WriterLock> new_lock;
-  std::unique_ptr<cli::Runtime> new_runtime;
+  std::unique_ptr<runtime::Runtime> new_runtime;
   std::unique_ptr<HealthServer> new_server;
   if (decision.move_lock) {
     auto taken = take_lock(next);
@@ -841,7 +821,7 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
   }
 
   // Switch.
-  std::unique_ptr<cli::Runtime> old_runtime;
+  std::unique_ptr<runtime::Runtime> old_runtime;
   if (new_runtime) {
     std::lock_guard<std::mutex> guard(runtime_mutex_);
     old_runtime = std::move(runtime_);

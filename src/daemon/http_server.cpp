@@ -90,8 +90,7 @@ Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& lis
   try {
     address = Poco::Net::SocketAddress(listen);
   } catch (const Poco::Exception& e) {
-    return Error{ErrorKind::Invalid,
-                 "listen address \"" + listen + "\" is not HOST:PORT: " + e.displayText(), "", 0};
+    return Error::invalid("listen address \"" + listen + "\" is not HOST:PORT: " + e.displayText());
   }
   std::unique_ptr<HealthServer> server(new HealthServer());
   try {
@@ -110,7 +109,7 @@ Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& lis
         Poco::makeShared<EndpointFactory>(std::move(endpoints)), *server->pool_, socket, params);
     server->server_->start();
   } catch (const Poco::Exception& e) {
-    return Error{ErrorKind::Io, "cannot serve on " + listen + ": " + e.displayText(), "", 0};
+    return Error::io("cannot serve on " + listen + ": " + e.displayText());
   }
   return server;
 }

@@ -33,12 +33,11 @@ void block_daemon_signals() {
 Result<std::unique_ptr<SignalListener>> SignalListener::start(std::function<void(int)> handler) {
   sigset_t set = daemon_signals();
   int signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
-  if (signal_fd < 0)
-    return Error{ErrorKind::Io, std::string("signalfd: ") + std::strerror(errno), "", 0};
+  if (signal_fd < 0) return Error::io(std::string("signalfd: ") + std::strerror(errno));
   int stop_fd = eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) {
     close(signal_fd);
-    return Error{ErrorKind::Io, std::string("eventfd: ") + std::strerror(errno), "", 0};
+    return Error::io(std::string("eventfd: ") + std::strerror(errno));
   }
   return std::unique_ptr<SignalListener>(
       new SignalListener(signal_fd, stop_fd, std::move(handler)));

@@ -48,12 +48,11 @@ std::map<std::string, WatchedDirectory> watch_plan(const std::string& config_pat
 Result<std::unique_ptr<ChangeWatcher>> ChangeWatcher::start(
     std::function<void(const std::string&)> on_change) {
   int inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (inotify_fd < 0)
-    return Error{ErrorKind::Io, std::string("inotify_init1: ") + std::strerror(errno), "", 0};
+  if (inotify_fd < 0) return Error::io(std::string("inotify_init1: ") + std::strerror(errno));
   int stop_fd = eventfd(0, EFD_CLOEXEC);
   if (stop_fd < 0) {
     close(inotify_fd);
-    return Error{ErrorKind::Io, std::string("eventfd: ") + std::strerror(errno), "", 0};
+    return Error::io(std::string("eventfd: ") + std::strerror(errno));
   }
   return std::unique_ptr<ChangeWatcher>(
       new ChangeWatcher(inotify_fd, stop_fd, std::move(on_change)));

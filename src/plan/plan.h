@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "astro/client.h"
+#include "astro/types.h"
 #include "model/token.h"
 #include "spec/model.h"
-#include "state/store.h"
+#include "state/records.h"
 
 namespace tokend::plan {
 

@@ -7,6 +7,7 @@
 
 #include <limits>
 #include "plan/json_output.h"
+#include "util/files.h"
 #include "util/json_text.h"
 #include "version.h"
 
@@ -390,10 +391,10 @@ Plan decode_plan(const Fields& f) {
   return plan;
 }
 
-Error invalid(const std::string& message) { return Error{ErrorKind::Invalid, message, "", 0}; }
+Error invalid(const std::string& message) { return Error::invalid(message); }
 
 Error stale(const std::string& message) {
-  return Error{ErrorKind::Conflict, "Saved plan is stale: " + message, "", 0};
+  return Error::conflict("Saved plan is stale: " + message);
 }
 
 }  // namespace
@@ -459,6 +460,19 @@ Status check_plan_current(const Plan& plan, const std::string& lineage, int64_t 
   if (plan.spec_hash != spec_hash)
     return stale("the token specs have changed since the plan was created.");
   return ok_status();
+}
+
+Result<Plan> load_plan_file(const std::string& path) {
+  auto text = read_file(path);
+  if (!text.ok()) {
+    Error error = text.error();
+    if (error.kind == ErrorKind::Io && error.message.rfind("cannot read ", 0) == 0)
+      error.message = "cannot read plan file " + error.message.substr(12);
+    return error;
+  }
+  auto plan = load_plan(*text);
+  if (!plan.ok()) return Error::invalid(path + ": " + plan.error().message);
+  return plan;
 }
 
 }  // namespace tokend::plan

@@ -30,6 +30,11 @@ std::string save_plan(const Plan& plan);
 // names the field (e.g. `plan file: changes[0].action: unknown action "x"`).
 Result<Plan> load_plan(const std::string& text);
 
+// Reads the plan file at `path` (at most kMaxInputFileBytes) and loads it.
+// Io "cannot read plan file PATH: REASON" when it cannot be read; Invalid
+// "PATH is larger than N bytes"; load_plan's Invalid with "PATH: " in front.
+Result<Plan> load_plan_file(const std::string& path);
+
 // Whether a saved plan may still be applied to the state (lineage, serial)
 // and specs (spec_hash) as they are now. Error Conflict, checked in this order:
 //   "Saved plan is stale: it was created for a different state lineage."

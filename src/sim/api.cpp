@@ -81,7 +81,7 @@ Result<Query> parse_query(const std::string& raw) {
       Poco::URI::decode(part.substr(0, eq), key, true);
       if (eq != std::string::npos) Poco::URI::decode(part.substr(eq + 1), value, true);
     } catch (const Poco::Exception&) {
-      return Error{ErrorKind::Invalid, "the query string is not correctly percent-encoded", "", 0};
+      return Error::invalid("the query string is not correctly percent-encoded");
     }
     query.emplace_back(std::move(key), std::move(value));
   }
@@ -119,7 +119,7 @@ Status read_int(const Query& query, std::string_view key, int& out) {
   int value = 0;
   auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (text->empty() || ec != std::errc() || ptr != text->data() + text->size() || value < 0)
-    return Error{ErrorKind::Invalid, std::string(key) + " must be a non-negative integer", "", 0};
+    return Error::invalid(std::string(key) + " must be a non-negative integer");
   out = value;
   return ok_status();
 }

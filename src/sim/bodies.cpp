@@ -22,7 +22,7 @@ constexpr const char* kDefaultWorkspaceId = "clx42sxw501gl01o0gjenthnh";
 constexpr const char* kDefaultDeploymentId = "clyn6kxud003x01mtxmccegnh";
 constexpr int kMaxBulkCount = 100000;
 
-Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "", 0}; }
+Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 Result<Object::Ptr> parse_object(const std::string& body) {
   try {

@@ -16,7 +16,7 @@ namespace tokend::sim {
 
 namespace {
 
-Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "", 0}; }
+Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 std::string format_number(double value) {
   char buf[32];

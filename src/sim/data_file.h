@@ -16,14 +16,6 @@
 
 namespace tokend::sim {
 
-// Replaces `path` with `content` atomically: a temporary file beside it
-// (mode 0600), fsync, rename, fsync of the directory. Io naming the path on
-// failure; `path` is then unchanged.
-Status write_file_atomically(const std::string& path, const std::string& content);
-
-// The content of `path`; nullopt when it does not exist; Io when unreadable.
-Result<std::optional<std::string>> read_file_if_exists(const std::string& path);
-
 // Keeps the data file in step with an Organization without work per change:
 // schedule() (cheap, non-blocking) arms a write `delay` later, so a burst of
 // changes costs one snapshot. A write failure is logged and retried on the

@@ -18,6 +18,7 @@
 #include "sim/org.h"
 #include "sim/server.h"
 #include "util/clock.h"
+#include "util/files.h"
 #include "util/log.h"
 
 namespace {
@@ -89,7 +90,7 @@ std::optional<std::string> read_bearer_token(const std::string& file, const std:
                                              std::string& problem) {
   std::string token;
   if (!file.empty()) {
-    auto content = tokend::sim::read_file_if_exists(file);
+    auto content = tokend::read_file_if_exists(file);
     if (!content.ok() || !*content) {
       problem = "cannot read the bearer token file " + file;
       return std::nullopt;
@@ -182,7 +183,7 @@ int main(int argc, char** argv) {
   tokend::SystemClock clock;
   tokend::sim::Seed seed = tokend::sim::default_seed(clock.now());
   if (!seed_file.empty()) {
-    auto content = tokend::sim::read_file_if_exists(seed_file);
+    auto content = tokend::read_file_if_exists(seed_file);
     if (!content.ok()) return fail("--seed: " + content.error().message);
     if (!*content) return fail("--seed: " + seed_file + " does not exist");
     auto decoded = tokend::sim::decode_seed(**content, clock.now());
@@ -193,7 +194,7 @@ int main(int argc, char** argv) {
 
   bool create_seed_tokens = true;
   if (!data_file.empty()) {
-    auto content = tokend::sim::read_file_if_exists(data_file);
+    auto content = tokend::read_file_if_exists(data_file);
     if (!content.ok()) return fail("--data: " + content.error().message);
     if (*content) {
       tokend::Status loaded = org.load_data(**content);
@@ -220,8 +221,7 @@ int main(int argc, char** argv) {
   if (!server.ok()) return fail(server.error().message);
   int port = (*server)->port();
   if (!port_file.empty()) {
-    tokend::Status written =
-        tokend::sim::write_file_atomically(port_file, std::to_string(port) + "\n");
+    tokend::Status written = tokend::write_file_atomically(port_file, std::to_string(port) + "\n");
     if (!written.ok()) return fail("--port-file: " + written.error().message);
   }
   std::string scheme = (*server)->tls() ? "https" : "http";

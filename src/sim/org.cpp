@@ -24,10 +24,8 @@ constexpr int kMaxTokenPageSize = 1000;
 constexpr int kMaxWorkspacePageSize = 1000;
 constexpr std::string_view kDataFormat = "astro-api-sim-data";
 
-Error invalid(std::string message) { return Error{ErrorKind::Invalid, std::move(message), "", 0}; }
-Error not_found(std::string message) {
-  return Error{ErrorKind::NotFound, std::move(message), "", 0};
-}
+Error invalid(std::string message) { return Error::invalid(std::move(message)); }
+Error not_found(std::string message) { return Error::not_found(std::move(message)); }
 
 constexpr std::array<std::string_view, 5> kOrganizationRoles = {
     "ORGANIZATION_OWNER", "ORGANIZATION_BILLING_ADMIN", "ORGANIZATION_MEMBER",

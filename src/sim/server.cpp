@@ -142,15 +142,14 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const ServerOptions& options
   try {
     address = Poco::Net::SocketAddress(options.listen);
   } catch (const Poco::Exception& e) {
-    return Error{ErrorKind::Invalid,
-                 "--listen " + options.listen + " is not HOST:PORT (" + e.displayText() + ")", "",
-                 0};
+    return Error::invalid("--listen " + options.listen + " is not HOST:PORT (" + e.displayText() +
+                          ")");
   }
   bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
   Poco::Net::ServerSocket socket;
   if (tls) {
     if (options.tls_cert.empty() || options.tls_key.empty())
-      return Error{ErrorKind::Invalid, "TLS needs both a certificate and a key", "", 0};
+      return Error::invalid("TLS needs both a certificate and a key");
     try {
       initialize_ssl_once();
       Poco::Net::Context::Params params;
@@ -162,20 +161,17 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const ServerOptions& options
           new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
       socket = Poco::Net::SecureServerSocket(address, 128, context);
     } catch (const Poco::Net::SSLException& e) {
-      return Error{ErrorKind::Tls, "cannot load the TLS certificate or key: " + e.displayText(), "",
-                   0};
+      return Error::tls("cannot load the TLS certificate or key: " + e.displayText());
     } catch (const Poco::IOException& e) {
-      return Error{ErrorKind::Io, "cannot listen on " + options.listen + ": " + e.displayText(), "",
-                   0};
+      return Error::io("cannot listen on " + options.listen + ": " + e.displayText());
     } catch (const Poco::Exception& e) {
-      return Error{ErrorKind::Tls, "cannot set up TLS: " + e.displayText(), "", 0};
+      return Error::tls("cannot set up TLS: " + e.displayText());
     }
   } else {
     try {
       socket = Poco::Net::ServerSocket(address, 128);
     } catch (const Poco::Exception& e) {
-      return Error{ErrorKind::Io, "cannot listen on " + options.listen + ": " + e.displayText(), "",
-                   0};
+      return Error::io("cannot listen on " + options.listen + ": " + e.displayText());
     }
   }
 
@@ -196,7 +192,7 @@ Result<std::unique_ptr<SimServer>> SimServer::start(const ServerOptions& options
     impl->server->start();
     return std::unique_ptr<SimServer>(new SimServer(std::move(impl), port, tls));
   } catch (const Poco::Exception& e) {
-    return Error{ErrorKind::Io, "cannot start serving: " + e.displayText(), "", 0};
+    return Error::io("cannot start serving: " + e.displayText());
   }
 }
 

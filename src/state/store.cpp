@@ -29,13 +29,6 @@ class CorruptRow : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-Error make_error(ErrorKind kind, std::string message) {
-  Error error;
-  error.kind = kind;
-  error.message = std::move(message);
-  return error;
-}
-
 Error from_sqlite(const SQLite::Exception& e, std::string_view doing) {
   ErrorKind kind = ErrorKind::Io;
   switch (e.getErrorCode()) {
@@ -58,7 +51,7 @@ Error from_sqlite(const SQLite::Exception& e, std::string_view doing) {
     default:
       break;
   }
-  return make_error(kind, "state database: " + std::string(doing) + ": " + e.what());
+  return Error{kind, "state database: " + std::string(doing) + ": " + e.what()};
 }
 
 // Runs `body` (returning a Result) and turns whatever it throws into an Error.
@@ -69,11 +62,9 @@ auto guarded(std::string_view doing, Body&& body) -> decltype(body()) {
   } catch (const SQLite::Exception& e) {
     return from_sqlite(e, doing);
   } catch (const CorruptRow& e) {
-    return make_error(ErrorKind::Corrupt,
-                      "state database: " + std::string(doing) + ": " + e.what());
+    return Error::corrupt("state database: " + std::string(doing) + ": " + e.what());
   } catch (const std::exception& e) {
-    return make_error(ErrorKind::Internal,
-                      "state database: " + std::string(doing) + ": " + e.what());
+    return Error::internal("state database: " + std::string(doing) + ": " + e.what());
   }
 }
 
@@ -296,12 +287,11 @@ Status prepare_file(const std::string& path) {
   if (dir.empty()) dir = ".";
   struct stat dir_stat {};
   if (::stat(dir.c_str(), &dir_stat) != 0) {
-    return make_error(ErrorKind::Io,
-                      "state directory " + dir.string() +
-                          " does not exist or is not accessible: " + errno_text(errno));
+    return Error::io("state directory " + dir.string() +
+                     " does not exist or is not accessible: " + errno_text(errno));
   }
   if (!S_ISDIR(dir_stat.st_mode)) {
-    return make_error(ErrorKind::Io, "state directory " + dir.string() + " is not a directory");
+    return Error::io("state directory " + dir.string() + " is not a directory");
   }
 
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, kPrivateMode);
@@ -310,22 +300,19 @@ Status prepare_file(const std::string& path) {
     const int err = errno;
     ::close(fd);
     if (!private_mode) {
-      return make_error(ErrorKind::Io,
-                        "cannot make state database " + path + " mode 0600: " + errno_text(err));
+      return Error::io("cannot make state database " + path + " mode 0600: " + errno_text(err));
     }
     return ok_status();
   }
   if (errno != EEXIST) {
-    return make_error(ErrorKind::Io,
-                      "cannot create state database " + path + ": " + errno_text(errno));
+    return Error::io("cannot create state database " + path + ": " + errno_text(errno));
   }
   struct stat file_stat {};
   if (::stat(path.c_str(), &file_stat) != 0) {
-    return make_error(ErrorKind::Io,
-                      "cannot open state database " + path + ": " + errno_text(errno));
+    return Error::io("cannot open state database " + path + ": " + errno_text(errno));
   }
   if (!S_ISREG(file_stat.st_mode)) {
-    return make_error(ErrorKind::Io, "state database " + path + " is not a regular file");
+    return Error::io("state database " + path + " is not a regular file");
   }
   return ok_status();
 }
@@ -338,7 +325,7 @@ Status restrict_modes(const std::string& path) {
     struct stat file_stat {};
     if (::stat(file.c_str(), &file_stat) != 0) continue;  // absent: SQLite creates it later
     if ((file_stat.st_mode & 07777) != kPrivateMode && ::chmod(file.c_str(), kPrivateMode) != 0) {
-      return make_error(ErrorKind::Io, "cannot make " + file + " mode 0600: " + errno_text(errno));
+      return Error::io("cannot make " + file + " mode 0600: " + errno_text(errno));
     }
   }
   return ok_status();
@@ -374,7 +361,7 @@ StateStore::StateStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)
 StateStore::~StateStore() = default;
 
 Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
-  if (path.empty()) return make_error(ErrorKind::Invalid, "the state database path is empty");
+  if (path.empty()) return Error::invalid("the state database path is empty");
   const bool in_memory = path == ":memory:";
   if (!in_memory) {
     Status prepared = prepare_file(path);
@@ -391,24 +378,22 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
     db->exec("PRAGMA foreign_keys = ON");
     const int version = user_version(*db);  // fails with SQLITE_NOTADB for a non-SQLite file
     if (version > latest) {
-      return make_error(ErrorKind::Invalid,
-                        "state database " + path + " has schema version " +
+      return Error::invalid("state database " + path + " has schema version " +
                             std::to_string(version) + ", newer than this astro-tokend knows (" +
                             std::to_string(latest) + "); use a newer astro-tokend");
     }
     if (version == 0) {
       const int objects = db->execAndGet("SELECT count(*) FROM sqlite_schema").getInt();
       if (objects > 0) {
-        return make_error(
-            ErrorKind::Invalid,
-            "state database " + path + " is an SQLite database that astro-tokend did not create");
+        return Error::invalid("state database " + path +
+                              " is an SQLite database that astro-tokend did not create");
       }
     }
     // Only the first problem: enough to say what is wrong, cheap on a bad file.
     std::string first_problem = db->execAndGet("PRAGMA integrity_check(1)").getString();
     if (first_problem != "ok") {
-      return make_error(ErrorKind::Corrupt,
-                        "state database " + path + " failed its integrity check: " + first_problem);
+      return Error::corrupt("state database " + path +
+                            " failed its integrity check: " + first_problem);
     }
     if (!in_memory) {
       Status restricted = restrict_modes(path);
@@ -416,8 +401,8 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
     }
     std::string mode = db->execAndGet("PRAGMA journal_mode = WAL").getString();
     if (mode != "wal" && !(in_memory && mode == "memory")) {
-      return make_error(ErrorKind::Io, "state database " + path +
-                                           " cannot use WAL mode (journal mode is " + mode + ")");
+      return Error::io("state database " + path + " cannot use WAL mode (journal mode is " + mode +
+                       ")");
     }
     db->exec("PRAGMA synchronous = FULL");
     return ok_status();
@@ -495,11 +480,10 @@ Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
   if (outcomes.empty()) return ok_status();
   std::string addresses;
   for (const Outcome& outcome : outcomes) {
-    if (outcome.key.empty()) return make_error(ErrorKind::Invalid, "an outcome without a key");
+    if (outcome.key.empty()) return Error::invalid("an outcome without a key");
     if (outcome.resource && outcome.resource->key != outcome.key) {
-      return make_error(
-          ErrorKind::Invalid,
-          "outcome for " + outcome.key + " carries a resource keyed " + outcome.resource->key);
+      return Error::invalid("outcome for " + outcome.key + " carries a resource keyed " +
+                            outcome.resource->key);
     }
     addresses += (addresses.empty() ? "" : ", ") + address_for_key(outcome.key);
   }
@@ -518,9 +502,8 @@ Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
         SQLite::Statement resolve(*db_, "DELETE FROM intents WHERE id = ?");
         resolve.bind(1, *outcome.resolved_intent);
         if (resolve.exec() == 0) {
-          return make_error(
-              ErrorKind::NotFound,
-              "intent " + std::to_string(*outcome.resolved_intent) + " does not exist");
+          return Error::not_found("intent " + std::to_string(*outcome.resolved_intent) +
+                                  " does not exist");
         }
       }
     }
@@ -532,7 +515,7 @@ Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
 }
 
 Result<int64_t> StateStore::journal_intent(const Intent& intent) {
-  if (intent.key.empty()) return make_error(ErrorKind::Invalid, "an intent without a key");
+  if (intent.key.empty()) return Error::invalid("an intent without a key");
   std::lock_guard lock(mutex_);
   return guarded("journalling an intent for " + address_for_key(intent.key),
                  [&]() -> Result<int64_t> {
@@ -581,8 +564,7 @@ Status StateStore::resolve_intent(int64_t intent_id) {
     SQLite::Statement remove(*db_, "DELETE FROM intents WHERE id = ?");
     remove.bind(1, intent_id);
     if (remove.exec() == 0) {
-      return make_error(ErrorKind::NotFound,
-                        "intent " + std::to_string(intent_id) + " does not exist");
+      return Error::not_found("intent " + std::to_string(intent_id) + " does not exist");
     }
     int64_t serial = bump_serial(*db_);
     tx.commit();
@@ -625,7 +607,7 @@ Status StateStore::record_action(int64_t run_id, const ActionRecord& action) {
     SQLite::Statement exists(*db_, "SELECT 1 FROM runs WHERE id = ?");
     exists.bind(1, run_id);
     if (!exists.executeStep()) {
-      return make_error(ErrorKind::NotFound, "run " + std::to_string(run_id) + " does not exist");
+      return Error::not_found("run " + std::to_string(run_id) + " does not exist");
     }
     SQLite::Statement insert(
         *db_,
@@ -656,7 +638,7 @@ Status StateStore::finish_run(const RunRecord& run) {
     bind_run_fields(update, run);
     update.bind(14, run.id);
     if (update.exec() == 0) {
-      return make_error(ErrorKind::NotFound, "run " + std::to_string(run.id) + " does not exist");
+      return Error::not_found("run " + std::to_string(run.id) + " does not exist");
     }
     SQLite::Statement prune(*db_,
                             "DELETE FROM runs WHERE id NOT IN "

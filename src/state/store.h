@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "model/token.h"
+#include "state/records.h"
 #include "util/result.h"
 
 namespace SQLite {
@@ -22,85 +23,6 @@ class Database;
 }
 
 namespace tokend::state {
-
-// One managed token as last recorded.
-struct ResourceRecord {
-  std::string key;  // address is address_for_key(key)
-  std::string id;   // the API token id
-  TokenAttrs attrs;
-  std::string short_token;
-  Timestamp created_at{};
-  Timestamp updated_at{};
-  Timestamp start_at{};             // start of the current validity window (moves on rotate)
-  std::optional<Timestamp> end_at;  // expiry of the current value; nullopt: never expires
-  std::string sink_path;            // where the secret was delivered
-  std::string
-      sink_sha256;  // fingerprint of the delivered value; "" when never delivered (imported)
-  bool rotate_pending = false;  // the current value is unknown (lost in a crash): rotate next run
-
-  std::string address() const { return address_for_key(key); }
-  bool operator==(const ResourceRecord&) const = default;
-};
-
-// A non-idempotent call about to be made. Journalled before the call, resolved
-// in the same transaction that records its outcome; a pending intent after a
-// crash or an Ambiguous answer is resolved by the next run.
-enum class IntentKind { Create, Rotate };
-struct Intent {
-  int64_t id = 0;  // assigned by journal_intent
-  std::string key;
-  IntentKind kind = IntentKind::Create;
-  std::string token_id;  // Rotate: the token being rotated; Create: ""
-  TokenAttrs attrs;      // Create: what was requested
-  std::string sink_path;
-  Timestamp started_at{};
-
-  bool operator==(const Intent&) const = default;
-};
-
-// The effect of one applied action on state: upsert `resource`, or remove
-// `key` when resource is nullopt; resolve `resolved_intent` when set.
-struct Outcome {
-  std::string key;
-  std::optional<ResourceRecord> resource;
-  std::optional<int64_t> resolved_intent;
-};
-
-// One action of a run, as history shows it.
-struct ActionRecord {
-  std::string address;
-  std::string action;  // "create", "update", "replace", "delete", "rotate", "import", "forget"
-  bool ok = true;
-  std::string message;  // error description when !ok (never a secret)
-  double duration_seconds = 0;
-
-  bool operator==(const ActionRecord&) const = default;
-};
-
-struct RunRecord {
-  int64_t id = 0;
-  std::string trigger;  // "cli", "timer", "config-change", "sighup", "startup"
-  std::string command;  // "apply", "plan", "run"
-  Timestamp started_at{};
-  std::optional<Timestamp> finished_at;
-  int to_add = 0, to_change = 0, to_destroy = 0, to_rotate = 0;
-  int failed = 0;
-  int api_calls = 0;
-  double duration_seconds = 0;
-  std::string result;  // "ok", "failed", "no-op", "refused"
-  std::string message;
-  std::vector<ActionRecord> actions;
-
-  bool operator==(const RunRecord&) const = default;
-};
-
-// Lineage, serial and resources read together in one read transaction, so
-// that a saved plan names exactly the serial its prior state had.
-struct StateSnapshot {
-  std::string lineage;
-  int64_t serial = 0;
-  std::vector<ResourceRecord> resources;  // sorted by key
-};
 
 // The SQLite store. Opening applies pending migrations from schema/ in order
 // (PRAGMA user_version), sets WAL mode, makes the file mode 0600, runs
@@ -195,15 +117,6 @@ class StateStore {
   std::string lineage_;
   int schema_version_ = 0;
   mutable int64_t last_serial_ = 0;
-};
-
-// Who holds the writer lock.
-struct LockHolder {
-  int pid = 0;
-  std::string host;
-  std::string command;
-  Timestamp since{};
-  std::string describe() const;  // "pid 123 on host h (apply) since 2026-…Z"
 };
 
 // The single-writer lock of a state database: flock(2) on "<db path>.lock",

@@ -2,8 +2,8 @@
 // carries failures across module seams, durations, hashing, logging, files.
 //
 // Exceptions stop at the adapters (astro/, state/, spec/ loaders): they catch
-// what Poco, SQLiteCpp and toml11 throw and return a Result instead. Only
-// main.cpp maps a failure to an exit code.
+// what Poco, SQLiteCpp and toml11 throw and return a Result instead. Commands
+// (cli/ and main.cpp) map a failure to an exit code; nothing below them exits.
 #pragma once
 
 #include <optional>
@@ -32,6 +32,14 @@ enum class ErrorKind {
 std::string_view to_string(ErrorKind kind);
 
 struct Error {
+  Error() = default;
+  Error(ErrorKind error_kind, std::string error_message, std::string api_request_id = {},
+        int status = 0)
+      : kind(error_kind),
+        message(std::move(error_message)),
+        request_id(std::move(api_request_id)),
+        http_status(status) {}
+
   ErrorKind kind = ErrorKind::Internal;
   std::string message;     // human readable; never contains a secret
   std::string request_id;  // the API's requestId when the API answered
@@ -39,6 +47,26 @@ struct Error {
 
   // "message (HTTP 404, requestId abc)" — the form shown to operators.
   std::string describe() const;
+
+  // Factories, one per kind: Error::io("cannot read " + path).
+  static Error not_found(std::string message) { return {ErrorKind::NotFound, std::move(message)}; }
+  static Error invalid(std::string message) { return {ErrorKind::Invalid, std::move(message)}; }
+  static Error unauthorized(std::string message) {
+    return {ErrorKind::Unauthorized, std::move(message)};
+  }
+  static Error forbidden(std::string message) { return {ErrorKind::Forbidden, std::move(message)}; }
+  static Error conflict(std::string message) { return {ErrorKind::Conflict, std::move(message)}; }
+  static Error rate_limited(std::string message) {
+    return {ErrorKind::RateLimited, std::move(message)};
+  }
+  static Error unavailable(std::string message) {
+    return {ErrorKind::Unavailable, std::move(message)};
+  }
+  static Error ambiguous(std::string message) { return {ErrorKind::Ambiguous, std::move(message)}; }
+  static Error tls(std::string message) { return {ErrorKind::Tls, std::move(message)}; }
+  static Error corrupt(std::string message) { return {ErrorKind::Corrupt, std::move(message)}; }
+  static Error io(std::string message) { return {ErrorKind::Io, std::move(message)}; }
+  static Error internal(std::string message) { return {ErrorKind::Internal, std::move(message)}; }
 };
 
 // Either a value or an Error. Cheap to move; check ok() before value().

@@ -1,4 +1,4 @@
-#include "cli/runtime.h"
+#include "runtime/runtime.h"
 
 #include <sys/stat.h>
 
@@ -8,8 +8,9 @@
 
 #include "astro/credentials.h"
 #include "astro/http_client.h"
+#include "util/files.h"
 
-namespace tokend::cli {
+namespace tokend::runtime {
 
 void RequestCounter::record(astro::Operation op, int http_status) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -39,22 +40,14 @@ apply::Dependencies Runtime::dependencies() {
   return apply::Dependencies{*client_, *store_, sink_, clock_, *logger_};
 }
 
-namespace {
-
-Status ensure_directory(const std::string& dir) {
-  if (dir.empty()) return ok_status();
-  std::error_code ec;
-  if (std::filesystem::is_directory(dir, ec)) return ok_status();
-  if (Status parent = ensure_directory(std::filesystem::path(dir).parent_path().string());
-      !parent.ok())
-    return parent;
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return Error{ErrorKind::Io, "cannot create directory " + dir + ": " + std::strerror(errno), "",
-                 0};
-  return ok_status();
+Result<std::unique_ptr<state::WriterLock>> take_writer_lock(const spec::Config& config,
+                                                            const std::string& command) {
+  if (Status made =
+          make_private_directories(std::filesystem::path(config.state_path).parent_path().string());
+      !made.ok())
+    return made.error();
+  return state::WriterLock::acquire(config.state_path, command);
 }
-
-}  // namespace
 
 Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
                                               const RuntimeOptions& options,
@@ -65,8 +58,8 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
       parse_log_format(config.log_format).value_or(LogFormat::Text));
 
   if (options.open_store && options.create_state_dir && config.state_path != ":memory:") {
-    if (Status made =
-            ensure_directory(std::filesystem::path(config.state_path).parent_path().string());
+    if (Status made = make_private_directories(
+            std::filesystem::path(config.state_path).parent_path().string());
         !made.ok())
       return made.error();
   }
@@ -107,4 +100,4 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
   return runtime;
 }
 
-}  // namespace tokend::cli
+}  // namespace tokend::runtime

@@ -1,4 +1,4 @@
-#include "astro/client.h"
+#include "astro/types.h"
 
 namespace tokend::astro {
 

@@ -1,3 +1,10 @@
+// runtime/ — the real seams of one command or daemon generation, wired from a
+// Config: logger, writer lock, state store, Astro API client, secret sink,
+// clock and the request counter. Shared by cli/ and daemon/, which never
+// include each other.
+//
+// May not: decide or render anything. It builds objects and reports why one
+// could not be built; what to do with them belongs to the caller.
 #pragma once
 
 #include <atomic>
@@ -15,7 +22,7 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-namespace tokend::cli {
+namespace tokend::runtime {
 
 // Counts API requests by operation and HTTP status (0 = no answer).
 // Thread-safe; used as the client's RequestObserver.
@@ -68,6 +75,11 @@ class Runtime {
   SystemClock clock_;
 };
 
+// Creates the state file's directory (0700) when missing and takes the
+// state's writer lock for `command`: Error Conflict naming the holder, Io.
+Result<std::unique_ptr<state::WriterLock>> take_writer_lock(const spec::Config& config,
+                                                            const std::string& command);
+
 // Builds the runtime: logger on `log_stream` with the config's level and
 // format; the writer lock when asked (Error Conflict naming the holder); the
 // store (creating its directory when asked); the client with the bearer token
@@ -77,4 +89,4 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
                                               const RuntimeOptions& options,
                                               std::ostream& log_stream);
 
-}  // namespace tokend::cli
+}  // namespace tokend::runtime

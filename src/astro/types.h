@@ -1,0 +1,65 @@
+// The plain values astro/ exchanges with the Astro API: tokens as the API
+// reports them, the write requests, and the operation names. No I/O; other
+// modules (plan/, state/ callers) may name these without naming the Client
+// seam (client.h, which also states the module's contract).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "model/token.h"
+
+namespace tokend::astro {
+
+// An API token as the API reports it (schema ApiToken).
+struct ApiToken {
+  std::string id;
+  std::string name;
+  std::string description;
+  EntityType type = EntityType::Organization;
+  RoleSet roles;  // normalized
+  std::optional<int> expiry_period_in_days;
+  std::string short_token;
+  Timestamp created_at{};
+  Timestamp updated_at{};
+  Timestamp start_at{};
+  std::optional<Timestamp> end_at;
+  std::optional<Timestamp> last_used_at;
+  SecretValue token;  // only present in the answers to create and rotate
+
+  // The attributes astro-tokend manages; `role` is the primary role's name.
+  TokenAttrs attrs() const;
+};
+
+// CreateApiTokenRequest.
+struct CreateTokenRequest {
+  std::string name;
+  std::string description;
+  EntityType type = EntityType::Organization;
+  std::string role;
+  std::string entity_id;  // required for WORKSPACE and DEPLOYMENT, empty for ORGANIZATION
+  std::optional<int> expiry_period_in_days;
+};
+
+// UpdateApiTokenRequest.
+struct UpdateTokenRequest {
+  std::string name;
+  std::string description;
+};
+
+// The operations astro-tokend uses, named after their operationId.
+enum class Operation {
+  ListApiTokens,
+  GetApiToken,
+  CreateApiToken,
+  UpdateApiToken,
+  UpdateApiTokenRoles,
+  RotateApiToken,
+  DeleteApiToken,
+  ListWorkspaces,
+  ListDeployments,
+};
+std::string_view to_string(Operation op);
+
+}  // namespace tokend::astro
