@@ -27,8 +27,7 @@ Status make_private_directories(const std::string& dir);
 // there. The parent directory must exist. On failure `path` is unchanged and
 // the temporary file is removed. Thread-safe (each call has its own
 // temporary file).
-Status write_file_atomically(const std::string& path, std::string_view content,
-                             mode_t mode = 0600);
+Status write_file_atomically(const std::string& path, std::string_view content, mode_t mode = 0600);
 
 // A default cap for files astro-tokend reads that a person could point at
 // anything (plan files, state imports): far above any real one.
