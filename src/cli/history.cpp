@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -114,9 +113,7 @@ int run_history(const GlobalOptions& global, const HistoryFlags& flags) {
     return 1;
   }
   std::vector<state::RunRecord> runs;
-  std::error_code ec;
-  if (config.value->state_path == ":memory:" ||
-      std::filesystem::exists(config.value->state_path, ec)) {
+  if (runtime::state_exists(*config.value)) {
     runtime::RuntimeOptions options;
     options.command = "history";
     options.need_client = false;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -37,9 +36,7 @@ std::optional<spec::Config> load_config_or_report(const GlobalOptions& global) {
 // The state rows, read without creating a state database when there is none
 // (a missing file reads as no rows).
 Result<std::vector<state::ResourceRecord>> read_rows(const spec::Config& config) {
-  std::error_code ec;
-  if (config.state_path != ":memory:" && !std::filesystem::exists(config.state_path, ec))
-    return std::vector<state::ResourceRecord>{};
+  if (!runtime::state_exists(config)) return std::vector<state::ResourceRecord>{};
   runtime::RuntimeOptions options;
   options.command = "state";
   options.need_client = false;

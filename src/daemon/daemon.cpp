@@ -152,7 +152,7 @@ class Daemon {
 
  private:
   // ---- wiring ----------------------------------------------------------
-  Result<std::unique_ptr<state::WriterLock>> take_lock(const spec::Config& config);
+  Result<std::unique_ptr<state::WriterLease>> take_lock(const spec::Config& config);
   Result<std::unique_ptr<runtime::Runtime>> open_generation(const spec::Config& config);
   Result<std::unique_ptr<HealthServer>> start_server(const std::string& listen);
   void watch_paths(const std::vector<std::string>& spec_paths);
@@ -186,7 +186,7 @@ class Daemon {
   // What depends on the config. Replaced only by the loop; runtime_ under
   // runtime_mutex_ (other threads lock it to log).
   std::mutex runtime_mutex_;
-  std::unique_ptr<state::WriterLock> lock_;
+  std::unique_ptr<state::WriterLease> lock_;
   std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<HealthServer> server_;
   std::unique_ptr<ChangeWatcher> watcher_;
@@ -221,7 +221,7 @@ class Daemon {
 
 // ---- wiring -----------------------------------------------------------------
 
-Result<std::unique_ptr<state::WriterLock>> Daemon::take_lock(const spec::Config& config) {
+Result<std::unique_ptr<state::WriterLease>> Daemon::take_lock(const spec::Config& config) {
   return runtime::take_writer_lock(config, "run");
 }
 
@@ -792,7 +792,7 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
   const spec::Config& next = loaded.value->config;
 
   // Build everything new before touching what runs: a failure keeps it all.
-  std::unique_ptr<state::WriterLock> new_lock;
+  std::unique_ptr<state::WriterLease> new_lock;
   std::unique_ptr<runtime::Runtime> new_runtime;
   std::unique_ptr<HealthServer> new_server;
   if (decision.move_lock) {

@@ -21,7 +21,8 @@ ConfigChanges compare_configs(const spec::Config& a, const spec::Config& b) {
                   a.timeout != b.timeout || a.ca_file != b.ca_file ||
                   !(a.rate_limits == b.rate_limits);
   changes.specs = a.spec_paths != b.spec_paths;
-  changes.state = a.state_path != b.state_path;
+  changes.state = a.state_backend != b.state_backend || a.state_path != b.state_path ||
+                  a.state_dsn != b.state_dsn;
   changes.reconcile = a.interval != b.interval || a.jitter != b.jitter || a.mode != b.mode ||
                       a.parallelism != b.parallelism ||
                       a.max_deletes_per_run != b.max_deletes_per_run;

@@ -15,7 +15,7 @@ namespace tokend::daemon {
 // Which sections of the daemon config differ.
 struct ConfigChanges {
   bool astro = false;      // [astro] (and its rate limits): a new API client
-  bool state = false;      // [state] path: a new store and writer lock
+  bool state = false;      // [state] backend, path or dsn: a new store and writer lock
   bool server = false;     // [server] listen: a new HTTP server
   bool log = false;        // [log]: a new logger
   bool reconcile = false;  // [reconcile]: new timing, mode or limits
@@ -35,7 +35,7 @@ struct ReloadDecision {
   ConfigChanges changes;
   bool specs_changed = false;    // the token specs differ (by spec_hash)
   bool rebuild_runtime = false;  // astro, state or log changed: new client, store and logger
-  bool move_lock = false;        // the state path changed: take the new writer lock first
+  bool move_lock = false;        // the state location changed: take the new writer lock first
   bool restart_server = false;   // the listen address changed
 };
 

@@ -40,13 +40,37 @@ apply::Dependencies Runtime::dependencies() {
   return apply::Dependencies{*client_, *store_, sink_, clock_, *logger_};
 }
 
-Result<std::unique_ptr<state::WriterLock>> take_writer_lock(const spec::Config& config,
-                                                            const std::string& command) {
-  if (Status made =
-          make_private_directories(std::filesystem::path(config.state_path).parent_path().string());
-      !made.ok())
-    return made.error();
-  return state::WriterLock::acquire(config.state_path, command);
+state::StoreLocation store_location(const spec::Config& config) {
+  state::StoreLocation where;
+  where.backend = config.state_backend == spec::StateBackend::Postgres ? state::Backend::Postgres
+                                                                       : state::Backend::Sqlite;
+  where.path = config.state_path;
+  where.dsn = config.state_dsn;
+  return where;
+}
+
+namespace {
+
+bool uses_state_file(const spec::Config& config) {
+  return config.state_backend == spec::StateBackend::Sqlite && config.state_path != ":memory:";
+}
+
+}  // namespace
+
+bool state_exists(const spec::Config& config) {
+  std::error_code ec;
+  return !uses_state_file(config) || std::filesystem::exists(config.state_path, ec);
+}
+
+Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config& config,
+                                                             const std::string& command) {
+  if (uses_state_file(config)) {
+    if (Status made = make_private_directories(
+            std::filesystem::path(config.state_path).parent_path().string());
+        !made.ok())
+      return made.error();
+  }
+  return state::acquire_writer(store_location(config), command);
 }
 
 Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
@@ -57,19 +81,19 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
       log_stream, parse_log_level(config.log_level).value_or(LogLevel::Info),
       parse_log_format(config.log_format).value_or(LogFormat::Text));
 
-  if (options.open_store && options.create_state_dir && config.state_path != ":memory:") {
+  if (options.open_store && options.create_state_dir && uses_state_file(config)) {
     if (Status made = make_private_directories(
             std::filesystem::path(config.state_path).parent_path().string());
         !made.ok())
       return made.error();
   }
   if (options.take_lock) {
-    auto lock = state::WriterLock::acquire(config.state_path, options.command);
+    auto lock = state::acquire_writer(store_location(config), options.command);
     if (!lock.ok()) return lock.error();
     runtime->lock_ = std::move(lock.value());
   }
   if (options.open_store) {
-    auto store = state::StateStore::open(config.state_path);
+    auto store = state::open_store(store_location(config));
     if (!store.ok()) return store.error();
     runtime->store_ = std::move(store.value());
   }

@@ -50,7 +50,7 @@ struct RuntimeOptions {
 };
 
 // The real seams of one command or daemon generation, built from a Config:
-// logger, writer lock, SQLite store, HTTP client, file sink, system clock.
+// logger, writer lock, state store, HTTP client, file sink, system clock.
 // Members are destroyed in reverse order (the lock last).
 class Runtime {
  public:
@@ -67,7 +67,7 @@ class Runtime {
   friend Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config&, const RuntimeOptions&,
                                                        std::ostream&);
   std::unique_ptr<Logger> logger_;
-  std::unique_ptr<state::WriterLock> lock_;
+  std::unique_ptr<state::WriterLease> lock_;
   std::unique_ptr<state::StateStore> store_;
   std::shared_ptr<RequestCounter> requests_ = std::make_shared<RequestCounter>();
   std::unique_ptr<astro::Client> client_;
@@ -75,10 +75,18 @@ class Runtime {
   SystemClock clock_;
 };
 
-// Creates the state file's directory (0700) when missing and takes the
-// state's writer lock for `command`: Error Conflict naming the holder, Io.
-Result<std::unique_ptr<state::WriterLock>> take_writer_lock(const spec::Config& config,
-                                                            const std::string& command);
+// Where the config's [state] table says the state lives.
+state::StoreLocation store_location(const spec::Config& config);
+
+// False only when the config names an SQLite file that does not exist (yet):
+// reading commands then show an empty state without creating one.
+bool state_exists(const spec::Config& config);
+
+// Creates the state file's directory (0700) when missing (SQLite) and takes
+// the right to write the state for `command`: Error Conflict naming the
+// holder, Io.
+Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config& config,
+                                                             const std::string& command);
 
 // Builds the runtime: logger on `log_stream` with the config's level and
 // format; the writer lock when asked (Error Conflict naming the holder); the

@@ -1,5 +1,6 @@
 // Loading of the daemon config (product.md §2).
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <filesystem>
 #include <system_error>
@@ -30,6 +31,56 @@ bool is_listen_address(std::string_view text) {
   if (std::stoi(std::string(port)) > 65535) return false;
   if (host.front() == '[') return host.size() > 2 && host.back() == ']';
   return host.find(':') == std::string_view::npos;
+}
+
+// Whether a libpq connection string names a password: a "password" keyword
+// (key=value form) or a password in a postgresql:// URI's user info or query.
+bool dsn_has_password(std::string_view dsn) {
+  std::string lower(dsn);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (std::string_view scheme : {"postgresql://", "postgres://"}) {
+    if (lower.rfind(scheme, 0) != 0) continue;
+    std::string_view rest = std::string_view(lower).substr(scheme.size());
+    std::size_t end = rest.find_first_of("/?");
+    std::string_view authority = rest.substr(0, end);
+    std::size_t at = authority.rfind('@');
+    if (at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos)
+      return true;
+    std::size_t query = rest.find('?');
+    if (query == std::string_view::npos) return false;
+    std::string_view params = rest.substr(query + 1);
+    while (!params.empty()) {
+      std::size_t amp = params.find('&');
+      std::string_view param = params.substr(0, amp);
+      if (param.rfind("password=", 0) == 0) return true;
+      if (amp == std::string_view::npos) break;
+      params.remove_prefix(amp + 1);
+    }
+    return false;
+  }
+  // key = value pairs, separated by whitespace; values may be quoted.
+  std::size_t i = 0;
+  while (i < lower.size()) {
+    while (i < lower.size() && std::isspace(static_cast<unsigned char>(lower[i]))) ++i;
+    std::size_t key_start = i;
+    while (i < lower.size() && lower[i] != '=' &&
+           !std::isspace(static_cast<unsigned char>(lower[i])))
+      ++i;
+    std::string_view key = std::string_view(lower).substr(key_start, i - key_start);
+    while (i < lower.size() && std::isspace(static_cast<unsigned char>(lower[i]))) ++i;
+    if (i < lower.size() && lower[i] == '=') ++i;
+    while (i < lower.size() && std::isspace(static_cast<unsigned char>(lower[i]))) ++i;
+    if (key == "password") return true;
+    if (i < lower.size() && lower[i] == '\'') {
+      for (++i; i < lower.size() && lower[i] != '\''; ++i)
+        if (lower[i] == '\\') ++i;
+      ++i;
+    } else {
+      while (i < lower.size() && !std::isspace(static_cast<unsigned char>(lower[i]))) ++i;
+    }
+  }
+  return false;
 }
 
 bool is_http_url(std::string_view text) {
@@ -168,8 +219,32 @@ class ConfigParser {
 
   void parse_state(const toml::value& state) {
     TableReader t = reader(state, "[state]");
-    t.report_unknown_keys({"path"});
+    t.report_unknown_keys({"backend", "path", "dsn"});
+    if (auto backend = t.string("backend")) {
+      if (*backend == "sqlite")
+        config_.state_backend = StateBackend::Sqlite;
+      else if (*backend == "postgres")
+        config_.state_backend = StateBackend::Postgres;
+      else
+        t.error_at_value("backend", "backend must be \"sqlite\" or \"postgres\", got " +
+                                        in_quotes(*backend) +
+                                        did_you_mean(*backend, {"sqlite", "postgres"}));
+    }
     if (auto path = path_value(t, "path", false)) config_.state_path = *path;
+    if (auto dsn = t.string("dsn")) {
+      if (config_.state_backend != StateBackend::Postgres)
+        t.error_at_key("dsn", "dsn is only used with backend = \"postgres\"");
+      else if (dsn_has_password(*dsn))
+        t.error_at_value("dsn",
+                         "dsn must not contain a password: use a passfile (PGPASSFILE) or the "
+                         "credential astro-tokend-postgres");
+      else
+        config_.state_dsn = *dsn;
+    }
+    if (config_.state_backend == StateBackend::Postgres && !t.has("dsn"))
+      t.error_at_table("missing required key \"dsn\" in [state] (backend = \"postgres\")");
+    if (config_.state_backend == StateBackend::Postgres && t.has("path"))
+      t.error_at_key("path", "path is only used with backend = \"sqlite\"");
   }
 
   void parse_reconcile(const toml::value& reconcile) {

@@ -71,6 +71,7 @@ struct RateLimits {
 };
 
 enum class ReconcileMode { Apply, Plan };
+enum class StateBackend { Sqlite, Postgres };
 
 struct Config {
   std::string path;  // the config file itself (absolute)
@@ -88,7 +89,9 @@ struct Config {
   std::vector<std::string> spec_paths{"/etc/astro-tokend/tokens.d"};  // absolute
 
   // [state]
-  std::string state_path = "/var/lib/astro-tokend/state.db";  // absolute
+  StateBackend state_backend = StateBackend::Sqlite;
+  std::string state_path = "/var/lib/astro-tokend/state.db";  // absolute (sqlite)
+  std::string state_dsn;  // postgres: a libpq connection string, never with a password
 
   // [reconcile]
   std::chrono::milliseconds interval{5 * 60 * 1000};

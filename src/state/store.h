@@ -1,15 +1,16 @@
-// state/ — what astro-tokend last knew, in SQLite (product.md §5): lineage and
-// serial, one row per managed token, the intent journal, run history, and the
-// single-writer lock.
+// state/ — what astro-tokend last knew (product.md §5): lineage and serial,
+// one row per managed token, the intent journal, run history, and who may
+// write. StateStore is the interface; SqliteStore (state/sqlite_store.h) is
+// the default backend, a file on local disk with a flock(2) writer lock.
 //
-// May not: call the API, read specs, or decide anything. SQLiteCpp exceptions
-// stop here and come back as Error{Io|Corrupt|Conflict|NotFound}. Secret
-// values never reach this module; it stores only their SHA-256 fingerprint.
+// May not: call the API, read specs, or decide anything. Library exceptions
+// stop in the backends and come back as Error{Io|Corrupt|Conflict|NotFound|
+// Invalid|Unavailable}. Secret values never reach this module; it stores
+// only their SHA-256 fingerprint.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,61 +19,51 @@
 #include "state/records.h"
 #include "util/result.h"
 
-namespace SQLite {
-class Database;
-}
-
 namespace tokend::state {
 
-// The SQLite store. Opening applies pending migrations from schema/ in order
-// (PRAGMA user_version), sets WAL mode, makes the file mode 0600, runs
-// PRAGMA integrity_check (Error Corrupt on failure) and creates the lineage on
-// first use.
+// What every backend keeps, and how.
 //
 // Serial: counts changes to the state a plan is computed from. Each call of
-// record_outcome, journal_intent and resolve_intent bumps it exactly once, in
-// the same transaction as its change. Run history (begin_run, record_action,
-// finish_run) is not such state and never bumps it, so logging a run never
-// makes a saved plan stale.
+// record_outcome(s), journal_intent and resolve_intent bumps it exactly once,
+// in the same transaction as its change. Run history (begin_run,
+// record_action, finish_run) is not such state and never bumps it, so
+// logging a run never makes a saved plan stale.
 //
-// Every mutating call is exactly one SQLite transaction: on any failure it
-// changes nothing. Failures: Io (file, disk, permissions), Corrupt (integrity
-// check, not a database, unreadable row), Conflict (two keys with one token
-// id, or the database stayed busy beyond the busy timeout), NotFound (an
-// intent or run id that does not exist), Invalid (a value the schema refuses
-// such as an empty key or id, or a database made by a newer astro-tokend).
-// No exception escapes.
+// Every mutating call is exactly one database transaction: on any failure it
+// changes nothing. Failures: Io (file, disk, permissions, connection),
+// Unavailable (a database server that cannot be reached right now), Corrupt
+// (integrity check, not a database, unreadable row), Conflict (two keys with
+// one token id, the database stayed busy beyond its timeout, or this writer
+// lost its right to write), NotFound (an intent or run id that does not
+// exist), Invalid (a value the schema refuses such as an empty key or id, or
+// a database made by a newer astro-tokend). No exception escapes.
 //
-// Thread-safe: one connection guarded by a mutex. Several processes may open
-// the same file; WriterLock decides which one writes.
+// Thread-safe. Several processes may open the same state; a WriterLease
+// decides which one writes.
 class StateStore {
  public:
   // Runs kept by finish_run; older runs and their actions are deleted.
   static constexpr int kRunHistoryLimit = 1000;
 
-  // `path` ":memory:" opens a private in-memory database (tests). Otherwise
-  // the directory of `path` must exist (it is never created: Io error); the
-  // file is created if missing. The file and its -wal/-shm files get mode
-  // 0600 whatever the umask. A database whose schema version is newer than
-  // this binary knows, or an SQLite database that astro-tokend did not
-  // create, is refused (Invalid) and left untouched; one that fails
-  // PRAGMA integrity_check, or is not SQLite at all, gives Corrupt.
+  // Opens the SQLite store at `path` (SqliteStore::open, which states the
+  // details); ":memory:" gives a private in-memory store for tests.
   static Result<std::unique_ptr<StateStore>> open(const std::string& path);
-  ~StateStore();
+
+  virtual ~StateStore() = default;
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
-  // Set once when the database is created; never changes.
-  std::string lineage() const;
+  // Set once when the state is created; never changes.
+  virtual std::string lineage() const = 0;
   // Read from the database on each call (another process may have written);
   // when that read fails, the last value this store saw.
-  int64_t serial() const;
+  virtual int64_t serial() const = 0;
   // The schema version of the open database (the highest migration applied).
-  int schema_version() const;
+  virtual int schema_version() const = 0;
 
-  Result<std::vector<ResourceRecord>> resources() const;  // sorted by key
-  Result<std::optional<ResourceRecord>> resource(const std::string& key) const;
-  Result<StateSnapshot> snapshot() const;
+  virtual Result<std::vector<ResourceRecord>> resources() const = 0;  // sorted by key
+  virtual Result<std::optional<ResourceRecord>> resource(const std::string& key) const = 0;
+  virtual Result<StateSnapshot> snapshot() const = 0;
 
   // Commits one outcome in its own transaction and bumps the serial: upserts
   // outcome.resource (whose key must equal outcome.key: Invalid otherwise) or
@@ -80,7 +71,7 @@ class StateStore {
   // outcome.resolved_intent when set (NotFound when it does not exist, and
   // then nothing is committed). Roles are stored as a set: they read back
   // normalized.
-  Status record_outcome(const Outcome& outcome);
+  Status record_outcome(const Outcome& outcome) { return record_outcomes({outcome}); }
   // Commits several outcomes in one transaction, in order, and bumps the
   // serial once: all of them or none. For changes that must not be seen
   // half done, such as a replaced token moving to its deposed key while its
@@ -88,59 +79,67 @@ class StateStore {
   // held by one key at a time, also between the statements of a
   // transaction). Same checks and failures as record_outcome. An empty list
   // commits nothing and does not bump the serial.
-  Status record_outcomes(const std::vector<Outcome>& outcomes);
+  virtual Status record_outcomes(const std::vector<Outcome>& outcomes) = 0;
 
   // Journals `intent` (its id is ignored) and returns the new id; ids are never
   // reused. Bumps the serial.
-  Result<int64_t> journal_intent(const Intent& intent);
+  virtual Result<int64_t> journal_intent(const Intent& intent) = 0;
   // Drops an intent without touching resources (it came to nothing). Bumps the
   // serial. NotFound when there is no such intent.
-  Status resolve_intent(int64_t intent_id);
-  Result<std::vector<Intent>> pending_intents() const;  // oldest first
+  virtual Status resolve_intent(int64_t intent_id) = 0;
+  virtual Result<std::vector<Intent>> pending_intents() const = 0;  // oldest first
 
   // Records a run (run.id and run.actions are ignored) and returns its id.
-  Result<int64_t> begin_run(const RunRecord& run);
+  virtual Result<int64_t> begin_run(const RunRecord& run) = 0;
   // Appends one action to a run (NotFound when the run does not exist).
-  Status record_action(int64_t run_id, const ActionRecord& action);
+  virtual Status record_action(int64_t run_id, const ActionRecord& action) = 0;
   // Overwrites the run row run.id with run's fields (actions are only added by
   // record_action) and prunes history to the newest kRunHistoryLimit runs.
   // NotFound when there is no such run.
-  Status finish_run(const RunRecord& run);
+  virtual Status finish_run(const RunRecord& run) = 0;
   // At most `limit` runs (all kept runs when limit <= 0), newest first, each
   // with its actions in the order they were recorded.
-  Result<std::vector<RunRecord>> runs(int limit) const;
+  virtual Result<std::vector<RunRecord>> runs(int limit) const = 0;
 
- private:
-  explicit StateStore(std::unique_ptr<SQLite::Database> db);
-  mutable std::mutex mutex_;
-  std::unique_ptr<SQLite::Database> db_;
-  std::string lineage_;
-  int schema_version_ = 0;
-  mutable int64_t last_serial_ = 0;
+ protected:
+  StateStore() = default;
 };
 
-// The single-writer lock of a state database: flock(2) on "<db path>.lock",
-// holder details written into that file. Released on destruction or process
-// death (so a killed process never leaves a stale lock). The lock belongs to
-// the open file description: a child made by fork() without exec shares it;
-// exec'd programs do not inherit it (close-on-exec).
-class WriterLock {
+// The right to write one state, held by one process at a time: the SQLite
+// flock (WriterLock) or, on a shared database, a lease. Released on
+// destruction and when the holding process dies.
+class WriterLease {
  public:
-  // Fails at once (never waits) with Error Conflict "state is locked by pid …
-  // on host … (command) since …" when another holder has it — also another
-  // WriterLock of the same process. Io when the lock file cannot be created
-  // (e.g. the directory does not exist). The lock file is created with mode
-  // 0600. `command` is recorded for the message (newlines become spaces).
-  // Not thread-safe per instance; distinct instances are independent.
-  static Result<std::unique_ptr<WriterLock>> acquire(const std::string& db_path,
-                                                     const std::string& command);
-  ~WriterLock();
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
+  virtual ~WriterLease() = default;
+  WriterLease(const WriterLease&) = delete;
+  WriterLease& operator=(const WriterLease&) = delete;
 
- private:
-  explicit WriterLock(int fd) : fd_(fd) {}
-  int fd_;
+  // Ok while this holder may still write; Error Conflict once it may not
+  // (a lease that expired or was taken over), and from then on. Asked before
+  // every API write call. Thread-safe.
+  virtual Status check() = 0;
+
+ protected:
+  WriterLease() = default;
 };
+
+// Where a state lives, as the [state] table of the config says.
+enum class Backend { Sqlite, Postgres };
+struct StoreLocation {
+  Backend backend = Backend::Sqlite;
+  std::string path;  // Sqlite: the database file, or ":memory:"
+  std::string dsn;   // Postgres: a libpq connection string without a password
+};
+
+// Opens the store at `where`: SqliteStore::open(where.path), or the
+// PostgreSQL store for where.dsn. Failures as the backend's open.
+Result<std::unique_ptr<StateStore>> open_store(const StoreLocation& where);
+
+// Takes the right to write the state at `where` for `command` (shown to a
+// contender), without waiting: Error Conflict naming the holder ("state is
+// locked by pid … on host … (command) since …") when another process, or
+// another holder in this one, has it; Io when it cannot be taken at all.
+Result<std::unique_ptr<WriterLease>> acquire_writer(const StoreLocation& where,
+                                                    const std::string& command);
 
 }  // namespace tokend::state

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/fixture.h"
+#include "state/sqlite_store.h"
 
 using tokend::testing::CliWorkspace;
 using tokend::testing::create_out_of_band;

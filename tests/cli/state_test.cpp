@@ -6,7 +6,7 @@
 #include <string>
 
 #include "cli/fixture.h"
-#include "state/store.h"
+#include "state/sqlite_store.h"
 
 using tokend::testing::CliWorkspace;
 using tokend::testing::ProcessResult;

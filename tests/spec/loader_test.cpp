@@ -57,7 +57,9 @@ TEST_CASE("a config with only organization_id takes every default", "[spec]") {
   CHECK(c.ca_file.empty());
   CHECK(c.rate_limits == RateLimits{25, 10, 5});
   CHECK(c.spec_paths == std::vector<std::string>{kValid + "/empty"});
+  CHECK(c.state_backend == StateBackend::Sqlite);
   CHECK(c.state_path == "/var/lib/astro-tokend/state.db");
+  CHECK(c.state_dsn.empty());
   CHECK(c.interval == milliseconds(300000));
   CHECK(c.jitter == milliseconds(30000));
   CHECK(c.mode == ReconcileMode::Apply);
@@ -98,6 +100,52 @@ TEST_CASE("every config key is read and relative paths resolve against the confi
     CHECK(c.listen.empty());
     CHECK(c.log_level == "debug");
     CHECK(c.log_format == "json");
+  }
+}
+
+TEST_CASE("a postgres state takes a dsn - only one without a password", "[spec]") {
+  struct Case {
+    std::string dsn;
+    bool has_password;
+  };
+  const std::vector<Case> cases = {
+      {"host=/run/postgresql dbname=tokend", false},
+      {"host=db dbname=tokend passfile=/etc/astro-tokend/pgpass user=password", false},
+      {"host=db application_name='password=x' dbname=tokend", false},
+      {"postgresql://tokend@db.example.com:5432/tokend?sslmode=verify-full", false},
+      {"postgres:///tokend?host=/run/postgresql", false},
+      {"host=db password=x", true},
+      {"host=db  PASSWORD = 'a \\' b'", true},
+      {"postgresql://tokend:x@db/tokend", true},
+      {"postgresql://db/tokend?user=tokend&password=x", true},
+  };
+  for (const Case& c : cases) {
+    testing::TempDir dir;
+    fs::create_directory(dir.file("specs"));
+    std::string quoted;
+    for (char ch : c.dsn) {
+      if (ch == '"' || ch == '\\') quoted += '\\';
+      quoted += ch;
+    }
+    testing::write_file(dir.file("config.toml"),
+                        "[astro]\norganization_id = \"" + kOrganizationId +
+                            "\"\n[specs]\npaths = [\"specs\"]\n[state]\nbackend = \"postgres\"\n"
+                            "dsn = \"" +
+                            quoted + "\"\n");
+    Loaded<Config> loaded = load_config(dir.file("config.toml"));
+    INFO(c.dsn << "\n" << messages(loaded.diagnostics));
+    if (c.has_password) {
+      REQUIRE(loaded.diagnostics.size() == 1);
+      CHECK(loaded.diagnostics[0].pos.line == 7);
+      CHECK(loaded.diagnostics[0].pos.column == 7);
+      CHECK(loaded.diagnostics[0].message ==
+            "dsn must not contain a password: use a passfile (PGPASSFILE) or the credential "
+            "astro-tokend-postgres");
+    } else {
+      REQUIRE(loaded.ok());
+      CHECK(loaded.value->state_backend == StateBackend::Postgres);
+      CHECK(loaded.value->state_dsn == c.dsn);
+    }
   }
 }
 

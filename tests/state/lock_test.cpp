@@ -7,7 +7,7 @@
 #include <catch2/catch.hpp>
 #include <regex>
 
-#include "state/store.h"
+#include "state/sqlite_store.h"
 #include "support/process.h"
 
 using tokend::ErrorKind;

@@ -1,4 +1,4 @@
-#include "state/store.h"
+#include "state/sqlite_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fcntl.h>
@@ -355,12 +355,12 @@ Status migrate(SQLite::Database& db, const std::string& path) {
 
 }  // namespace
 
-// --- StateStore ------------------------------------------------------------------------
+// --- SqliteStore ------------------------------------------------------------------------
 
-StateStore::StateStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
-StateStore::~StateStore() = default;
+SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
+SqliteStore::~SqliteStore() = default;
 
-Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   if (path.empty()) return Error::invalid("the state database path is empty");
   const bool in_memory = path == ":memory:";
   if (!in_memory) {
@@ -412,7 +412,7 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
   Status migrated = migrate(*db, path);
   if (!migrated) return migrated.error();
 
-  std::unique_ptr<StateStore> store(new StateStore(std::move(db)));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
   Status loaded = guarded("reading the lineage of " + path, [&]() -> Status {
     SQLite::Statement meta(*store->db_, "SELECT lineage, serial FROM meta WHERE id = 1");
     if (!meta.executeStep()) throw CorruptRow("the meta row is missing");
@@ -425,11 +425,11 @@ Result<std::unique_ptr<StateStore>> StateStore::open(const std::string& path) {
   return store;
 }
 
-std::string StateStore::lineage() const { return lineage_; }
+std::string SqliteStore::lineage() const { return lineage_; }
 
-int StateStore::schema_version() const { return schema_version_; }
+int SqliteStore::schema_version() const { return schema_version_; }
 
-int64_t StateStore::serial() const {
+int64_t SqliteStore::serial() const {
   std::lock_guard lock(mutex_);
   try {
     last_serial_ = db_->execAndGet("SELECT serial FROM meta WHERE id = 1").getInt64();
@@ -439,7 +439,7 @@ int64_t StateStore::serial() const {
   return last_serial_;
 }
 
-Result<std::vector<ResourceRecord>> StateStore::resources() const {
+Result<std::vector<ResourceRecord>> SqliteStore::resources() const {
   std::lock_guard lock(mutex_);
   return guarded("reading resources", [&]() -> Result<std::vector<ResourceRecord>> {
     SQLite::Transaction tx(*db_);
@@ -449,7 +449,7 @@ Result<std::vector<ResourceRecord>> StateStore::resources() const {
   });
 }
 
-Result<std::optional<ResourceRecord>> StateStore::resource(const std::string& key) const {
+Result<std::optional<ResourceRecord>> SqliteStore::resource(const std::string& key) const {
   std::lock_guard lock(mutex_);
   return guarded("reading resource " + key, [&]() -> Result<std::optional<ResourceRecord>> {
     SQLite::Transaction tx(*db_);
@@ -460,7 +460,7 @@ Result<std::optional<ResourceRecord>> StateStore::resource(const std::string& ke
   });
 }
 
-Result<StateSnapshot> StateStore::snapshot() const {
+Result<StateSnapshot> SqliteStore::snapshot() const {
   std::lock_guard lock(mutex_);
   return guarded("reading the state", [&]() -> Result<StateSnapshot> {
     SQLite::Transaction tx(*db_);
@@ -474,9 +474,7 @@ Result<StateSnapshot> StateStore::snapshot() const {
   });
 }
 
-Status StateStore::record_outcome(const Outcome& outcome) { return record_outcomes({outcome}); }
-
-Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
+Status SqliteStore::record_outcomes(const std::vector<Outcome>& outcomes) {
   if (outcomes.empty()) return ok_status();
   std::string addresses;
   for (const Outcome& outcome : outcomes) {
@@ -514,7 +512,7 @@ Status StateStore::record_outcomes(const std::vector<Outcome>& outcomes) {
   });
 }
 
-Result<int64_t> StateStore::journal_intent(const Intent& intent) {
+Result<int64_t> SqliteStore::journal_intent(const Intent& intent) {
   if (intent.key.empty()) return Error::invalid("an intent without a key");
   std::lock_guard lock(mutex_);
   return guarded("journalling an intent for " + address_for_key(intent.key),
@@ -557,7 +555,7 @@ Result<int64_t> StateStore::journal_intent(const Intent& intent) {
                  });
 }
 
-Status StateStore::resolve_intent(int64_t intent_id) {
+Status SqliteStore::resolve_intent(int64_t intent_id) {
   std::lock_guard lock(mutex_);
   return guarded("resolving intent " + std::to_string(intent_id), [&]() -> Status {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -573,7 +571,7 @@ Status StateStore::resolve_intent(int64_t intent_id) {
   });
 }
 
-Result<std::vector<Intent>> StateStore::pending_intents() const {
+Result<std::vector<Intent>> SqliteStore::pending_intents() const {
   std::lock_guard lock(mutex_);
   return guarded("reading pending intents", [&]() -> Result<std::vector<Intent>> {
     SQLite::Transaction tx(*db_);
@@ -583,7 +581,7 @@ Result<std::vector<Intent>> StateStore::pending_intents() const {
   });
 }
 
-Result<int64_t> StateStore::begin_run(const RunRecord& run) {
+Result<int64_t> SqliteStore::begin_run(const RunRecord& run) {
   std::lock_guard lock(mutex_);
   return guarded("recording the start of a run", [&]() -> Result<int64_t> {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -600,7 +598,7 @@ Result<int64_t> StateStore::begin_run(const RunRecord& run) {
   });
 }
 
-Status StateStore::record_action(int64_t run_id, const ActionRecord& action) {
+Status SqliteStore::record_action(int64_t run_id, const ActionRecord& action) {
   std::lock_guard lock(mutex_);
   return guarded("recording an action of run " + std::to_string(run_id), [&]() -> Status {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -626,7 +624,7 @@ Status StateStore::record_action(int64_t run_id, const ActionRecord& action) {
   });
 }
 
-Status StateStore::finish_run(const RunRecord& run) {
+Status SqliteStore::finish_run(const RunRecord& run) {
   std::lock_guard lock(mutex_);
   return guarded("recording the end of run " + std::to_string(run.id), [&]() -> Status {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -650,7 +648,7 @@ Status StateStore::finish_run(const RunRecord& run) {
   });
 }
 
-Result<std::vector<RunRecord>> StateStore::runs(int limit) const {
+Result<std::vector<RunRecord>> SqliteStore::runs(int limit) const {
   std::lock_guard lock(mutex_);
   return guarded("reading run history", [&]() -> Result<std::vector<RunRecord>> {
     SQLite::Transaction tx(*db_);

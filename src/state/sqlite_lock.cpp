@@ -1,4 +1,4 @@
-// WriterLock and LockHolder (declared in state/store.h).
+// WriterLock (declared in state/sqlite_store.h) and LockHolder (state/records.h).
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/file.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "state/store.h"
+#include "state/sqlite_store.h"
 #include "util/clock.h"
 
 namespace tokend::state {
