@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "apply/engine.h"
+#include "apply/history.h"
 #include "cli/command.h"
 #include "cli/output.h"
 #include "plan/plan_file.h"
@@ -178,48 +179,6 @@ bool approved(bool color) {
   return answer == "yes";
 }
 
-// The run as history keeps it; finish() fills in the end.
-class RunHistory {
- public:
-  RunHistory(runtime::Runtime& runtime, const plan::Plan& plan)
-      : runtime_(runtime), started_(SteadyClock::now()) {
-    record_.trigger = "cli";
-    record_.command = "apply";
-    record_.started_at = runtime.clock().now();
-    plan::Counts counts = plan.counts();
-    record_.to_add = counts.add;
-    record_.to_change = counts.change;
-    record_.to_destroy = counts.destroy;
-    record_.to_rotate = counts.rotate;
-    auto id = runtime.store().begin_run(record_);
-    if (id.ok())
-      record_.id = *id;
-    else
-      runtime.logger().warn("cannot record the run in history", {{"error", id.error().describe()}});
-  }
-
-  int64_t id() const { return record_.id; }
-
-  void finish(const std::string& result, int failed, const std::string& message) {
-    if (record_.id == 0) return;
-    record_.finished_at = runtime_.clock().now();
-    record_.failed = failed;
-    record_.api_calls = runtime_.requests().total();
-    record_.duration_seconds = std::chrono::duration<double>(SteadyClock::now() - started_).count();
-    record_.result = result;
-    record_.message = message;
-    if (Status finished = runtime_.store().finish_run(record_); !finished.ok())
-      runtime_.logger().warn("cannot record the run in history",
-                             {{"error", finished.error().describe()}});
-  }
-
- private:
-  using SteadyClock = std::chrono::steady_clock;
-  runtime::Runtime& runtime_;
-  SteadyClock::time_point started_;
-  state::RunRecord record_;
-};
-
 int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   const bool out_color = use_color(global, STDOUT_FILENO);
   const bool err_color = use_color(global, STDERR_FILENO);
@@ -244,6 +203,9 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
     return 1;
   }
   runtime::Runtime& runtime = **opened;
+  apply::RunRecorder history(
+      runtime.store(), runtime.clock(), runtime.steady_clock(), runtime.logger(),
+      [&runtime] { return runtime.requests().total(); }, "apply", "cli");
   apply::Dependencies deps = runtime.dependencies();
 
   apply::PreparedPlan prepared;
@@ -288,6 +250,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
     auto planned = apply::prepare_plan(deps, *desired, request);
     if (!planned.ok()) {
       print_error(std::cerr, planned.error(), err_color);
+      history.finish(state::RunResult::Failed, 0, "planning failed: " + planned.error().describe());
       return 1;
     }
     prepared = std::move(planned.value());
@@ -327,14 +290,16 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
         return 1;
       }
     }
-    RunHistory(runtime, plan).finish("no-op", 0, "");
+    history.begin(plan);
+    history.finish(state::RunResult::NoOp, 0, "");
     return 0;
   }
 
   if (std::string refusal = apply::apply_refusal(deps, prepared, options); !refusal.empty()) {
     std::cerr << "\n";
     print_error(std::cerr, refusal, err_color);
-    RunHistory(runtime, plan).finish("refused", 0, refusal);
+    history.begin(plan);
+    history.finish(state::RunResult::Refused, 0, refusal);
     return 1;
   }
 
@@ -354,7 +319,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   }
   std::cout << "\n";
 
-  RunHistory history(runtime, plan);
+  history.begin(plan);
   options.run_id = history.id();
   ProgressPrinter progress(plan.changes.size(), out_color, err_color);
   StopSignals signals;
@@ -362,7 +327,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
 
   if (report.refused) {
     print_error(std::cerr, report.refusal, err_color);
-    history.finish("refused", 0, report.refusal);
+    history.finish(state::RunResult::Refused, 0, report.refusal);
     return 1;
   }
   const std::string resources = summary(report.applied);
@@ -370,7 +335,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   if (report.ok() && !report.stopped) {
     std::cout << (out_color ? "\033[1;32mApply complete!\033[0m " : "Apply complete! ") << resources
               << "\n";
-    history.finish("ok", 0, "");
+    history.finish(state::RunResult::Ok, 0, "");
     return 0;
   }
   std::string message;
@@ -383,7 +348,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
               " of " + std::to_string(plan.changes.size()) + " did not complete.";
   }
   std::cout << message << " " << resources << "\n";
-  history.finish("failed", report.failed, message);
+  history.finish(state::RunResult::Failed, report.failed, message);
   return 1;
 }
 

@@ -41,11 +41,11 @@ std::string render_table(const std::vector<state::RunRecord>& runs) {
   rows.push_back({"TIME", "TRIGGER", "COMMAND", "RESULT", "ADD", "CHANGE", "DESTROY", "ROTATE",
                   "FAILED", "API CALLS", "DURATION"});
   for (const auto& run : runs) {
-    rows.push_back({format_rfc3339(run.started_at), run.trigger, run.command, run.result,
-                    std::to_string(run.to_add), std::to_string(run.to_change),
-                    std::to_string(run.to_destroy), std::to_string(run.to_rotate),
-                    std::to_string(run.failed), std::to_string(run.api_calls),
-                    seconds_text(run.duration_seconds)});
+    rows.push_back({format_rfc3339(run.started_at), run.trigger, run.command,
+                    std::string(state::to_string(run.result)), std::to_string(run.to_add),
+                    std::to_string(run.to_change), std::to_string(run.to_destroy),
+                    std::to_string(run.to_rotate), std::to_string(run.failed),
+                    std::to_string(run.api_calls), seconds_text(run.duration_seconds)});
   }
   std::vector<size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows)
@@ -75,7 +75,7 @@ std::string render_json(const std::vector<state::RunRecord>& runs) {
            ",\n";
     out += "      \"trigger\": " + json_quote(run.trigger) + ",\n";
     out += "      \"command\": " + json_quote(run.command) + ",\n";
-    out += "      \"result\": " + json_quote(run.result) + ",\n";
+    out += "      \"result\": " + json_quote(std::string(state::to_string(run.result))) + ",\n";
     out += "      \"message\": " + json_quote(run.message) + ",\n";
     out += "      \"to_add\": " + std::to_string(run.to_add) + ",\n";
     out += "      \"to_change\": " + std::to_string(run.to_change) + ",\n";

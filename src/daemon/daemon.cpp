@@ -1,27 +1,22 @@
 #include "daemon/daemon.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
-#include <ctime>
-#include <filesystem>
 #include <mutex>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "apply/engine.h"
+#include "daemon/cycle.h"
 #include "daemon/health.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
 #include "daemon/schedule.h"
 #include "daemon/signals.h"
+#include "daemon/text.h"
 #include "daemon/watcher.h"
 #include "runtime/runtime.h"
 #include "spec/loader.h"
@@ -44,33 +39,6 @@ constexpr milliseconds kDebounceMax{1500};
 constexpr BackoffPolicy kTokenBackoff{milliseconds(10000), milliseconds(600000), 0.2};
 constexpr BackoffPolicy kCycleBackoff{milliseconds(10000), milliseconds(600000), 0.2};
 
-std::string clock_text(Timestamp t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buffer[16];
-  std::strftime(buffer, sizeof buffer, "%H:%M:%SZ", &tm);
-  return buffer;
-}
-
-std::string seconds_text(double seconds) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.3fs", seconds);
-  return buffer;
-}
-
-std::string rounded_duration(milliseconds d) {
-  return format_duration(d >= milliseconds(10000)
-                             ? std::chrono::duration_cast<std::chrono::seconds>(d)
-                             : std::chrono::duration_cast<milliseconds>(d / 100 * 100));
-}
-
-std::string position_text(const spec::SourcePos& pos) {
-  std::string out = pos.file;
-  if (pos.line > 0) out += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
-  return out;
-}
-
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
   for (const auto& item : items) {
@@ -79,40 +47,6 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   }
   return out;
 }
-
-bool unreachable(ErrorKind kind) {
-  return kind == ErrorKind::Unavailable || kind == ErrorKind::Tls || kind == ErrorKind::RateLimited;
-}
-
-enum class CycleResult { Success, Failure, Refused };
-
-std::string_view result_label(CycleResult result) {
-  switch (result) {
-    case CycleResult::Success:
-      return "success";
-    case CycleResult::Failure:
-      return "failure";
-    case CycleResult::Refused:
-      return "refused";
-  }
-  return "failure";
-}
-
-struct CycleOutcome {
-  CycleResult result = CycleResult::Success;
-  bool unreachable = false;  // the API could not be reached: back off the whole cycle
-  std::string summary;       // for STATUS=, without the "next in" part
-  std::string error;         // when not Success
-  // For the cycle's last log line.
-  std::string trigger;
-  bool plan_mode = false;
-  plan::Counts applied;  // apply mode: what completed
-  int failed = 0;
-  int pending = 0;  // plan mode: changes found
-  int backing_off = 0;
-  int drift = 0;
-  bool stopped = false;
-};
 
 }  // namespace
 
@@ -172,7 +106,6 @@ class Daemon {
   bool reload(const std::string& trigger, const std::string& path);
   void refuse_reload(const std::vector<spec::Diagnostic>& diagnostics);
   void refuse_reload(const Error& error);
-  void update_nearest_expiry_and_managed();
   void notify_status();
 
   const DaemonOptions options_;
@@ -180,8 +113,9 @@ class Daemon {
   spec::DesiredState desired_;  // the set in force (loop only)
   SystemdNotifier systemd_notifier_;
   Notifier& notifier_;
-  MetricsRegistry metrics_;        // thread-safe
-  std::atomic<bool> stop_{false};  // raised by SIGTERM/SIGINT; read by apply_plan
+  MetricsRegistry metrics_;                  // thread-safe
+  const SystemMonotonicClock steady_clock_;  // thread-safe
+  std::atomic<bool> stop_{false};            // raised by SIGTERM/SIGINT; read by apply_plan
 
   // What depends on the config. Replaced only by the loop; runtime_ under
   // runtime_mutex_ (other threads lock it to log).
@@ -245,8 +179,7 @@ Result<std::unique_ptr<HealthServer>> Daemon::start_server(const std::string& li
   endpoints.metrics = [this] { return metrics_.render(); };
   endpoints.readiness = [this] {
     std::lock_guard<std::mutex> lock(health_mutex_);
-    return decide_readiness(last_success_, std::chrono::steady_clock::now(), health_interval_,
-                            health_jitter_);
+    return decide_readiness(last_success_, steady_clock_.now(), health_interval_, health_jitter_);
   };
   return HealthServer::start(listen, std::move(endpoints));
 }
@@ -275,7 +208,7 @@ void Daemon::on_signal(int signal_number) {
 void Daemon::on_change(const std::string& path) {
   {
     std::lock_guard<std::mutex> lock(events_mutex_);
-    debouncer_.note(std::chrono::steady_clock::now());
+    debouncer_.note(steady_clock_.now());
     changed_path_ = path;
   }
   events_.notify_all();
@@ -343,18 +276,17 @@ Status Daemon::run() {
   if (server_) logger().info("serving metrics", {{"listen", server_->address()}});
 
   if (options_.once) {
-    auto started = std::chrono::steady_clock::now();
+    auto started = steady_clock_.now();
     CycleOutcome outcome = cycle("startup");
-    after_cycle(outcome, std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
-                                                                  started));
+    after_cycle(outcome, std::chrono::duration_cast<milliseconds>(steady_clock_.now() - started));
     if (outcome.result == CycleResult::Success) return ok_status();
-    return Error::internal("reconcile " + std::string(result_label(outcome.result)) +
+    return Error::internal("reconcile " + std::string(to_string(outcome.result)) +
                            (outcome.error.empty() ? "" : ": " + outcome.error));
   }
 
   notifier_.notify("READY=1\nSTATUS=Configuration loaded; first reconcile running");
 
-  SteadyTime next_cycle = std::chrono::steady_clock::now();
+  SteadyTime next_cycle = steady_clock_.now();
   std::string timer_trigger = "startup";
   for (;;) {
     enum class Work { Stop, Reload, Cycle } work = Work::Cycle;
@@ -362,7 +294,7 @@ Status Daemon::run() {
     {
       std::unique_lock<std::mutex> lock_events(events_mutex_);
       for (;;) {
-        SteadyTime now = std::chrono::steady_clock::now();
+        SteadyTime now = steady_clock_.now();
         if (stop_requested_) {
           work = Work::Stop;
           break;
@@ -399,9 +331,9 @@ Status Daemon::run() {
     if (work == Work::Stop) break;
     if (work == Work::Reload && !reload(trigger, changed_path)) continue;
 
-    auto started = std::chrono::steady_clock::now();
+    auto started = steady_clock_.now();
     CycleOutcome outcome = cycle(trigger);
-    auto finished = std::chrono::steady_clock::now();
+    auto finished = steady_clock_.now();
     timer_trigger = "timer";
     milliseconds delay;
     if (outcome.unreachable) {
@@ -442,272 +374,20 @@ Status Daemon::run() {
 
 // ---- one cycle -----------------------------------------------------------
 
-namespace {
-
-// Logs each change as it starts and ends; counts actions; keeps the
-// watchdog fed. Called from apply's worker threads.
-class CycleObserver final : public apply::ApplyObserver {
- public:
-  CycleObserver(Logger& logger, MetricsRegistry& metrics, std::function<void()> beat)
-      : logger_(logger), metrics_(metrics), beat_(std::move(beat)) {}
-
-  void started(const plan::Change& change) override {
-    beat_();
-    logger_.info("change started", {{"address", change.address()},
-                                    {"action", std::string(plan::to_string(change.action))},
-                                    {"rotate", change.rotate ? "true" : "false"}});
-  }
-
-  void finished(const plan::Change& change, const apply::ActionResult& result) override {
-    beat_();
-    std::string action(plan::to_string(result.action));
-    metrics_.increment(metric::kActions,
-                       {{"action", action}, {"result", result.ok ? "ok" : "failed"}});
-    if (result.ok) {
-      logger_.info("change applied", {{"address", change.address()},
-                                      {"action", action},
-                                      {"rotate", result.rotate ? "true" : "false"},
-                                      {"id", result.token_id},
-                                      {"duration", seconds_text(result.seconds)}});
-    } else {
-      metrics_.increment(metric::kErrors, {{"kind", std::string(to_string(result.error.kind))}});
-      logger_.error("change failed", {{"address", change.address()},
-                                      {"action", action},
-                                      {"kind", std::string(to_string(result.error.kind))},
-                                      {"error", result.error.describe()},
-                                      {"duration", seconds_text(result.seconds)}});
-    }
-  }
-
- private:
-  Logger& logger_;
-  MetricsRegistry& metrics_;
-  std::function<void()> beat_;
-};
-
-std::string counts_text(const plan::Counts& counts) {
-  return std::to_string(counts.add) + " added, " + std::to_string(counts.change) + " changed, " +
-         std::to_string(counts.destroy) + " destroyed, " + std::to_string(counts.rotate) +
-         " rotated";
-}
-
-}  // namespace
-
 CycleOutcome Daemon::cycle(const std::string& trigger) {
-  CycleOutcome outcome;
-  const spec::Config& config = desired_.config;
-  const bool plan_mode = config.mode == spec::ReconcileMode::Plan;
-  outcome.trigger = trigger;
-  outcome.plan_mode = plan_mode;
-  const Timestamp started_at = runtime_->clock().now();
-  const std::string when = clock_text(started_at);
-  logger().info("reconcile started",
-                {{"trigger", trigger}, {"mode", plan_mode ? "plan" : "apply"}});
-
-  apply::Dependencies deps = runtime_->dependencies();
-  auto prepared = apply::prepare_plan(deps, desired_, apply::PlanRequest{});
-  beat();
-  if (!prepared.ok()) {
-    const Error& error = prepared.error();
-    metrics_.increment(metric::kErrors, {{"kind", std::string(to_string(error.kind))}});
-    outcome.result = CycleResult::Failure;
-    outcome.unreachable = unreachable(error.kind);
-    outcome.error = error.describe();
-    if (error.kind == ErrorKind::Unauthorized || error.kind == ErrorKind::Forbidden) {
-      logger().error(
-          "the Astro API refused the daemon's credentials; check the API token and its role",
-          {{"kind", std::string(to_string(error.kind))}, {"error", error.describe()}});
-    } else {
-      logger().error("reconcile failed",
-                     {{"kind", std::string(to_string(error.kind))}, {"error", error.describe()}});
-    }
-    outcome.summary = "Last reconcile " + when + " failed: " + error.describe();
-    return outcome;
-  }
-
-  const plan::Plan& plan = prepared->plan;
-  outcome.drift = static_cast<int>(plan.drift.size());
-  outcome.pending = static_cast<int>(plan.changes.size());
-  for (const plan::Drift& drift : plan.drift)
-    logger().warn("changed outside astro-tokend",
-                  {{"address", address_for_key(drift.key)},
-                   {"drift", drift.kind == plan::Drift::Kind::Deleted ? "deleted" : "changed"}});
-
-  std::vector<std::string> refusals;
-  for (const spec::Diagnostic& diagnostic : prepared->diagnostics) {
-    logger().error("spec refers to something that does not exist",
-                   {{"at", position_text(diagnostic.pos)}, {"error", diagnostic.message}});
-    refusals.push_back(diagnostic.message);
-  }
-  for (const std::string& error : plan.errors) {
-    logger().error("plan error", {{"error", error}});
-    refusals.push_back(error);
-  }
-
-  if (plan_mode) {
-    for (const plan::Change& change : plan.changes)
-      logger().info("change pending (plan mode)",
-                    {{"address", change.address()},
-                     {"action", std::string(plan::to_string(change.action))},
-                     {"rotate", change.rotate ? "true" : "false"}});
-    metrics_.set(metric::kDriftedTokens, static_cast<double>(plan.changes.size()));
-    update_nearest_expiry_and_managed();
-    if (!refusals.empty()) {
-      outcome.result = CycleResult::Refused;
-      outcome.error = refusals.front();
-      outcome.summary = "Last check " + when + " refused: " + refusals.front();
-      return outcome;
-    }
-    plan::Counts counts = plan.counts();
-    outcome.summary = "Last check " + when +
-                      " (plan mode): " + std::to_string(plan.changes.size()) +
-                      " changes pending (" + counts_text(counts) + ")";
-    return outcome;
-  }
-
-  if (!refusals.empty()) {
-    outcome.result = CycleResult::Refused;
-    outcome.error = refusals.front();
-    outcome.summary = "Last reconcile " + when + " refused: " + refusals.front();
-    metrics_.set(metric::kDriftedTokens, static_cast<double>(plan.changes.size()));
-    update_nearest_expiry_and_managed();
-    logger().error("reconcile refused; nothing was changed",
-                   {{"errors", std::to_string(refusals.size())}});
-    return outcome;
-  }
-
-  // Leave out tokens that are backing off; never hold back the others.
-  SteadyTime now = std::chrono::steady_clock::now();
-  apply::PreparedPlan filtered;
-  filtered.recovery = prepared->recovery;
-  filtered.dropped_intents = prepared->dropped_intents;
-  filtered.plan = plan;
-  filtered.plan.changes.clear();
-  std::set<std::string> pending_keys;
-  int skipped = 0;
-  for (const plan::Change& change : plan.changes) {
-    pending_keys.insert(change.key);
-    if (token_backoff_.holds(change.key, now)) {
-      ++skipped;
-      auto until = *token_backoff_.until(change.key);
-      logger().info(
-          "change held back while its token backs off",
-          {{"address", change.address()},
-           {"action", std::string(plan::to_string(change.action))},
-           {"retry_in", rounded_duration(std::chrono::duration_cast<milliseconds>(until - now))}});
-      continue;
-    }
-    filtered.plan.changes.push_back(change);
-  }
-  token_backoff_.forget_settled(pending_keys, now);
-
-  outcome.backing_off = skipped;
-  if (stop_.load()) {
-    outcome.stopped = true;
-    outcome.summary = "Stopped before applying";
-    return outcome;
-  }
-
-  const plan::Counts planned = filtered.plan.counts();
-  const bool nothing_to_do = filtered.plan.changes.empty() && filtered.recovery.empty() &&
-                             filtered.dropped_intents.empty();
-  apply::ApplyReport report;
-  if (!nothing_to_do) {
-    state::RunRecord run;
-    run.trigger = trigger;
-    run.command = "run";
-    run.started_at = started_at;
-    run.to_add = planned.add;
-    run.to_change = planned.change;
-    run.to_destroy = planned.destroy;
-    run.to_rotate = planned.rotate;
-    run.result = "running";
-    int64_t run_id = 0;
-    if (auto begun = runtime_->store().begin_run(run); begun.ok())
-      run_id = begun.value();
-    else
-      logger().warn("cannot record the run in history", {{"error", begun.error().describe()}});
-    const int requests_before = runtime_->requests().total();
-    auto apply_started = std::chrono::steady_clock::now();
-
-    apply::ApplyOptions apply_options;
-    apply_options.parallelism = config.parallelism;
-    apply_options.max_deletes_per_run = config.max_deletes_per_run;
-    apply_options.allow_mass_delete = false;
-    apply_options.stop = &stop_;
-    apply_options.run_id = run_id;
-    CycleObserver observer(logger(), metrics_, [this] { beat(); });
-    report = apply::apply_plan(deps, filtered, apply_options, &observer);
-
-    for (const apply::ActionResult& result : report.results) {
-      if (result.ok)
-        token_backoff_.record_success(result.key);
-      else
-        token_backoff_.record_failure(result.key, std::chrono::steady_clock::now(), unit_random());
-    }
-    if (run_id != 0) {
-      run.id = run_id;
-      run.finished_at = runtime_->clock().now();
-      run.failed = report.failed;
-      run.api_calls = runtime_->requests().total() - requests_before;
-      run.duration_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - apply_started).count();
-      run.result = report.refused ? "refused" : report.failed > 0 ? "failed" : "ok";
-      run.message = report.refused   ? report.refusal
-                    : report.stopped ? "stopped by a signal before every change ran"
-                                     : "";
-      if (Status finished = runtime_->store().finish_run(run); !finished.ok())
-        logger().warn("cannot record the run in history", {{"error", finished.error().describe()}});
-    }
-  }
-
-  int applied_ok = 0;
-  for (const apply::ActionResult& result : report.results)
-    if (result.ok) ++applied_ok;
-  metrics_.set(metric::kDriftedTokens, static_cast<double>(std::max<int>(
-                                           0, static_cast<int>(plan.changes.size()) - applied_ok)));
-  update_nearest_expiry_and_managed();
-  outcome.applied = report.applied;
-  outcome.failed = report.failed;
-  outcome.stopped = report.stopped;
-
-  if (report.refused) {
-    outcome.result = CycleResult::Refused;
-    outcome.error = report.refusal;
-    outcome.summary = "Last reconcile " + when + " refused: " + report.refusal;
-    logger().error("reconcile refused; nothing was changed", {{"reason", report.refusal}});
-    return outcome;
-  }
-  if (report.failed > 0) {
-    outcome.result = CycleResult::Failure;
-    outcome.error =
-        std::to_string(report.failed) + (report.failed == 1 ? " change" : " changes") + " failed";
-  }
-  outcome.summary = "Last reconcile " + when + ": " + counts_text(report.applied);
-  if (report.failed > 0) outcome.summary += ", " + std::to_string(report.failed) + " failed";
-  if (skipped > 0) outcome.summary += ", " + std::to_string(skipped) + " backing off";
-  return outcome;
-}
-
-void Daemon::update_nearest_expiry_and_managed() {
-  auto rows = runtime_->store().resources();
-  if (!rows.ok()) {
-    logger().warn("cannot read state for metrics", {{"error", rows.error().describe()}});
-    return;
-  }
-  metrics_.set(metric::kManagedTokens, static_cast<double>(rows->size()));
-  std::optional<Timestamp> nearest;
-  for (const state::ResourceRecord& row : rows.value())
-    if (row.end_at && (!nearest || *row.end_at < *nearest)) nearest = row.end_at;
-  if (nearest)
-    metrics_.set(metric::kNearestExpiry,
-                 static_cast<double>((*nearest - runtime_->clock().now()).count()));
-  else
-    metrics_.remove(metric::kNearestExpiry);
+  CycleContext context{runtime_->dependencies(),
+                       steady_clock_,
+                       metrics_,
+                       token_backoff_,
+                       [this] { return runtime_->requests().total(); },
+                       [this] { return unit_random(); },
+                       [this] { beat(); },
+                       &stop_};
+  return run_cycle(context, desired_, trigger);
 }
 
 void Daemon::after_cycle(const CycleOutcome& outcome, milliseconds duration) {
-  std::vector<LogField> fields = {{"result", std::string(result_label(outcome.result))},
+  std::vector<LogField> fields = {{"result", std::string(to_string(outcome.result))},
                                   {"trigger", outcome.trigger}};
   if (outcome.plan_mode) {
     fields.push_back({"mode", "plan"});
@@ -726,13 +406,13 @@ void Daemon::after_cycle(const CycleOutcome& outcome, milliseconds duration) {
   if (!next_in_.empty() && !stop_.load()) fields.push_back({"next_in", next_in_});
   logger().log(outcome.result == CycleResult::Success ? LogLevel::Info : LogLevel::Warn,
                "reconcile finished", fields);
-  metrics_.increment(metric::kReconciles, {{"result", std::string(result_label(outcome.result))}});
+  metrics_.increment(metric::kReconciles, {{"result", std::string(to_string(outcome.result))}});
   metrics_.observe(metric::kReconcileDuration, std::chrono::duration<double>(duration).count());
   if (outcome.result == CycleResult::Success) {
     metrics_.set(metric::kLastSuccess,
                  static_cast<double>(runtime_->clock().now().time_since_epoch().count()));
     std::lock_guard<std::mutex> guard(health_mutex_);
-    last_success_ = std::chrono::steady_clock::now();
+    last_success_ = steady_clock_.now();
   }
   last_summary_ = outcome.summary;
   notify_status();

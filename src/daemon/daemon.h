@@ -2,7 +2,8 @@
 // jittered timer, woken at once by spec or config edits (inotify, debounced)
 // and SIGHUP; reloads that never apply a half-loaded set; per-token and
 // whole-cycle backoff; systemd notifications and watchdog; the /metrics,
-// /healthz and /readyz server.
+// /healthz and /readyz server. One reconcile cycle is daemon/cycle.h; this
+// is the loop around it.
 //
 // May not: decide what to change (plan::compute does), call the API or SQL
 // except through apply/ and the runtime's seams, or parse TOML (spec/ does).

@@ -13,9 +13,11 @@
 #include <set>
 #include <string>
 
+#include "util/clock.h"
+
 namespace tokend::daemon {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+using tokend::SteadyTime;
 
 // The time until the next timer cycle: `interval` plus a uniform offset in
 // [-jitter, +jitter]. The spread is capped at half the interval, so cycles

@@ -60,6 +60,7 @@ class Runtime {
   bool has_client() const { return client_ != nullptr; }
   apply::FileSink& sink() { return sink_; }
   const Clock& clock() const { return clock_; }
+  const MonotonicClock& steady_clock() const { return steady_clock_; }
   const RequestCounter& requests() const { return *requests_; }
   apply::Dependencies dependencies();
 
@@ -73,6 +74,7 @@ class Runtime {
   std::unique_ptr<astro::Client> client_;
   apply::FileSink sink_;
   SystemClock clock_;
+  SystemMonotonicClock steady_clock_;
 };
 
 // Where the config's [state] table says the state lives.

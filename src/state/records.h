@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/token.h"
@@ -66,6 +67,22 @@ struct ActionRecord {
   bool operator==(const ActionRecord&) const = default;
 };
 
+// How a run ended. begin_run records a run as Interrupted and finish_run
+// says how it really ended, so a run that a crash cut short reads back as
+// Interrupted.
+enum class RunResult {
+  Ok,           // every planned change completed
+  NoOp,         // nothing to change
+  Planned,      // changes found and reported, not applied (daemon in plan mode)
+  Failed,       // planning failed, or a change failed or was left unstarted
+  Refused,      // nothing was changed (mass-delete guard, plan errors, bad specs)
+  Interrupted,  // begun and never finished
+};
+// "ok", "no-op", "planned", "failed", "refused", "interrupted".
+std::string_view to_string(RunResult result);
+// The inverse of to_string; nullopt for any other text.
+std::optional<RunResult> parse_run_result(std::string_view text);
+
 struct RunRecord {
   int64_t id = 0;
   std::string trigger;  // "cli", "timer", "config-change", "sighup", "startup"
@@ -74,9 +91,9 @@ struct RunRecord {
   std::optional<Timestamp> finished_at;
   int to_add = 0, to_change = 0, to_destroy = 0, to_rotate = 0;
   int failed = 0;
-  int api_calls = 0;
-  double duration_seconds = 0;
-  std::string result;  // "ok", "failed", "no-op", "refused"
+  int api_calls = 0;            // API requests the run made, its refresh and retries included
+  double duration_seconds = 0;  // applying, from the settled plan to the end
+  RunResult result = RunResult::Interrupted;
   std::string message;
   std::vector<ActionRecord> actions;
 

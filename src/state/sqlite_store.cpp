@@ -273,7 +273,7 @@ void bind_run_fields(SQLite::Statement& stmt, const RunRecord& run) {
   stmt.bind(9, run.failed);
   stmt.bind(10, run.api_calls);
   stmt.bind(11, run.duration_seconds);
-  stmt.bind(12, run.result);
+  stmt.bind(12, std::string(to_string(run.result)));
   stmt.bind(13, run.message);
 }
 
@@ -676,7 +676,10 @@ Result<std::vector<RunRecord>> SqliteStore::runs(int limit) const {
         run.failed = rows.getColumn(9).getInt();
         run.api_calls = rows.getColumn(10).getInt();
         run.duration_seconds = rows.getColumn(11).getDouble();
-        run.result = rows.getColumn(12).getString();
+        // Runs written before results were checked ("" or "running" while in
+        // progress) read back as what they are now: interrupted.
+        run.result =
+            parse_run_result(rows.getColumn(12).getString()).value_or(RunResult::Interrupted);
         run.message = rows.getColumn(13).getString();
         out.push_back(std::move(run));
         index.emplace(out.back().id, out.size() - 1);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 
 #include "model/token.h"
@@ -30,6 +31,32 @@ class FixedClock final : public Clock {
 
  private:
   Timestamp t_;
+};
+
+// Monotonic time, for durations, deadlines and backoff (never for what is
+// shown or stored: that is Clock's wall time).
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+class MonotonicClock {
+ public:
+  virtual ~MonotonicClock() = default;
+  virtual SteadyTime now() const = 0;
+};
+
+class SystemMonotonicClock final : public MonotonicClock {
+ public:
+  SteadyTime now() const override { return std::chrono::steady_clock::now(); }
+};
+
+// Moves only when told. Thread-safe.
+class ManualMonotonicClock final : public MonotonicClock {
+ public:
+  explicit ManualMonotonicClock(SteadyTime start = SteadyTime{}) : now_(start) {}
+  SteadyTime now() const override { return now_.load(); }
+  void advance(std::chrono::milliseconds d) { now_.store(now_.load() + d); }
+
+ private:
+  std::atomic<SteadyTime> now_;
 };
 
 }  // namespace tokend

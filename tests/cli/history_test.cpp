@@ -22,6 +22,7 @@ const std::string kGoldenDir = std::string(TOKEND_SOURCE_DIR) + "/tests/data/cli
 void record_runs(tokend::state::StateStore& store) {
   using tokend::state::ActionRecord;
   using tokend::state::RunRecord;
+  namespace state = tokend::state;
   auto add = [&](RunRecord run, const std::vector<ActionRecord>& actions) {
     auto id = store.begin_run(run);
     REQUIRE(id.ok());
@@ -38,7 +39,7 @@ void record_runs(tokend::state::StateStore& store) {
   apply.failed = 1;
   apply.api_calls = 5;
   apply.duration_seconds = 1.25;
-  apply.result = "failed";
+  apply.result = state::RunResult::Failed;
   apply.message = "1 action failed";
   add(apply,
       {ActionRecord{"astro_api_token.a", "create", true, "", 0.4},
@@ -51,7 +52,7 @@ void record_runs(tokend::state::StateStore& store) {
   timer.finished_at = *tokend::parse_rfc3339("2026-03-01T12:05:00Z");
   timer.api_calls = 1;
   timer.duration_seconds = 0.08;
-  timer.result = "no-op";
+  timer.result = state::RunResult::NoOp;
   add(timer, {});
 
   RunRecord refused;
@@ -62,7 +63,7 @@ void record_runs(tokend::state::StateStore& store) {
   refused.to_destroy = 7;
   refused.api_calls = 1;
   refused.duration_seconds = 0.5;
-  refused.result = "refused";
+  refused.result = state::RunResult::Refused;
   refused.message = "would delete 7 tokens";
   add(refused, {});
 }

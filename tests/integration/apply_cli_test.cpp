@@ -338,11 +338,66 @@ TEST_CASE("apply records the run in history", "[integration][apply]") {
   const state::RunRecord& run = runs->front();
   CHECK(run.trigger == "cli");
   CHECK(run.command == "apply");
-  CHECK(run.result == "ok");
+  CHECK(run.result == state::RunResult::Ok);
   CHECK(run.to_add == 4);
   CHECK(run.failed == 0);
   // list, the workspace and deployment lookups, 4 creates, 2 role updates
   CHECK(run.api_calls == static_cast<int>(ws.control().requests().total));
   CHECK(run.actions.size() == 4);
   CHECK(run.finished_at);
+}
+
+TEST_CASE("history means the same for apply and for a daemon cycle", "[integration][apply]") {
+  ApplyWorkspace ws;
+  ws.copy_example_specs();
+  ws.control().reset_requests();
+  REQUIRE_EXIT(ws.apply(), 0);
+  const int apply_requests = static_cast<int>(ws.control().requests().total);
+
+  // One out-of-band rename for the daemon to put back.
+  auto before = ws.open_state()->resources();
+  REQUIRE(before.ok());
+  REQUIRE_FALSE(before->empty());
+  sim::TokenPatch rename;
+  rename.name = "renamed by hand";
+  ws.control().patch_token(before->front().id, rename);
+  ws.control().reset_requests();
+  REQUIRE_EXIT(ws.tokend({"run", "--once"}), 0);
+  const int cycle_requests = static_cast<int>(ws.control().requests().total);
+
+  // And a cycle with nothing to do.
+  ws.control().reset_requests();
+  REQUIRE_EXIT(ws.tokend({"run", "--once"}), 0);
+  const int idle_requests = static_cast<int>(ws.control().requests().total);
+
+  auto runs = ws.open_state()->runs(0);
+  REQUIRE(runs.ok());
+  REQUIRE(runs->size() == 3);
+  const state::RunRecord& idle = (*runs)[0];
+  const state::RunRecord& cycle = (*runs)[1];
+  const state::RunRecord& apply = (*runs)[2];
+  CHECK(apply.command == "apply");
+  CHECK(apply.trigger == "cli");
+  CHECK(cycle.command == "run");
+  CHECK(cycle.trigger == "startup");
+  // api_calls: every request of the run, its refresh included, for both.
+  CHECK(apply.api_calls == apply_requests);
+  CHECK(cycle.api_calls == cycle_requests);
+  CHECK(idle.api_calls == idle_requests);
+  CHECK(apply.result == state::RunResult::Ok);
+  CHECK(cycle.result == state::RunResult::Ok);
+  CHECK(cycle.to_change == 1);
+  REQUIRE(cycle.actions.size() == 1);
+  CHECK(cycle.actions[0].action == "update");
+  CHECK(idle.result == state::RunResult::NoOp);
+  for (const state::RunRecord* run : {&apply, &cycle, &idle}) {
+    CHECK(run->finished_at);
+    CHECK(run->duration_seconds >= 0);
+  }
+
+  // The history command shows them in the same columns.
+  ProcessResult shown = ws.tokend({"history", "--no-color"});
+  REQUIRE(shown.exit_code == 0);
+  CHECK_THAT(shown.out, Catch::Contains("run") && Catch::Contains("apply") &&
+                            Catch::Contains("no-op") && Catch::Contains("startup"));
 }

@@ -128,8 +128,13 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move across cycle
   daemon.write_spec("ci.toml",
                     workspace_token_toml("ci", "ci deployer") + "expiry_period_in_days = 30\n");
   daemon.start();
-  REQUIRE(
-      eventually([&] { return daemon.metric("astro_tokend_managed_tokens") == 1.0; }, seconds(10)));
+  // The first cycle has finished once it is counted (the gauges move within it).
+  REQUIRE(eventually(
+      [&] {
+        return daemon.metric("astro_tokend_managed_tokens") == 1.0 &&
+               daemon.metric("astro_tokend_reconciles_total{result=\"success\"}") >= 1.0;
+      },
+      seconds(10)));
 
   double successes =
       daemon.metric("astro_tokend_reconciles_total{result=\"success\"}").value_or(-1);

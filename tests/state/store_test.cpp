@@ -23,6 +23,7 @@ using tokend::state::IntentKind;
 using tokend::state::Outcome;
 using tokend::state::ResourceRecord;
 using tokend::state::RunRecord;
+using tokend::state::RunResult;
 using tokend::state::StateStore;
 using tokend::testing::TempDir;
 
@@ -446,7 +447,7 @@ TEST_CASE("run history round-trips - newest first", "[state]") {
   run.failed = 1;
   run.api_calls = 17;
   run.duration_seconds = 2.0625;
-  run.result = "failed";
+  run.result = RunResult::Failed;
   run.message = "1 of 3 actions failed";
   require_ok(store->finish_run(run));
   run.actions = actions;
@@ -501,7 +502,7 @@ TEST_CASE("run history keeps the newest runs and drops the actions of older ones
     require_ok(store->record_action(*id, ActionRecord{"astro_api_token.b", "create", true, "", 1}));
     RunRecord finished = sample_run("cli");
     finished.id = *id;
-    finished.result = "ok";
+    finished.result = RunResult::Ok;
     require_ok(store->finish_run(finished));
 
     auto runs = store->runs(0);

@@ -1,0 +1,79 @@
+// One reconcile cycle of the daemon, as a unit that the loop calls and that
+// tests drive in-process with FakeClient, a ":memory:" store and MemorySink:
+// plan against the organization, hold back the tokens that are backing off,
+// apply the rest (or, in plan mode, only report them), record the run in
+// history, and update the metrics a cycle owns.
+//
+// The loop (daemon.cpp) keeps what spans cycles: scheduling and the
+// whole-cycle backoff, reloads, signals, notifications and the final
+// "reconcile finished" line.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "apply/engine.h"
+#include "daemon/metrics.h"
+#include "daemon/schedule.h"
+#include "plan/plan.h"
+#include "spec/model.h"
+#include "util/clock.h"
+
+namespace tokend::daemon {
+
+enum class CycleResult { Success, Failure, Refused };
+// "success", "failure", "refused" (the result label of reconciles_total).
+std::string_view to_string(CycleResult result);
+
+struct CycleOutcome {
+  CycleResult result = CycleResult::Success;
+  bool unreachable = false;  // the API could not be reached: back off the whole cycle
+  std::string summary;       // for STATUS=, without the "next in" part
+  std::string error;         // when not Success
+  std::string trigger;
+  bool plan_mode = false;
+  plan::Counts applied;  // apply mode: what completed
+  int failed = 0;        // apply mode: changes that failed
+  int pending = 0;       // changes the plan found (before any was held back)
+  int backing_off = 0;   // changes held back because their token backs off
+  int drift = 0;         // tokens changed outside astro-tokend
+  bool stopped = false;  // `stop` was raised before every change ran
+  int64_t run_id = 0;    // the run in history; 0 when it could not be recorded
+};
+
+// What a cycle works with; owned by the caller, outliving the call.
+struct CycleContext {
+  apply::Dependencies deps;                 // API client, state store, sink, wall clock, logger
+  const MonotonicClock& steady;             // backoff, durations
+  MetricsRegistry& metrics;                 // declared with declare_daemon_metrics
+  TokenBackoff& backoff;                    // per-token backoff, kept across cycles
+  std::function<int()> api_requests;        // the process's API request count so far
+  std::function<double()> unit_random;      // uniform in [0, 1): backoff jitter
+  std::function<void()> beat;               // called as work progresses (watchdog); may be empty
+  const std::atomic<bool>* stop = nullptr;  // raised: no new change starts
+};
+
+// Runs one cycle for `desired` (already validated), started by `trigger`
+// ("startup", "timer", "config-change", "sighup"). Never throws; every
+// failure is in the outcome:
+//   - planning failed (API error): Failure, `unreachable` when the API could
+//     not be reached (Unavailable, Tls, RateLimited); nothing applied;
+//   - the specs name workspaces or deployments that do not exist, or the plan
+//     has errors (prevent_destroy…): Refused, nothing applied;
+//   - plan mode (config.mode): the changes are logged and counted, nothing
+//     applied; Success;
+//   - apply mode: changes of tokens that back off at steady.now() are held
+//     back (the others never wait for them); the rest are applied with the
+//     config's parallelism and max_deletes_per_run (the mass-delete guard is
+//     never lifted here: a refusal is Refused); each failed change backs its
+//     token off, each success clears it; Failure when a change failed.
+// Every cycle that planned is recorded in history (command "run"; no-op,
+// planned, ok, failed or refused); a cycle whose planning failed is recorded
+// as failed. Sets the drifted- and managed-token gauges, the nearest expiry,
+// the action and error counters; the caller counts the reconcile itself.
+CycleOutcome run_cycle(CycleContext& context, const spec::DesiredState& desired,
+                       const std::string& trigger);
+
+}  // namespace tokend::daemon
