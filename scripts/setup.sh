@@ -35,7 +35,12 @@ if ((${#missing[@]})); then
   rm -f "$log"
 fi
 
-if [[ ! -x tools/node_modules/.bin/prism ]]; then
-  echo "setup: installing the OpenAPI validator (Stoplight Prism) into tools/"
-  (cd tools && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# The test tools of tools/package.json: the OpenAPI validator (Stoplight
+# Prism) and a third-party Terraform plan reader (terraform-unidiff).
+for tool in prism terraform-unidiff; do
+  if [[ ! -x tools/node_modules/.bin/$tool ]]; then
+    echo "setup: installing the test tools of tools/package.json into tools/"
+    (cd tools && npm ci --no-audit --no-fund --loglevel=error)
+    break
+  fi
+done

@@ -28,7 +28,13 @@ int main(int argc, char** argv) {
   tokend::cli::add_state_command(app, global, &exit_code);
   tokend::cli::add_import_command(app, global, &exit_code);
   tokend::cli::add_history_command(app, global, &exit_code);
+  tokend::cli::add_version_flag(app);
+  tokend::cli::list_global_options_in_help(app, global);
 
+  if (std::string unknown = tokend::cli::unknown_command(app, argc, argv); !unknown.empty()) {
+    std::cerr << unknown;
+    return 1;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -72,7 +73,9 @@ std::string summary(const plan::Counts& counts) {
 }
 
 // Terraform's progress lines, one per start and one per end of a change,
-// prefixed "[i/N] " when there are more than ten changes. Thread-safe.
+// each prefixed "[i/N] " where i numbers the change in the order it started:
+// a change's completion (or failure) carries the number of its start, so a
+// reader can pair them however the parallel changes interleave. Thread-safe.
 class ProgressPrinter final : public apply::ApplyObserver {
  public:
   ProgressPrinter(size_t total, bool out_color, bool err_color)
@@ -80,7 +83,8 @@ class ProgressPrinter final : public apply::ApplyObserver {
 
   void started(const plan::Change& change) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++started_;
+    const size_t number = ++started_;
+    numbers_[change.key] = number;
     std::string id = change.before ? " [id=" + change.before->id + "]" : "";
     std::string line;
     switch (change.action) {
@@ -108,15 +112,18 @@ class ProgressPrinter final : public apply::ApplyObserver {
         line = "Removing from state..." + id;
         break;
     }
-    std::cout << prefix(started_) << bold(change.address() + ":") << " " << line << "\n"
+    std::cout << prefix(number) << bold(change.address() + ":") << " " << line << "\n"
               << std::flush;
   }
 
   void finished(const plan::Change& change, const apply::ActionResult& result) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++finished_;
+    auto found = numbers_.find(change.key);
+    // A change that never started (refused, stopped) gets the next number.
+    const size_t number = found != numbers_.end() ? found->second : ++started_;
     if (!result.ok) {
-      print_error(std::cerr, change.address() + ": " + result.error.describe(), err_color_);
+      print_error(std::cerr, prefix(number) + change.address() + ": " + result.error.describe(),
+                  err_color_);
       std::cerr << std::flush;
       return;
     }
@@ -146,13 +153,13 @@ class ProgressPrinter final : public apply::ApplyObserver {
         line = "Removal from state complete (the token no longer existed)";
         break;
     }
-    std::cout << prefix(finished_) << bold(change.address() + ":") << " " << line << "\n"
+    std::cout << prefix(number) << bold(change.address() + ":") << " " << line << "\n"
               << std::flush;
   }
 
  private:
   std::string prefix(size_t i) const {
-    return total_ > 10 ? "[" + std::to_string(i) + "/" + std::to_string(total_) + "] " : "";
+    return "[" + std::to_string(i) + "/" + std::to_string(total_) + "] ";
   }
   std::string bold(const std::string& text) const {
     return out_color_ ? "\033[1m" + text + "\033[0m" : text;
@@ -161,10 +168,12 @@ class ProgressPrinter final : public apply::ApplyObserver {
   std::mutex mutex_;
   const size_t total_;
   const bool out_color_, err_color_;
-  size_t started_ = 0, finished_ = 0;
+  size_t started_ = 0;
+  std::map<std::string, size_t> numbers_;  // by key: the number its start line carried
 };
 
-// Terraform's approval prompt; true only for the answer "yes".
+// Terraform's approval prompt; true only for the answer "yes". The answer is
+// read from stdin whether or not it is a terminal; end of input is no answer.
 bool approved(bool color) {
   std::cout << "\n"
             << (color ? "\033[1mDo you want to perform these actions?\033[0m"
@@ -304,14 +313,6 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   }
 
   if (!from_file && !flags.auto_approve) {
-    if (isatty(STDIN_FILENO) != 1) {
-      std::cerr << "\n";
-      print_error(
-          std::cerr,
-          "no terminal to ask for approval; run again with --auto-approve to apply without asking",
-          err_color);
-      return 1;
-    }
     if (!approved(out_color)) {
       std::cout << "Apply cancelled.\n";
       return 1;
@@ -355,8 +356,9 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
 }  // namespace
 
 // `apply [PLANFILE]`: without a plan file, plans (like `plan`), shows the plan
-// and asks for approval (only "yes" proceeds; no terminal and no
-// --auto-approve is an error); with one, applies exactly that plan once it is
+// and asks for approval on stdin, terminal or not (only the answer "yes"
+// proceeds; anything else or end of input prints "Apply cancelled." and
+// exits 1); with one, applies exactly that plan once it is
 // known to be current. Takes the writer lock; prints Terraform's progress
 // lines and a final summary; records the run in history. Exit 0 when every
 // change completed (or there was nothing to do), 1 otherwise.

@@ -33,4 +33,19 @@ void add_state_command(CLI::App& app, const GlobalOptions& global, int* exit_cod
 void add_import_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void add_history_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
 
+// `--version`: prints what `version` prints and exits 0.
+void add_version_flag(CLI::App& app);
+
+// Makes every subcommand's --help (nested ones too) list the global options
+// (-c/--config, --no-color), which are accepted before or after the command.
+// Call after every subcommand is added.
+void list_global_options_in_help(CLI::App& app, const GlobalOptions& defaults);
+
+// When the first word of the command line that is not a global option names
+// no subcommand of `app`: the error to print, e.g.
+//   Error: unknown command "plna" (did you mean "plan"?)
+//   Run "astro-tokend --help" to see the commands.
+// "" otherwise (also when --help or --version comes first).
+std::string unknown_command(const CLI::App& app, int argc, const char* const* argv);
+
 }  // namespace tokend::cli

@@ -50,34 +50,33 @@ std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& gl
   return std::move(loaded.value);
 }
 
-bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
-                   state::StateStore& store, bool color) {
-  if (targets.empty()) return true;
+std::vector<std::string> target_problems(const std::vector<std::string>& targets,
+                                         const spec::DesiredState& desired,
+                                         state::StateStore& store) {
+  std::vector<std::string> problems;
+  if (targets.empty()) return problems;
   std::set<std::string> keys;
   for (const auto& token : desired.tokens) keys.insert(token.key);
   auto rows = store.resources();
-  if (!rows.ok()) {
-    print_error(std::cerr, rows.error(), color);
-    return false;
-  }
+  if (!rows.ok()) return {rows.error().describe()};
   for (const auto& row : *rows) keys.insert(row.key);
-  bool ok = true;
   for (const std::string& target : targets) {
     std::optional<std::string> key = key_for_address(target);
-    if (!key) {
-      print_error(
-          std::cerr,
-          "invalid --target \"" + target + "\": expected an address such as astro_api_token.<key>",
-          color);
-      ok = false;
-    } else if (!keys.count(*key)) {
-      print_error(std::cerr,
-                  "--target " + target + " names no token in the configuration or the state",
-                  color);
-      ok = false;
-    }
+    if (!key)
+      problems.push_back("invalid --target \"" + target +
+                         "\": expected an address such as astro_api_token.<key>");
+    else if (!keys.count(*key))
+      problems.push_back("--target " + target +
+                         " names no token in the configuration or the state");
   }
-  return ok;
+  return problems;
+}
+
+bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
+                   state::StateStore& store, bool color) {
+  const std::vector<std::string> problems = target_problems(targets, desired, store);
+  for (const std::string& problem : problems) print_error(std::cerr, problem, color);
+  return problems.empty();
 }
 
 }  // namespace tokend::cli

@@ -29,8 +29,13 @@ void print_error(std::ostream& err, const std::string& message, bool color);
 std::optional<spec::DesiredState> load_desired_or_report(const GlobalOptions& global,
                                                          std::ostream& err);
 
-// Every --target must be an address that a spec or a state row names; prints
-// one error per bad target and returns false when there is any.
+// Every --target must be an address that a spec or a state row names: one
+// message per bad target (or the store's error), empty when all are good.
+std::vector<std::string> target_problems(const std::vector<std::string>& targets,
+                                         const spec::DesiredState& desired,
+                                         state::StateStore& store);
+
+// target_problems, each printed as an error; false when there is any.
 bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
                    state::StateStore& store, bool color);
 

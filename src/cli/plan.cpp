@@ -18,6 +18,7 @@
 #include "plan/render_json.h"
 #include "plan/render_text.h"
 #include "runtime/runtime.h"
+#include "spec/loader.h"
 #include "util/files.h"
 
 namespace tokend::cli {
@@ -48,19 +49,43 @@ std::string rule(bool unicode) {
 
 int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   const bool err_color = use_color(global, STDERR_FILENO);
-  std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);
-  if (!desired) return 1;
+  // Every failure is printed for people on stderr; with --json it is also
+  // one JSON document with the diagnostics on stdout.
+  auto fail = [&](const std::vector<plan::JsonDiagnostic>& diagnostics) {
+    if (flags.json) std::cout << plan::render_json_failure(diagnostics);
+    return 1;
+  };
+  auto fail_with = [&](const Error& error) {
+    print_error(std::cerr, error, err_color);
+    return fail({plan::json_diagnostic(error)});
+  };
+  auto fail_with_diagnostics = [&](const std::vector<spec::Diagnostic>& diagnostics) {
+    print_diagnostics(std::cerr, diagnostics);
+    std::vector<plan::JsonDiagnostic> json;
+    for (const spec::Diagnostic& diagnostic : diagnostics)
+      json.push_back(plan::json_diagnostic(diagnostic));
+    return fail(json);
+  };
+
+  spec::Loaded<spec::DesiredState> loaded = spec::load_desired_state(global.config_path);
+  if (!loaded.ok()) return fail_with_diagnostics(loaded.diagnostics);
+  std::optional<spec::DesiredState>& desired = loaded.value;
 
   runtime::RuntimeOptions runtime_options;
   runtime_options.command = "plan";
   runtime_options.take_lock = false;  // plan never writes state
   auto runtime = runtime::open_runtime(desired->config, runtime_options, std::cerr);
-  if (!runtime.ok()) {
-    print_error(std::cerr, runtime.error(), err_color);
-    return 1;
-  }
+  if (!runtime.ok()) return fail_with(runtime.error());
   runtime::Runtime& rt = **runtime;
-  if (!check_targets(flags.targets, *desired, rt.store(), err_color)) return 1;
+  if (std::vector<std::string> problems = target_problems(flags.targets, *desired, rt.store());
+      !problems.empty()) {
+    std::vector<plan::JsonDiagnostic> json;
+    for (const std::string& problem : problems) {
+      print_error(std::cerr, problem, err_color);
+      json.push_back(plan::json_diagnostic(problem));
+    }
+    return fail(json);
+  }
 
   apply::PlanRequest request;
   request.refresh = flags.refresh;
@@ -68,16 +93,11 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   request.check_entities = flags.refresh;
   apply::Dependencies deps = rt.dependencies();
   auto prepared = apply::prepare_plan(deps, *desired, request);
-  if (!prepared.ok()) {
-    print_error(std::cerr, prepared.error(), err_color);
-    return 1;
-  }
-  if (!prepared->diagnostics.empty()) {
-    print_diagnostics(std::cerr, prepared->diagnostics);
-    return 1;
-  }
+  if (!prepared.ok()) return fail_with(prepared.error());
+  if (!prepared->diagnostics.empty()) return fail_with_diagnostics(prepared->diagnostics);
   const plan::Plan& plan = prepared->plan;
   if (!plan.errors.empty()) {
+    // The plan itself, errored, with its errors as diagnostics.
     if (flags.json) std::cout << plan::render_json(plan);
     for (const std::string& error : plan.errors) print_error(std::cerr, error, err_color);
     return 1;
@@ -123,8 +143,9 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
 // `plan`: computes what apply would do and prints it (Terraform's text, or its
 // JSON plan shape with --json). Read-only: takes no writer lock and never
 // changes state or the API. Exit 0; 1 on bad input, unknown entity ids, plan
-// errors or API failures (printed to stderr); with --detailed-exitcode 2 when
-// there are changes.
+// errors or API failures (printed to stderr; with --json also one JSON
+// document with Terraform's diagnostics on stdout); with --detailed-exitcode
+// 2 when there are changes.
 void add_plan_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   auto flags = std::make_shared<PlanFlags>();
   auto* cmd = app.add_subcommand("plan", "Show what apply would change, without changing anything");

@@ -154,4 +154,9 @@ ObjectDiff diff(const Drift& drift) {
   return combine(&before, &after);
 }
 
+ObjectDiff unchanged(const state::ResourceRecord& record) {
+  Values values = record_values(record);
+  return combine(&values, &values);
+}
+
 }  // namespace tokend::plan::attributes

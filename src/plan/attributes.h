@@ -49,6 +49,8 @@ struct ObjectDiff {
 
 ObjectDiff diff(const Change& change);
 ObjectDiff diff(const Drift& drift);
+// A token the plan leaves as it is: the same values before and after.
+ObjectDiff unchanged(const state::ResourceRecord& record);
 
 // The attribute names Terraform always shows for an object being updated.
 bool identifying(const std::string& name);

@@ -278,7 +278,8 @@ class Differ {
     } else if (change.rotate) {
       change.action = Action::Rotate;
     } else {
-      return;  // no-op
+      plan_.unchanged.push_back(std::move(current));
+      return;
     }
     change.before = std::move(current);
     change.after = std::move(after);

@@ -105,6 +105,9 @@ struct Counts {
 struct Plan {
   std::vector<Change> changes;  // sorted by key; no-ops omitted
   std::vector<Drift> drift;     // sorted by key
+  // The kept tokens that need no change (no-ops), as refreshed: with
+  // `changes`, what the state holds before and after the plan. Sorted by key.
+  std::vector<state::ResourceRecord> unchanged;
   // Problems that make the plan unusable (e.g. prevent_destroy, import_id not
   // found). A plan with errors must not be applied.
   std::vector<std::string> errors;
@@ -167,7 +170,8 @@ struct Input {
 // entries on the entity of the token's type and the spec's other entries.
 // Role substitutions apply only when spec and token have the same type.
 //
-// Actions, per key:
+// Actions, per key (a key with a spec and a row whose token needs no change
+// is a no-op: its current record goes to Plan::unchanged):
 //   - spec, no row, no import_id: Create.
 //   - spec, no row, import_id: Import. Errors: the id is the id of another
 //     key's state row, or another spec without a row imports the same id;

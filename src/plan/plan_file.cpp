@@ -162,6 +162,7 @@ class Fields {
     return object_->get(name);
   }
   bool is_null(const std::string& name) const { return get(name).isEmpty(); }
+  bool has(const std::string& name) const { return object_->has(name); }
 
   std::string str(const std::string& name) const {
     Var v = get(name);
@@ -387,6 +388,9 @@ Plan decode_plan(const Fields& f) {
   plan.targets = f.strings("targets");
   for (const Fields& change : f.objects("changes")) plan.changes.push_back(decode_change(change));
   for (const Fields& drift : f.objects("drift")) plan.drift.push_back(decode_drift(drift));
+  // Absent from files written before unchanged tokens were kept.
+  if (f.has("unchanged"))
+    for (const Fields& row : f.objects("unchanged")) plan.unchanged.push_back(decode_record(row));
   plan.errors = f.strings("errors");
   return plan;
 }
@@ -415,6 +419,9 @@ std::string save_plan(const Plan& plan) {
   Array::Ptr drift = new Array;
   for (const Drift& d : plan.drift) drift->add(encode_drift(d));
   root.set("drift", drift);
+  Array::Ptr unchanged = new Array;
+  for (const state::ResourceRecord& row : plan.unchanged) unchanged->add(encode_record(row));
+  root.set("unchanged", unchanged);
   root.set("errors", string_array(plan.errors));
   return indented_json(root);
 }

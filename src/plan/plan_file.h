@@ -6,7 +6,9 @@
 //
 //   {"astro_tokend_plan": 1, "astro_tokend_version": "…", "lineage": "…",
 //    "serial": N, "spec_hash": "…", "created_at": "…Z", "refreshed": true,
-//    "targets": […], "changes": […], "drift": […], "errors": […]}
+//    "targets": […], "changes": […], "drift": […], "unchanged": […], "errors": […]}
+//
+// "unchanged" (the no-op tokens' records) may be absent; it then loads empty.
 //
 // Like a Plan, a plan file never holds a secret value; it does hold the
 // SHA-256 fingerprints that state keeps. Encoding and decoding round-trip

@@ -3,6 +3,8 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 
+#include <map>
+
 #include "plan/attributes.h"
 #include "plan/json_output.h"
 #include "version.h"
@@ -102,8 +104,10 @@ Object::Ptr resource_entry(const std::string& key, const Object::Ptr& change) {
 std::vector<std::string> actions_of(const Change& change) {
   switch (change.action) {
     case Action::Create:
-    case Action::Import:
       return {"create"};
+    case Action::Import:
+      if (change.update_name_description || change.update_roles) return {"update"};
+      return {"no-op"};
     case Action::Update:
     case Action::Rotate:
       return {"update"};
@@ -144,24 +148,137 @@ Object::Ptr drift_entry(const Drift& drift) {
   return resource_entry(drift.key, change_body(attributes::diff(drift), actions));
 }
 
+// Terraform's values representation of one resource instance: its known
+// attributes on one side of `diff`.
+Object::Ptr resource_values(const std::string& key, const ObjectDiff& diff, bool after_side) {
+  Object::Ptr values = new_object();
+  for (const auto& attribute : diff.attributes)
+    set_known(*values, attribute.name, after_side ? attribute.after : attribute.before);
+  Object::Ptr entry = new_object();
+  entry->set("address", address_for_key(key));
+  entry->set("mode", "managed");
+  entry->set("type", "astro_api_token");
+  entry->set("name", key);
+  entry->set("provider_name", kProviderName);
+  entry->set("schema_version", 0);
+  entry->set("values", values);
+  entry->set("sensitive_values", sensitivity(true));
+  return entry;
+}
+
+Object::Ptr root_module(const std::map<std::string, Object::Ptr>& by_key) {
+  Array::Ptr resources = new Array;
+  for (const auto& entry : by_key) resources->add(entry.second);
+  Object::Ptr module = new_object();
+  module->set("resources", resources);
+  Object::Ptr values = new_object();
+  values->set("root_module", module);
+  return values;
+}
+
+Object::Ptr diagnostic_entry(const JsonDiagnostic& diagnostic) {
+  Object::Ptr entry = new_object();
+  entry->set("severity", "error");
+  entry->set("summary", diagnostic.summary);
+  entry->set("detail", diagnostic.detail);
+  if (!diagnostic.filename.empty() && diagnostic.line > 0) {
+    auto position = [&] {
+      Object::Ptr pos = new_object();
+      pos->set("line", diagnostic.line);
+      pos->set("column", diagnostic.column > 0 ? diagnostic.column : 1);
+      return pos;
+    };
+    Object::Ptr range = new_object();
+    range->set("filename", diagnostic.filename);
+    range->set("start", position());
+    range->set("end", position());
+    entry->set("range", range);
+  }
+  return entry;
+}
+
+Array::Ptr diagnostics_array(const std::vector<JsonDiagnostic>& diagnostics) {
+  Array::Ptr array = new Array;
+  for (const JsonDiagnostic& diagnostic : diagnostics) array->add(diagnostic_entry(diagnostic));
+  return array;
+}
+
 }  // namespace
 
+JsonDiagnostic json_diagnostic(const spec::Diagnostic& diagnostic) {
+  JsonDiagnostic out;
+  out.summary = diagnostic.message;
+  out.filename = diagnostic.pos.file;
+  out.line = diagnostic.pos.line;
+  out.column = diagnostic.pos.column;
+  if (out.line == 0 && !out.filename.empty()) out.detail = "In " + out.filename + ".";
+  return out;
+}
+
+JsonDiagnostic json_diagnostic(const Error& error) { return json_diagnostic(error.describe()); }
+
+JsonDiagnostic json_diagnostic(const std::string& message) {
+  JsonDiagnostic out;
+  out.summary = message;
+  return out;
+}
+
 std::string render_json(const Plan& plan) {
+  // planned_values and prior_state, by key (so sorted by address).
+  std::map<std::string, Object::Ptr> planned;
+  std::map<std::string, Object::Ptr> prior;
+  for (const Change& change : plan.changes) {
+    const ObjectDiff diff = attributes::diff(change);
+    if (diff.has_after) planned[change.key] = resource_values(change.key, diff, true);
+    const bool in_state = change.action != Action::Import && change.action != Action::Forget;
+    if (diff.has_before && in_state) prior[change.key] = resource_values(change.key, diff, false);
+  }
+  for (const state::ResourceRecord& row : plan.unchanged) {
+    const ObjectDiff diff = attributes::unchanged(row);
+    planned[row.key] = resource_values(row.key, diff, true);
+    prior[row.key] = resource_values(row.key, diff, false);
+  }
+  const bool errored = !plan.errors.empty();
+
   Object root(Poco::JSON_PRESERVE_KEY_ORDER);
   root.set("format_version", "1.2");
+  root.set("terraform_version", kVersion);
   root.set("astro_tokend_version", kVersion);
   root.set("lineage", plan.lineage);
   root.set("serial", static_cast<Poco::Int64>(plan.serial));
   root.set("timestamp", format_rfc3339(plan.created_at));
+  root.set("applyable", !errored && !plan.changes.empty());
+  root.set("complete", !errored && plan.targets.empty());
+  root.set("errored", errored);
   root.set("refreshed", plan.refreshed);
+  root.set("planned_values", root_module(planned));
   Array::Ptr drift = new Array;
   for (const Drift& d : plan.drift) drift->add(drift_entry(d));
   root.set("resource_drift", drift);
   Array::Ptr changes = new Array;
   for (const Change& c : plan.changes) changes->add(change_entry(c));
   root.set("resource_changes", changes);
+  Object::Ptr prior_state = new_object();
+  prior_state->set("format_version", "1.0");
+  prior_state->set("terraform_version", kVersion);
+  prior_state->set("values", root_module(prior));
+  root.set("prior_state", prior_state);
   root.set("errors", string_array(plan.errors));
-  root.set("errored", !plan.errors.empty());
+  std::vector<JsonDiagnostic> diagnostics;
+  for (const std::string& error : plan.errors) diagnostics.push_back(json_diagnostic(error));
+  root.set("diagnostics", diagnostics_array(diagnostics));
+  return indented_json(root);
+}
+
+std::string render_json_failure(const std::vector<JsonDiagnostic>& diagnostics) {
+  Object root(Poco::JSON_PRESERVE_KEY_ORDER);
+  root.set("format_version", "1.2");
+  root.set("terraform_version", kVersion);
+  root.set("astro_tokend_version", kVersion);
+  root.set("applyable", false);
+  root.set("complete", false);
+  root.set("errored", true);
+  root.set("diagnostics", diagnostics_array(diagnostics));
   return indented_json(root);
 }
 

@@ -332,9 +332,10 @@ void write_legend(Writer& w, const Plan& plan) {
   auto has = [&](auto predicate) {
     return std::any_of(plan.changes.begin(), plan.changes.end(), predicate);
   };
-  w.out += std::string(kTool) +
-           " used the selected providers to generate the following execution plan. Resource "
-           "actions are indicated with the following symbols:\n";
+  w.out += std::string(kTool) + " compared the token specs with " +
+           (plan.refreshed ? "the organization's tokens" : "the state") +
+           " and generated the following execution plan. Resource actions are indicated with "
+           "the following symbols:\n";
   auto line = [&](Marker marker, std::string_view text) {
     w.out += w.block_symbol(marker) + " " + std::string(text) + "\n";
   };

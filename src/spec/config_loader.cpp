@@ -7,10 +7,10 @@
 
 #include "spec/loader.h"
 #include "spec/loading.h"
-#include "spec/suggest.h"
 #include "spec/text.h"
 #include "spec/toml_document.h"
 #include "util/log.h"
+#include "util/suggest.h"
 
 namespace tokend::spec {
 

@@ -3,8 +3,8 @@
 #include <array>
 #include <utility>
 
-#include "spec/suggest.h"
 #include "spec/text.h"
+#include "util/suggest.h"
 
 namespace tokend::spec {
 

@@ -14,10 +14,10 @@
 #include "spec/loader.h"
 #include "spec/loading.h"
 #include "spec/roles.h"
-#include "spec/suggest.h"
 #include "spec/text.h"
 #include "spec/toml_document.h"
 #include "util/hash.h"
+#include "util/suggest.h"
 
 namespace tokend::spec {
 

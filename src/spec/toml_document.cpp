@@ -13,9 +13,9 @@
 #include <tuple>
 
 #include "spec/loading.h"
-#include "spec/suggest.h"
 #include "spec/text.h"
 #include "util/duration.h"
+#include "util/suggest.h"
 
 namespace tokend::spec {
 

@@ -128,6 +128,53 @@ TEST_CASE("plan with a bad spec prints diagnostics - exits 1 and makes no API ca
   CHECK_FALSE(std::filesystem::exists(ws.state_path()));
 }
 
+TEST_CASE("plan --json with a bad spec prints one JSON document of Terraform's diagnostics",
+          "[cli][plan]") {
+  CliWorkspace ws;
+  ws.write_spec("a.toml",
+                "[api_token.alpha]\nname = \"alpha\"\ntype = \"WORKSPACE\"\nrole = "
+                "\"WORKSPACE_OWNER\"\nroles = []\nbogus = 1\n");
+  ws.control().reset_requests();
+  ProcessResult result = ws.tokend({"plan", "--json"});
+  CHECK(result.exit_code == 1);
+  auto json = parse_json(result.out);  // exactly one document: the parser takes all of stdout
+  CHECK(json->getValue<std::string>("format_version") == "1.2");
+  CHECK(json->has("terraform_version"));
+  CHECK(json->getValue<bool>("errored"));
+  CHECK_FALSE(json->getValue<bool>("applyable"));
+  CHECK_FALSE(json->getValue<bool>("complete"));
+  auto diagnostics = json->getArray("diagnostics");
+  REQUIRE(diagnostics->size() == 2);
+  auto bogus = diagnostics->getObject(1);
+  CHECK(bogus->getValue<std::string>("severity") == "error");
+  CHECK(contains(bogus->getValue<std::string>("summary"), "unknown key \"bogus\""));
+  auto range = bogus->getObject("range");
+  CHECK(contains(range->getValue<std::string>("filename"), "a.toml"));
+  CHECK(range->getObject("start")->getValue<int>("line") == 6);
+  CHECK(range->getObject("start")->getValue<int>("column") == 1);
+  CHECK(contains(result.err, "a.toml:6:1: error: "));  // people still read stderr
+  CHECK(ws.control().requests().total == 0);
+}
+
+TEST_CASE("plan --json reports an API failure as a diagnostic", "[cli][plan]") {
+  CliWorkspace ws;
+  ws.write_spec("a.toml", workspace_spec("alpha", "alpha token"));
+  ProcessResult result =
+      tokend::testing::run_tokend({"-c", ws.config_path(), "plan", "--json"}, [&] {
+        tokend::testing::RunOptions options;
+        options.env[tokend::testing::kBearerEnv] = "not-the-token";
+        return options;
+      }());
+  CHECK(result.exit_code == 1);
+  auto json = parse_json(result.out);
+  CHECK(json->getValue<bool>("errored"));
+  auto diagnostics = json->getArray("diagnostics");
+  REQUIRE(diagnostics->size() == 1);
+  CHECK(contains(diagnostics->getObject(0)->getValue<std::string>("summary"), "401"));
+  CHECK_FALSE(diagnostics->getObject(0)->has("range"));
+  CHECK_FALSE(contains(result.out, "not-the-token"));
+}
+
 TEST_CASE("plan reports a workspace that does not exist at its token", "[cli][plan]") {
   CliWorkspace ws;
   ws.write_spec("a.toml",
@@ -159,7 +206,12 @@ TEST_CASE("plan fails naming a token whose prevent_destroy forbids its replaceme
 
   ProcessResult json = ws.tokend({"plan", "--json"});
   CHECK(json.exit_code == 1);
-  CHECK(parse_json(json.out)->getValue<bool>("errored"));
+  auto document = parse_json(json.out);
+  CHECK(document->getValue<bool>("errored"));
+  CHECK_FALSE(document->getValue<bool>("applyable"));
+  REQUIRE(document->getArray("diagnostics")->size() == 1);
+  CHECK(contains(document->getArray("diagnostics")->getObject(0)->getValue<std::string>("summary"),
+                 "astro_api_token.alpha has lifecycle.prevent_destroy set"));
 }
 
 TEST_CASE("plan --refresh=false makes no API call at all", "[cli][plan]") {

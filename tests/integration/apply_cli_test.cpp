@@ -283,17 +283,34 @@ TEST_CASE("bad input changes nothing", "[integration][apply]") {
     CHECK_THAT(bad.err, Catch::Contains("--target astro_api_token.nosuch names no token"));
     CHECK(ws.control().requests().total == 0);
   }
-  SECTION("no terminal to ask and no --auto-approve") {
+  SECTION("no terminal: the answer is read from stdin, and only \"yes\" approves") {
     ws.edit_spec("workspace.toml", "name        = \"workspace api token\"",
                  "name        = \"renamed\"");
-    ProcessResult refused = ws.tokend({"apply"});
-    REQUIRE_EXIT(refused, 1);
-    CHECK_THAT(refused.err,
-               Catch::Contains("no terminal to ask for approval; run again with --auto-approve"));
+    for (const char* answer : {"", "no\n", "Yes\n", "yes please\n", "\n", "y\n"}) {
+      INFO("stdin: \"" << answer << "\"");
+      tokend::testing::RunOptions options;
+      options.stdin_data = answer;
+      ProcessResult refused = ws.tokend({"apply"}, options);
+      REQUIRE_EXIT(refused, 1);
+      CHECK_THAT(refused.out, Catch::Contains("Only 'yes' will be accepted to approve."));
+      CHECK_THAT(refused.out, Catch::EndsWith("Apply cancelled.\n"));
+    }
     CHECK(writes(ws.control().requests()).empty());
   }
   CHECK(serial_of(ws) == serial);
   CHECK(ws.tokens_by_name().size() == 4);
+}
+
+TEST_CASE("apply without a terminal proceeds on \"yes\" from stdin", "[integration][apply]") {
+  ApplyWorkspace ws;
+  ws.copy_example_specs();
+  tokend::testing::RunOptions options;
+  options.stdin_data = "yes\n";
+  ProcessResult approved = ws.tokend({"apply"}, options);
+  REQUIRE_EXIT(approved, 0);
+  CHECK_THAT(approved.out, Catch::Contains("Enter a value: "));
+  CHECK_THAT(approved.out, Catch::Contains("Apply complete! Resources: 4 added"));
+  CHECK(ws.control().tokens().size() == 4);
 }
 
 TEST_CASE("apply asks on a terminal and proceeds only on yes", "[integration][apply]") {

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
+#include <regex>
+#include <sstream>
 
 #include "integration/apply_fixture.h"
 #include "util/hash.h"
@@ -58,6 +61,30 @@ roles = [
 
 }  // namespace
 
+namespace {
+
+// Every change's start line and its completion line carry the same "[i/N] "
+// number; the numbers are 1..N, each used by one address.
+void check_progress_numbers(const std::string& out, size_t total) {
+  const std::regex line(R"(^\[(\d+)/(\d+)\] (astro_api_token\.\w+): (.*)$)");
+  std::map<std::string, std::string> started;    // number -> address
+  std::map<std::string, std::string> completed;  // number -> address
+  std::istringstream lines(out);
+  for (std::string text; std::getline(lines, text);) {
+    std::smatch match;
+    if (!std::regex_match(text, match, line)) continue;
+    INFO(text);
+    CHECK(match[2] == std::to_string(total));
+    auto& side = match[4].str().find("...") != std::string::npos ? started : completed;
+    CHECK(side.emplace(match[1], match[3]).second);
+  }
+  CHECK(started.size() == total);
+  CHECK(started == completed);
+  for (size_t i = 1; i <= total; ++i) CHECK(started.count(std::to_string(i)) == 1);
+}
+
+}  // namespace
+
 TEST_CASE("apply takes the example tokens through their whole lifecycle", "[integration][apply]") {
   ApplyWorkspace ws;
   ws.copy_example_specs();
@@ -73,6 +100,7 @@ TEST_CASE("apply takes the example tokens through their whole lifecycle", "[inte
   CHECK_THAT(created.out, Catch::Contains("astro_api_token.workspace_token: Creating..."));
   CHECK_THAT(created.out,
              Catch::Contains("astro_api_token.workspace_token: Creation complete after "));
+  check_progress_numbers(created.out, 4);
   CHECK_THAT(
       created.out,
       Catch::Contains("Apply complete! Resources: 4 added, 0 changed, 0 destroyed, 0 rotated."));

@@ -63,6 +63,7 @@ void check_same_plan(const Plan& a, const Plan& b) {
     REQUIRE(a.drift[i].observed.has_value() == b.drift[i].observed.has_value());
     if (a.drift[i].observed) check_same_token(*a.drift[i].observed, *b.drift[i].observed);
   }
+  CHECK(a.unchanged == b.unchanged);
 }
 
 // A plan that uses every field: every action, drift, errors, targets, a
@@ -116,6 +117,23 @@ TEST_CASE("plan files round-trip: save - load - save again", "[plan]") {
     check_same_plan(plan, *loaded);
     CHECK(save_plan(*loaded) == saved);
   }
+}
+
+TEST_CASE("plan files keep the unchanged tokens, and older files without them load", "[plan]") {
+  Plan plan = compute(all_actions_input());
+  REQUIRE(plan.unchanged.size() == 1);
+  CHECK(plan.unchanged[0].key == "l_noop");
+  std::string saved = save_plan(plan);
+  const std::string field = "\"unchanged\": [";
+  const size_t start = saved.find(field);
+  REQUIRE(start != std::string::npos);
+  const size_t end = saved.find("\n  ],\n", start);
+  REQUIRE(end != std::string::npos);
+  std::string older = saved.substr(0, start) + saved.substr(end + 6);
+  Result<Plan> loaded = load_plan(older);
+  REQUIRE(loaded.ok());
+  CHECK(loaded->unchanged.empty());
+  CHECK(loaded->changes.size() == plan.changes.size());
 }
 
 TEST_CASE("plan file format matches the golden file", "[plan]") {

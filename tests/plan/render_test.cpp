@@ -18,8 +18,22 @@ using namespace tokend::plan::testing;
 namespace {
 
 std::string version_free(const std::string& json) {
-  return replace_all(json, "\"astro_tokend_version\": \"" + std::string(kVersion) + "\"",
-                     "\"astro_tokend_version\": \"VERSION\"");
+  std::string out = json;
+  for (const char* key : {"astro_tokend_version", "terraform_version"})
+    out = replace_all(out, "\"" + std::string(key) + "\": \"" + std::string(kVersion) + "\"",
+                      "\"" + std::string(key) + "\": \"VERSION\"");
+  return out;
+}
+
+// The resources of planned_values or prior_state.values, by name.
+std::map<std::string, Poco::JSON::Object::Ptr> resources_of(const Poco::JSON::Object::Ptr& values) {
+  std::map<std::string, Poco::JSON::Object::Ptr> by_name;
+  auto resources = values->getObject("root_module")->getArray("resources");
+  for (size_t i = 0; i < resources->size(); ++i) {
+    auto entry = resources->getObject(static_cast<unsigned>(i));
+    by_name[entry->getValue<std::string>("name")] = entry;
+  }
+  return by_name;
 }
 
 Poco::JSON::Object::Ptr parse(const std::string& json) {
@@ -189,7 +203,10 @@ TEST_CASE("JSON rendering follows Terraform's plan shape and parses back", "[pla
   Plan plan = compute(all_actions_input());
   auto root = parse(render_json(plan));
   CHECK(root->getValue<std::string>("format_version") == "1.2");
+  CHECK(root->getValue<std::string>("terraform_version") == kVersion);
   CHECK(root->getValue<std::string>("astro_tokend_version") == kVersion);
+  CHECK(root->getValue<bool>("applyable"));
+  CHECK(root->getValue<bool>("complete"));
   CHECK(root->getValue<std::string>("lineage") == plan.lineage);
   CHECK(root->getValue<int64_t>("serial") == 7);
   CHECK_FALSE(root->getValue<bool>("errored"));
@@ -207,7 +224,7 @@ TEST_CASE("JSON rendering follows Terraform's plan shape and parses back", "[pla
     by_name[entry->getValue<std::string>("name")] = entry;
   }
   CHECK(actions_of(by_name["a_create"]) == "create");
-  CHECK(actions_of(by_name["b_import"]) == "create");
+  CHECK(actions_of(by_name["b_import"]) == "update");  // it also renames
   CHECK(by_name["b_import"]
             ->getObject("change")
             ->getObject("importing")
@@ -257,6 +274,70 @@ TEST_CASE("JSON rendering follows Terraform's plan shape and parses back", "[pla
             "name") == "renamed outside");
 }
 
+TEST_CASE("JSON rendering: planned_values and prior_state in Terraform's values shape", "[plan]") {
+  Plan plan = compute(all_actions_input());
+  auto root = parse(render_json(plan));
+  auto planned = resources_of(root->getObject("planned_values"));
+  auto prior_state = root->getObject("prior_state");
+  CHECK(prior_state->getValue<std::string>("format_version") == "1.0");
+  CHECK(prior_state->getValue<std::string>("terraform_version") == kVersion);
+  auto prior = resources_of(prior_state->getObject("values"));
+
+  auto names = [](const std::map<std::string, Poco::JSON::Object::Ptr>& by_name) {
+    std::string out;
+    for (const auto& entry : by_name) out += (out.empty() ? "" : " ") + entry.first;
+    return out;
+  };
+  // After the plan: everything but what is deleted or forgotten.
+  CHECK(names(planned) ==
+        "a_create b_import c_update d_replace e_replace_cbd g_rotate h_update_rotate i_recreate "
+        "k_drift l_noop");
+  // Before it, as refreshed: what state holds and the API still has.
+  CHECK(names(prior) ==
+        "c_update d_replace e_replace_cbd f_delete g_rotate h_update_rotate k_drift l_noop");
+
+  for (const auto& side : {planned, prior}) {
+    for (const auto& [name, entry] : side) {
+      INFO(name);
+      CHECK(entry->getValue<std::string>("address") == "astro_api_token." + name);
+      CHECK(entry->getValue<std::string>("mode") == "managed");
+      CHECK(entry->getValue<std::string>("type") == "astro_api_token");
+      CHECK(entry->getValue<std::string>("provider_name") == kProviderName);
+      CHECK(entry->getValue<int>("schema_version") == 0);
+      CHECK_FALSE(entry->getObject("values")->has("token"));
+      CHECK(entry->getObject("sensitive_values")->getValue<bool>("token"));
+    }
+  }
+  // Unknown values are left out; known ones are the plan's.
+  CHECK_FALSE(planned["a_create"]->getObject("values")->has("id"));
+  CHECK(planned["a_create"]->getObject("values")->getValue<std::string>("name") ==
+        "a_create token");
+  CHECK(planned["c_update"]->getObject("values")->getValue<std::string>("name") ==
+        "c_update renamed");
+  CHECK(prior["c_update"]->getObject("values")->getValue<std::string>("name") == "c_update token");
+  CHECK(planned["l_noop"]->getObject("values")->getValue<std::string>("id") == "tok-l_noop");
+  CHECK(prior["l_noop"]->getObject("values")->getValue<std::string>("id") == "tok-l_noop");
+}
+
+TEST_CASE("JSON rendering: applyable and complete", "[plan]") {
+  SECTION("no changes: complete, nothing to apply") {
+    Input input = make_input();
+    add_managed(input, "a");
+    auto root = parse(render_json(compute(input)));
+    CHECK_FALSE(root->getValue<bool>("applyable"));
+    CHECK(root->getValue<bool>("complete"));
+    CHECK_FALSE(root->getValue<bool>("errored"));
+    CHECK(resources_of(root->getObject("planned_values")).count("a") == 1);
+  }
+  SECTION("a targeted plan is not complete") {
+    Input input = all_actions_input();
+    input.targets = {"astro_api_token.a_create"};
+    auto root = parse(render_json(compute(input)));
+    CHECK(root->getValue<bool>("applyable"));
+    CHECK_FALSE(root->getValue<bool>("complete"));
+  }
+}
+
 TEST_CASE("JSON rendering reports errors", "[plan]") {
   Input input = make_input();
   input.desired.push_back(make_spec("b"));
@@ -267,6 +348,52 @@ TEST_CASE("JSON rendering reports errors", "[plan]") {
   CHECK(root->getArray("errors")->getElement<std::string>(0) ==
         "import_id \"nope\" for astro_api_token.b does not exist in the organization");
   CHECK(root->getArray("resource_changes")->size() == 0);
+  CHECK_FALSE(root->getValue<bool>("applyable"));
+  CHECK_FALSE(root->getValue<bool>("complete"));
+  auto diagnostics = root->getArray("diagnostics");
+  REQUIRE(diagnostics->size() == 1);
+  auto diagnostic = diagnostics->getObject(0);
+  CHECK(diagnostic->getValue<std::string>("severity") == "error");
+  CHECK(diagnostic->getValue<std::string>("summary") ==
+        "import_id \"nope\" for astro_api_token.b does not exist in the organization");
+  CHECK_FALSE(diagnostic->has("range"));
+}
+
+TEST_CASE("JSON failure document: Terraform's diagnostics with their ranges", "[plan]") {
+  spec::Diagnostic at_line{{"tokens.d/a.toml", 3, 9}, "name must not be empty", "name = \"\""};
+  spec::Diagnostic whole_file{{"tokens.d/b.toml", 0, 0}, "cannot read the file", ""};
+  Error api{ErrorKind::Unavailable, "ListApiTokens: HTTP 503", "req-1", 503};
+  auto root = parse(render_json_failure(
+      {json_diagnostic(at_line), json_diagnostic(whole_file), json_diagnostic(api)}));
+  CHECK(root->getValue<std::string>("format_version") == "1.2");
+  CHECK(root->getValue<std::string>("terraform_version") == kVersion);
+  CHECK_FALSE(root->getValue<bool>("applyable"));
+  CHECK_FALSE(root->getValue<bool>("complete"));
+  CHECK(root->getValue<bool>("errored"));
+  CHECK_FALSE(root->has("resource_changes"));
+  auto diagnostics = root->getArray("diagnostics");
+  REQUIRE(diagnostics->size() == 3);
+
+  auto first = diagnostics->getObject(0);
+  CHECK(first->getValue<std::string>("severity") == "error");
+  CHECK(first->getValue<std::string>("summary") == "name must not be empty");
+  CHECK(first->getValue<std::string>("detail").empty());
+  auto range = first->getObject("range");
+  CHECK(range->getValue<std::string>("filename") == "tokens.d/a.toml");
+  CHECK(range->getObject("start")->getValue<int>("line") == 3);
+  CHECK(range->getObject("start")->getValue<int>("column") == 9);
+  CHECK(range->getObject("end")->getValue<int>("line") == 3);
+  CHECK(range->getObject("end")->getValue<int>("column") == 9);
+
+  auto second = diagnostics->getObject(1);
+  CHECK_FALSE(second->has("range"));
+  CHECK(second->getValue<std::string>("summary") == "cannot read the file");
+  CHECK(second->getValue<std::string>("detail") == "In tokens.d/b.toml.");
+
+  auto third = diagnostics->getObject(2);
+  CHECK_FALSE(third->has("range"));
+  CHECK(third->getValue<std::string>("summary") ==
+        "ListApiTokens: HTTP 503 (HTTP 503, requestId req-1)");
 }
 
 TEST_CASE("rotation reasons read as sentences", "[plan]") {

@@ -2,9 +2,10 @@
 #include <catch2/catch.hpp>
 
 #include "spec/model.h"
-#include "spec/suggest.h"
 #include "spec/text.h"
+#include "util/suggest.h"
 
+using namespace tokend;
 using namespace tokend::spec;
 
 TEST_CASE("did you mean suggests the closest known word", "[spec]") {

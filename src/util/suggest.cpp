@@ -1,10 +1,10 @@
-#include "spec/suggest.h"
+#include "util/suggest.h"
 
 #include <algorithm>
 #include <cctype>
 #include <numeric>
 
-namespace tokend::spec {
+namespace tokend {
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   const auto fold = [](char c) {
@@ -54,4 +54,4 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string_vi
   return " (did you mean " + std::string(open) + *match + std::string(close) + "?)";
 }
 
-}  // namespace tokend::spec
+}  // namespace tokend

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tokend::spec {
+namespace tokend {
 
 // Edit distance between `a` and `b` (insertions, deletions, substitutions and
 // swaps of neighbouring characters cost 1 each), comparing ASCII letters
@@ -27,4 +27,4 @@ std::optional<std::string> closest_match(std::string_view word,
 std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& candidates,
                          std::string_view open = "\"", std::string_view close = "\"");
 
-}  // namespace tokend::spec
+}  // namespace tokend
