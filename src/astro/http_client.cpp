@@ -340,9 +340,9 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
                   {{"op", op_name},
                    {"method", method},
                    {"path", path_only(exchange.path_and_query)},
-                   {"status", result.failure.empty() ? std::to_string(answer.status) : "none"},
-                   {"attempt", std::to_string(attempt)},
-                   {"ms", std::to_string(elapsed_ms)}});
+                   {"status", result.failure.empty() ? LogValue(answer.status) : LogValue("none")},
+                   {"attempt", attempt},
+                   {"ms", elapsed_ms}});
 
     if (result.failure.empty()) {
       if (keep_alive) return_connection(std::move(connection));
@@ -415,11 +415,14 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       return scrubbed(Error::unavailable(op_name + ": " + prefix + result.failure + " (after " +
                                          std::to_string(attempt) + " attempts)"));
     }
-    logger_.warn("astro api request failed, retrying",
-                 {{"op", op_name},
-                  {"reason", scrubbed(Error::internal(reason)).message},
-                  {"attempt", std::to_string(attempt)},
-                  {"wait_ms", std::to_string(wait.count())}});
+    const std::string shown_reason = scrubbed(Error::internal(reason)).message;
+    logger_.log(
+        LogLevel::Warn, "astro api request failed, retrying",
+        {{"op", op_name},
+         {"reason", shown_reason},
+         {"attempt", attempt},
+         {"wait_ms", static_cast<int64_t>(wait.count())}},
+        retry_sentence(op_name, wait, shown_reason, attempt + 1, options_.retry.max_attempts));
     if (answer.status != 429) std::this_thread::sleep_for(wait);
     ++attempt;
   }

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <string>
 
+#include "util/duration.h"
+
 namespace tokend::astro {
 
 std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int failed_attempt,
@@ -91,6 +93,18 @@ ErrorKind error_kind_for_status(int http_status) {
   if (http_status >= 500 && http_status < 600) return ErrorKind::Unavailable;
   if (http_status >= 400 && http_status < 500) return ErrorKind::Invalid;
   return ErrorKind::Internal;
+}
+
+std::string retry_sentence(std::string_view operation, std::chrono::milliseconds wait,
+                           std::string_view reason, int next_attempt, int max_attempts) {
+  std::string shown;
+  if (wait < std::chrono::seconds(1)) {
+    shown = std::to_string(std::max<int64_t>(0, wait.count())) + "ms";
+  } else {
+    shown = format_duration(std::chrono::milliseconds((wait.count() + 50) / 100 * 100));
+  }
+  return "Retrying " + std::string(operation) + " in " + shown + " after " + std::string(reason) +
+         " (attempt " + std::to_string(next_attempt) + " of " + std::to_string(max_attempts) + ")";
 }
 
 }  // namespace tokend::astro

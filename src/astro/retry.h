@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "util/result.h"
@@ -57,5 +58,12 @@ Verdict judge_attempt(bool idempotent, Delivery delivery, int http_status);
 // 409 Conflict, 429 RateLimited, 5xx Unavailable, other 4xx Invalid,
 // anything else (1xx, 3xx) Internal.
 ErrorKind error_kind_for_status(int http_status);
+
+// The sentence a person reads when a request is about to be retried, e.g.
+//   Retrying ListApiTokens in 2s after HTTP 503 (attempt 2 of 5)
+// `wait` shows as milliseconds below a second, otherwise rounded to a tenth
+// of a second ("1.5s", "1m30s"); `reason` as given (it must hold no secret).
+std::string retry_sentence(std::string_view operation, std::chrono::milliseconds wait,
+                           std::string_view reason, int next_attempt, int max_attempts);
 
 }  // namespace tokend::astro

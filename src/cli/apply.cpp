@@ -204,6 +204,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   if (!desired) return 1;
 
   runtime::RuntimeOptions runtime_options;
+  runtime_options.human_log = true;
   runtime_options.command = "apply";
   runtime_options.take_lock = true;
   auto opened = runtime::open_runtime(desired->config, runtime_options, std::cerr);

@@ -45,6 +45,7 @@ int run_import(const GlobalOptions& global, const ImportFlags& flags) {
   }
 
   runtime::RuntimeOptions options;
+  options.human_log = true;
   options.command = "import";
   options.take_lock = true;
   auto runtime = runtime::open_runtime(desired->config, options, std::cerr);

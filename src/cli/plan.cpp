@@ -72,6 +72,7 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   std::optional<spec::DesiredState>& desired = loaded.value;
 
   runtime::RuntimeOptions runtime_options;
+  runtime_options.human_log = true;
   runtime_options.command = "plan";
   runtime_options.take_lock = false;  // plan never writes state
   auto runtime = runtime::open_runtime(desired->config, runtime_options, std::cerr);

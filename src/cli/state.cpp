@@ -170,6 +170,7 @@ int run_rm(const GlobalOptions& global, const std::vector<std::string>& addresse
   if (!config) return 1;
 
   runtime::RuntimeOptions options;
+  options.human_log = true;
   options.command = "state rm";
   options.need_client = false;
   options.take_lock = true;

@@ -49,8 +49,8 @@ std::string unknown_command(const CLI::App& app, int argc, const char* const* ar
       names.push_back(sub->get_name());
     }
     const std::vector<std::string_view> candidates(names.begin(), names.end());
-    return "Error: unknown command \"" + std::string(word) + "\"" +
-           did_you_mean(word, candidates) + "\nRun \"astro-tokend --help\" to see the commands.\n";
+    return "Error: unknown command \"" + std::string(word) + "\"" + did_you_mean(word, candidates) +
+           "\nRun \"astro-tokend --help\" to see the commands.\n";
   }
   return "";
 }

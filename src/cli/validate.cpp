@@ -20,6 +20,7 @@ namespace {
 // Opens no state. Returns the exit code (0 when every id exists).
 int check_remote(const GlobalOptions& global, const spec::DesiredState& desired) {
   runtime::RuntimeOptions options;
+  options.human_log = true;
   options.command = "validate";
   options.open_store = false;
   auto runtime = runtime::open_runtime(desired.config, options, std::cerr);

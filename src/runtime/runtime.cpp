@@ -1,5 +1,7 @@
 #include "runtime/runtime.h"
 
+#include <iostream>
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -77,9 +79,12 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
                                               const RuntimeOptions& options,
                                               std::ostream& log_stream) {
   std::unique_ptr<Runtime> runtime(new Runtime());
+  LogFormat format = parse_log_format(config.log_format).value_or(LogFormat::Text);
+  if (format == LogFormat::Text && options.human_log) format = LogFormat::Human;
+  LogStyle style;
+  style.journal = &log_stream == &std::cerr && stderr_is_journal();
   runtime->logger_ = std::make_unique<Logger>(
-      log_stream, parse_log_level(config.log_level).value_or(LogLevel::Info),
-      parse_log_format(config.log_format).value_or(LogFormat::Text));
+      log_stream, parse_log_level(config.log_level).value_or(LogLevel::Info), format, style);
 
   if (options.open_store && options.create_state_dir && uses_state_file(config)) {
     if (Status made = make_private_directories(

@@ -47,6 +47,9 @@ struct RuntimeOptions {
   bool open_store = true;  // false: no state at all (store() and dependencies() must not be used)
   // Also told about every API request (metrics). Optional; must be thread-safe.
   astro::RequestObserver observer;
+  // A command a person runs: with the config's "text" format, log lines are
+  // human sentences (LogFormat::Human), e.g. the client's retries.
+  bool human_log = false;
 };
 
 // The real seams of one command or daemon generation, built from a Config:
@@ -91,9 +94,10 @@ Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config&
                                                              const std::string& command);
 
 // Builds the runtime: logger on `log_stream` with the config's level and
-// format; the writer lock when asked (Error Conflict naming the holder); the
-// store (creating its directory when asked); the client with the bearer token
-// from $CREDENTIALS_DIRECTORY, token_file or token_env. Errors never contain
+// format (Human for "text" when options.human_log; syslog priorities and no
+// times when `log_stream` is std::cerr and stderr is the journal); the writer lock when asked
+// (Error Conflict naming the holder); the store (creating its directory when asked); the client
+// with the bearer token from $CREDENTIALS_DIRECTORY, token_file or token_env. Errors never contain
 // the token.
 Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
                                               const RuntimeOptions& options,

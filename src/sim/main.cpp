@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
                                      std::to_string(port)},
                          {"organization", org_id},
                          {"rate_limits", limits ? "on" : "off"},
-                         {"tokens", std::to_string(org.token_count())}});
+                         {"tokens", org.token_count()}});
 
   int received = 0;
   sigwait(&stop_signals, &received);

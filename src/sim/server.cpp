@@ -18,6 +18,7 @@
 #include <Poco/ThreadPool.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <istream>
 #include <mutex>
@@ -88,14 +89,12 @@ class RequestHandler final : public Poco::Net::HTTPRequestHandler {
     double millis =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();
-    char duration[32];
-    std::snprintf(duration, sizeof duration, "%.1f", millis);
     std::vector<LogField> fields = {
         {"method", sim_request.method},
         {"path", sim_request.path},
-        {"status", answer.close_without_answer ? "0" : std::to_string(answer.status)},
+        {"status", answer.close_without_answer ? 0 : answer.status},
         {"operation", answer.operation.empty() ? "unknown" : answer.operation},
-        {"ms", duration}};
+        {"ms", std::round(millis * 10) / 10}};
     if (!outcome.empty()) fields.emplace_back("outcome", outcome);
     log_.log(LogLevel::Info, "request", fields);
   }

@@ -5,6 +5,7 @@
 #include <Poco/Net/ServerSocket.h>
 
 #include <atomic>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -291,6 +292,44 @@ TEST_CASE("Retry-After is read as seconds or as an HTTP date", "[astro]") {
   CHECK_FALSE(parse_retry_after("", now).has_value());
   CHECK_FALSE(parse_retry_after("-5", now).has_value());
   CHECK_FALSE(parse_retry_after("soon", now).has_value());
+}
+
+TEST_CASE("a retry reads as one sentence for people", "[astro]") {
+  using ms = std::chrono::milliseconds;
+  CHECK(retry_sentence("ListApiTokens", ms(2000), "HTTP 503", 2, 5) ==
+        "Retrying ListApiTokens in 2s after HTTP 503 (attempt 2 of 5)");
+  CHECK(retry_sentence("GetApiToken", ms(1234), "HTTP 429", 3, 5) ==
+        "Retrying GetApiToken in 1.2s after HTTP 429 (attempt 3 of 5)");
+  CHECK(retry_sentence("GetApiToken", ms(1260), "HTTP 429", 3, 5) ==
+        "Retrying GetApiToken in 1.3s after HTTP 429 (attempt 3 of 5)");
+  CHECK(retry_sentence("DeleteApiToken", ms(250), "Connection refused", 2, 4) ==
+        "Retrying DeleteApiToken in 250ms after Connection refused (attempt 2 of 4)");
+  CHECK(retry_sentence("ListApiTokens", ms(90000), "HTTP 502", 4, 5) ==
+        "Retrying ListApiTokens in 1m30s after HTTP 502 (attempt 4 of 5)");
+}
+
+TEST_CASE("the client logs each retry with its sentence for people", "[astro]") {
+  std::atomic<int> seen{0};
+  LocalServer server([&](const RecordedRequest&) {
+    if (++seen <= 2) return answer(503, error_body("try later", "r", 503));
+    return answer(200, token_body(token_id(1)));
+  });
+  std::ostringstream human_out;
+  std::ostringstream text_out;
+  Logger human(human_out, LogLevel::Info, LogFormat::Human);
+  Logger text(text_out, LogLevel::Info, LogFormat::Text);
+  REQUIRE(make_client(fast_options(server.url()), human)->get_token(token_id(1)).ok());
+  seen = 0;
+  REQUIRE(make_client(fast_options(server.url()), text)->get_token(token_id(1)).ok());
+
+  const std::regex sentence(R"(Retrying GetApiToken in \d+ms after HTTP 503 \(attempt 2 of 4\)\n)"
+                            R"(Retrying GetApiToken in \d+ms after HTTP 503 \(attempt 3 of 4\)\n)");
+  INFO(human_out.str());
+  CHECK(std::regex_match(human_out.str(), sentence));
+  INFO(text_out.str());
+  CHECK(text_out.str().find("level=warn msg=\"astro api request failed, retrying\" "
+                            "op=GetApiToken reason=\"HTTP 503\" attempt=1 wait_ms=") !=
+        std::string::npos);
 }
 
 TEST_CASE("list_tokens follows every page with limit 1000 and stops at totalCount", "[astro]") {

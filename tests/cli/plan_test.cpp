@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <regex>
 #include <string>
 
 #include "cli/fixture.h"
@@ -346,6 +347,21 @@ TEST_CASE("plan reports an API it cannot use and exits 1", "[cli][plan]") {
   CHECK(contains(result.err, "Error: "));
   CHECK(contains(result.err, "401"));
   CHECK_FALSE(contains(result.err, "not-the-token"));
+}
+
+TEST_CASE("plan prints the client's retries as sentences - not as log lines", "[cli][plan]") {
+  CliWorkspace ws;
+  ws.write_spec("a.toml", workspace_spec("alpha", "alpha token"));
+  ws.control().set_faults({tokend::testing::fail_next("ListApiTokens", 503, 2)});
+  ProcessResult result = ws.tokend({"plan"});
+  INFO(result.err);
+  CHECK(result.exit_code == 0);
+  CHECK(contains(result.out, "Plan: 1 to add"));
+  const std::regex retries(
+      R"(Retrying ListApiTokens in [0-9.]+m?s after HTTP 503 \(attempt 2 of 5\)\n)"
+      R"(Retrying ListApiTokens in [0-9.]+m?s after HTTP 503 \(attempt 3 of 5\)\n)");
+  CHECK(std::regex_match(result.err, retries));
+  CHECK_FALSE(contains(result.err, "level="));
 }
 
 TEST_CASE("every plan-family command answers --help", "[cli][plan]") {

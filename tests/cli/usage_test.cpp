@@ -29,7 +29,8 @@ TEST_CASE("an unknown command is named - with a suggestion when one is close", "
       {{"plna"}, "Error: unknown command \"plna\" (did you mean \"plan\"?)\n"},
       {{"-c", "/nonexistent.toml", "aply", "--auto-approve"},
        "Error: unknown command \"aply\" (did you mean \"apply\"?)\n"},
-      {{"--no-color", "histroy"}, "Error: unknown command \"histroy\" (did you mean \"history\"?)\n"},
+      {{"--no-color", "histroy"},
+       "Error: unknown command \"histroy\" (did you mean \"history\"?)\n"},
       {{"--config=/x.toml", "frobnicate"}, "Error: unknown command \"frobnicate\"\n"},
   };
   for (const Case& c : cases) {
@@ -41,7 +42,7 @@ TEST_CASE("an unknown command is named - with a suggestion when one is close", "
   }
 }
 
-TEST_CASE("--version prints what the version command prints", "[cli]") {
+TEST_CASE("the --version flag prints what the version command prints", "[cli]") {
   ProcessResult flag = run_tokend({"--version"});
   ProcessResult command = run_tokend({"version"});
   CHECK(flag.exit_code == 0);

@@ -46,8 +46,8 @@ std::string expected_summary(const std::string& json) {
   auto changes = root->getArray("resource_changes");
   int add = 0, change = 0, destroy = 0;
   for (size_t i = 0; i < changes->size(); ++i) {
-    auto actions = changes->getObject(static_cast<unsigned>(i))->getObject("change")->getArray(
-        "actions");
+    auto actions =
+        changes->getObject(static_cast<unsigned>(i))->getObject("change")->getArray("actions");
     for (size_t j = 0; j < actions->size(); ++j) {
       const std::string action = actions->getElement<std::string>(static_cast<unsigned>(j));
       add += action == "create";
@@ -62,8 +62,7 @@ std::string expected_summary(const std::string& json) {
 }  // namespace
 
 TEST_CASE("terraform-unidiff reads the JSON plan of every action", "[integration][plan]") {
-  const tokend::plan::Plan plan =
-      tokend::plan::compute(tokend::plan::testing::all_actions_input());
+  const tokend::plan::Plan plan = tokend::plan::compute(tokend::plan::testing::all_actions_input());
   const std::string json = tokend::plan::render_json(plan);
   TempDir dir;
 
@@ -89,8 +88,7 @@ TEST_CASE("terraform-unidiff reads the JSON plan of every action", "[integration
   CHECK(contains(refused.err, "invalid Terraform Plan JSON data"));
 }
 
-TEST_CASE("terraform-unidiff reads what plan --json and show --json print",
-          "[integration][plan]") {
+TEST_CASE("terraform-unidiff reads what plan --json and show --json print", "[integration][plan]") {
   CliWorkspace ws;
   ws.write_spec("a.toml", tokend::testing::workspace_spec("alpha", "alpha token") +
                               tokend::testing::workspace_spec("beta", "beta token"));
