@@ -10,6 +10,8 @@ packages=(
   libpoco-dev libsqlitecpp-dev libsqlite3-dev libtoml11-dev libcli11-dev catch2
   libsystemd-dev libssl-dev openssl sqlite3 curl ca-certificates systemd
   python3 python3-prometheus-client clang-format
+  prometheus  # promtool: checks the /metrics scrape and tests the alert rules
+  chromium    # headless: loads the status page in its test
 )
 missing=()
 for package in "${packages[@]}"; do

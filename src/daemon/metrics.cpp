@@ -1,5 +1,9 @@
 #include "daemon/metrics.h"
 
+#include "daemon/process_metrics.h"
+#include "plan/plan.h"
+#include "util/result.h"
+
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -7,6 +11,16 @@
 namespace tokend::daemon {
 
 namespace {
+
+constexpr ErrorKind kAllErrorKinds[] = {
+    ErrorKind::NotFound,    ErrorKind::Invalid,   ErrorKind::Unauthorized, ErrorKind::Forbidden,
+    ErrorKind::Conflict,    ErrorKind::RateLimited, ErrorKind::Unavailable, ErrorKind::Ambiguous,
+    ErrorKind::Tls,         ErrorKind::Corrupt,   ErrorKind::Io,           ErrorKind::Internal};
+
+constexpr plan::Action kAllActions[] = {plan::Action::Create,  plan::Action::Import,
+                                        plan::Action::Update,  plan::Action::Replace,
+                                        plan::Action::Delete,  plan::Action::Rotate,
+                                        plan::Action::Forget};
 
 void append_labels(std::string& out, const MetricLabels& labels, const std::string* le = nullptr) {
   if (labels.empty() && le == nullptr) return;
@@ -117,7 +131,7 @@ void MetricsRegistry::increment(std::string_view name, const MetricLabels& label
 void MetricsRegistry::set(std::string_view name, const MetricLabels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family* family = find(name);
-  if (family == nullptr || family->type != MetricType::Gauge) return;
+  if (family == nullptr || family->type == MetricType::Histogram) return;
   family->values[labels] = value;
 }
 
@@ -158,7 +172,18 @@ double MetricsRegistry::value(std::string_view name, const MetricLabels& labels)
   return it == family->values.end() ? std::numeric_limits<double>::quiet_NaN() : it->second;
 }
 
-std::string MetricsRegistry::render() const {
+void MetricsRegistry::add_collector(Collector collector) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  collectors_.push_back(std::move(collector));
+}
+
+std::string MetricsRegistry::render() {
+  std::vector<Collector> collectors;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    collectors = collectors_;
+  }
+  for (const Collector& collect : collectors) collect(*this);
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
   for (const Family& family : families_) {
@@ -207,6 +232,10 @@ void declare_daemon_metrics(MetricsRegistry& registry, std::string_view version)
                    MetricType::Counter);
   registry.declare(metric::kReconcileDuration, "Wall time of reconcile cycles.",
                    MetricType::Histogram, {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300});
+  registry.declare(metric::kReconcileInterval,
+                   "The configured time between reconcile cycles (reconcile.interval), for rules "
+                   "that compare ages with it.",
+                   MetricType::Gauge);
   registry.declare(metric::kManagedTokens, "Tokens recorded in state after the last cycle.",
                    MetricType::Gauge);
   registry.declare(metric::kDriftedTokens,
@@ -218,10 +247,27 @@ void declare_daemon_metrics(MetricsRegistry& registry, std::string_view version)
       "Seconds until the nearest managed token expires (negative when one has expired); "
       "absent when no managed token expires.",
       MetricType::Gauge);
+  registry.declare(metric::kTokenExpiry,
+                   "Unix time the managed token's current value expires; absent for a token that "
+                   "never expires.",
+                   MetricType::Gauge);
+  registry.declare(metric::kTokenLastRotation,
+                   "Unix time of the managed token's last rotation, or of its creation when it "
+                   "was never rotated.",
+                   MetricType::Gauge);
+  registry.declare(metric::kTokenRotationDue,
+                   "Unix time the managed token's next rotation is planned for; absent when no "
+                   "rotation is planned.",
+                   MetricType::Gauge);
+  registry.declare(metric::kDeliveryHookFailures,
+                   "Delivery hooks (on_delivery) that failed, by token.", MetricType::Counter);
   registry.declare(metric::kApiRequests,
                    "Astro API requests (each retry counts) by operation and HTTP status code "
                    "(\"none\" when no answer arrived).",
                    MetricType::Counter);
+  registry.declare(metric::kApiRequestDuration,
+                   "Wall time of Astro API requests (each retry counts) by operation.",
+                   MetricType::Histogram, {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30});
   registry.declare(metric::kActions, "Applied changes by action and result (ok, failed).",
                    MetricType::Counter);
   registry.declare(metric::kLastSuccess, "Unix time of the last successful reconcile cycle.",
@@ -229,13 +275,41 @@ void declare_daemon_metrics(MetricsRegistry& registry, std::string_view version)
   registry.declare(metric::kReloadFailures,
                    "Configuration reloads refused because the new config or specs were invalid.",
                    MetricType::Counter);
+  registry.declare(metric::kReloadSuccessful,
+                   "Whether the last configuration load or reload succeeded (1) or was refused "
+                   "(0).",
+                   MetricType::Gauge);
+  registry.declare(metric::kReloadSuccessTimestamp,
+                   "Unix time of the last successful configuration load or reload.",
+                   MetricType::Gauge);
+  registry.declare(metric::kLeader,
+                   "Whether this daemon is the one that reconciles (1) or stands by (0); always 1 "
+                   "without a shared state backend.",
+                   MetricType::Gauge);
   registry.declare(metric::kBuildInfo, "Build information; the value is always 1.",
                    MetricType::Gauge);
+  registry.declare(metric::kProcessCpu, "Total user and system CPU time spent in seconds.",
+                   MetricType::Counter);
+  registry.declare(metric::kProcessResident, "Resident memory size in bytes.", MetricType::Gauge);
+  registry.declare(metric::kProcessVirtual, "Virtual memory size in bytes.", MetricType::Gauge);
+  registry.declare(metric::kProcessOpenFds, "Number of open file descriptors.", MetricType::Gauge);
+  registry.declare(metric::kProcessMaxFds, "Maximum number of open file descriptors.",
+                   MetricType::Gauge);
+  registry.declare(metric::kProcessStartTime,
+                   "Start time of the process since unix epoch in seconds.", MetricType::Gauge);
 
   for (const char* result : {"success", "failure", "refused"})
     registry.increment(metric::kReconciles, {{"result", result}}, 0);
+  for (ErrorKind kind : kAllErrorKinds)
+    registry.increment(metric::kErrors, {{"kind", std::string(to_string(kind))}}, 0);
+  for (plan::Action action : kAllActions)
+    for (const char* result : {"ok", "failed"})
+      registry.increment(metric::kActions,
+                         {{"action", std::string(plan::to_string(action))}, {"result", result}}, 0);
   registry.increment(metric::kReloadFailures, {}, 0);
+  registry.set(metric::kLeader, 1);
   registry.set(metric::kBuildInfo, {{"version", std::string(version)}}, 1);
+  registry.add_collector(collect_process_metrics);
 }
 
 }  // namespace tokend::daemon

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "daemon/metrics.h"
+#include "daemon/process_metrics.h"
 #include "support/process.h"
 
 using namespace tokend::daemon;
@@ -163,4 +165,91 @@ for family in text_string_to_metric_families(text):
   CHECK(out.find("counter astro_tokend_config_reload_failures_total{} 1.0\n") != std::string::npos);
   CHECK(out.find("gauge astro_tokend_test_labels{value=a \"quoted\" \\ back\nslash} 2.0\n") !=
         std::string::npos);
+}
+
+TEST_CASE("collectors set their samples at each render", "[daemon][metrics]") {
+  MetricsRegistry registry;
+  registry.declare("demo_seconds_total", "A total kept elsewhere.", MetricType::Counter);
+  registry.declare("demo_level", "Read at scrape time.", MetricType::Gauge);
+  double kept = 1.5;
+  int calls = 0;
+  registry.add_collector([&](MetricsRegistry& r) {
+    ++calls;
+    r.set("demo_seconds_total", {}, kept);
+    r.set("demo_level", {}, calls);
+  });
+  CHECK(registry.render() ==
+        "# HELP demo_seconds_total A total kept elsewhere.\n# TYPE demo_seconds_total counter\n"
+        "demo_seconds_total 1.5\n# HELP demo_level Read at scrape time.\n"
+        "# TYPE demo_level gauge\ndemo_level 1\n");
+  kept = 2.25;
+  CHECK(registry.render().find("demo_seconds_total 2.25\n") != std::string::npos);
+  CHECK(calls == 2);
+  CHECK(registry.value("demo_level") == 2);
+}
+
+TEST_CASE("the daemon declares every family and starts its counters at zero",
+          "[daemon][metrics]") {
+  MetricsRegistry registry;
+  declare_daemon_metrics(registry, "1.2.3");
+  const std::string text = registry.render();
+  struct Family {
+    const char* name;
+    const char* type;
+  };
+  for (const Family& family : std::vector<Family>{
+           {metric::kReconcileInterval, "gauge"},
+           {metric::kTokenExpiry, "gauge"},
+           {metric::kTokenLastRotation, "gauge"},
+           {metric::kTokenRotationDue, "gauge"},
+           {metric::kDeliveryHookFailures, "counter"},
+           {metric::kApiRequestDuration, "histogram"},
+           {metric::kReloadSuccessful, "gauge"},
+           {metric::kReloadSuccessTimestamp, "gauge"},
+           {metric::kLeader, "gauge"},
+           {metric::kProcessCpu, "counter"},
+           {metric::kProcessResident, "gauge"},
+           {metric::kProcessVirtual, "gauge"},
+           {metric::kProcessOpenFds, "gauge"},
+           {metric::kProcessMaxFds, "gauge"},
+           {metric::kProcessStartTime, "gauge"},
+       }) {
+    INFO(family.name);
+    CHECK(text.find("# TYPE " + std::string(family.name) + " " + family.type + "\n") !=
+          std::string::npos);
+  }
+  for (const char* kind : {"NotFound", "Invalid", "Unauthorized", "Forbidden", "Conflict",
+                           "RateLimited", "Unavailable", "Ambiguous", "Tls", "Corrupt", "Io",
+                           "Internal"})
+    CHECK(registry.value(metric::kErrors, {{"kind", kind}}) == 0);
+  for (const char* action :
+       {"create", "import", "update", "replace", "delete", "rotate", "forget"})
+    for (const char* result : {"ok", "failed"})
+      CHECK(registry.value(metric::kActions, {{"action", action}, {"result", result}}) == 0);
+  CHECK(registry.value(metric::kLeader) == 1);
+  CHECK(std::isnan(registry.value(metric::kReloadSuccessful)));
+  // The process collector ran: this test process has a start time and open files.
+  CHECK(registry.value(metric::kProcessStartTime) > 1e9);
+  CHECK(registry.value(metric::kProcessOpenFds) >= 3);
+  CHECK(registry.value(metric::kProcessResident) > 0);
+}
+
+TEST_CASE("process metrics are read from /proc/self/stat's fields", "[daemon][metrics]") {
+  // A process whose name holds spaces and a parenthesis.
+  const std::string stat =
+      "4242 (astro tokend) x) S 1 4242 4242 0 -1 4194560 1500 0 0 0 250 50 0 0 20 0 3 0 "
+      "120000 104857600 2560 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n";
+  auto sample = parse_proc_stat(stat, 100, 4096, 1700000000);
+  REQUIRE(sample);
+  CHECK(sample->cpu_seconds == 3.0);                     // (250 + 50) / 100
+  CHECK(sample->start_time_seconds == 1700001200.0);     // btime + 120000 / 100
+  CHECK(sample->virtual_bytes == 104857600.0);
+  CHECK(sample->resident_bytes == 2560.0 * 4096);
+  CHECK_FALSE(parse_proc_stat("4242 (short) S 1 2 3", 100, 4096, 0));
+  CHECK_FALSE(parse_proc_stat("no parenthesis at all", 100, 4096, 0));
+  CHECK_FALSE(parse_proc_stat(stat, 0, 4096, 0));
+
+  CHECK(parse_boot_time("cpu  1 2 3\nintr 5\nbtime 1700000000\nprocesses 9\n") == 1700000000.0);
+  CHECK_FALSE(parse_boot_time("cpu  1 2 3\n"));
+  CHECK_FALSE(parse_boot_time("btime soon\n"));
 }

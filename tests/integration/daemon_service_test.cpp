@@ -185,6 +185,67 @@ TEST_CASE("/metrics parses as Prometheus text and its counters move across cycle
   CHECK(daemon.get("/healthz").status == 200);
 }
 
+// Prometheus's own linter (promtool, from Debian's prometheus package,
+// installed by scripts/setup.sh) accepts a real scrape: every family has help
+// and a type, counters end in _total, units are base units. The scrape
+// carries every family the daemon declares, and the process_* samples.
+TEST_CASE("promtool check metrics accepts a scrape of the running daemon",
+          "[integration][daemon][metrics]") {
+  SimProcess sim;
+  DaemonUnderTest daemon(sim);
+  daemon.write_spec("ci.toml",
+                    workspace_token_toml("ci", "ci deployer") + "expiry_period_in_days = 30\n");
+  daemon.start();
+  REQUIRE(
+      eventually([&] { return daemon.metric("astro_tokend_managed_tokens") == 1.0; }, seconds(10)));
+  auto page = daemon.get("/metrics");
+  REQUIRE(page.status == 200);
+
+  RunOptions options;
+  options.stdin_data = page.body;
+  ProcessResult checked = run_process({"/usr/bin/promtool", "check", "metrics"}, options);
+  INFO(page.body);
+  INFO(checked.out << checked.err);
+  CHECK(checked.exit_code == 0);
+  CHECK(checked.err.empty());
+
+  for (const char* family :
+       {"astro_tokend_reconciles_total", "astro_tokend_errors_total",
+        "astro_tokend_reconcile_duration_seconds", "astro_tokend_reconcile_interval_seconds",
+        "astro_tokend_managed_tokens", "astro_tokend_drifted_tokens",
+        "astro_tokend_nearest_expiry_seconds", "astro_tokend_token_expiry_timestamp_seconds",
+        "astro_tokend_token_last_rotation_timestamp_seconds",
+        "astro_tokend_token_rotation_due_timestamp_seconds",
+        "astro_tokend_delivery_hook_failures_total", "astro_tokend_api_requests_total",
+        "astro_tokend_api_request_duration_seconds", "astro_tokend_actions_total",
+        "astro_tokend_last_successful_reconcile_timestamp_seconds",
+        "astro_tokend_config_reload_failures_total", "astro_tokend_config_last_reload_successful",
+        "astro_tokend_config_last_reload_success_timestamp_seconds", "astro_tokend_leader",
+        "astro_tokend_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
+        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+        "process_start_time_seconds"}) {
+    INFO(family);
+    CHECK(page.body.find("# HELP " + std::string(family) + " ") != std::string::npos);
+    CHECK(page.body.find("# TYPE " + std::string(family) + " ") != std::string::npos);
+  }
+  // Counters start at 0 before their first event.
+  CHECK(daemon.metric("astro_tokend_errors_total{kind=\"Unavailable\"}") == 0);
+  CHECK(daemon.metric("astro_tokend_actions_total{action=\"delete\",result=\"failed\"}") == 0);
+  CHECK(daemon.metric("astro_tokend_config_reload_failures_total") == 0);
+  CHECK(daemon.metric("astro_tokend_leader") == 1);
+  // The process, as /proc/self tells at the scrape.
+  const double now = static_cast<double>(std::time(nullptr));
+  const double started = daemon.metric("process_start_time_seconds").value_or(0);
+  CHECK(started > now - 600);
+  CHECK(started <= now + 1);
+  CHECK(daemon.metric("process_resident_memory_bytes").value_or(0) > 1e6);
+  CHECK(daemon.metric("process_virtual_memory_bytes").value_or(0) >=
+        daemon.metric("process_resident_memory_bytes").value_or(0));
+  CHECK(daemon.metric("process_open_fds").value_or(0) >= 3);
+  CHECK(daemon.metric("process_max_fds").value_or(0) >= daemon.metric("process_open_fds"));
+  CHECK(daemon.metric("process_cpu_seconds_total").value_or(-1) >= 0);
+}
+
 // The simulator goes down and comes back on the same port (a second
 // astro-api-sim bound to the first one's port, with the same --data file),
 // so the daemon recovers by itself with its config untouched, as it would
