@@ -13,14 +13,13 @@ namespace tokend::daemon {
 namespace {
 
 constexpr ErrorKind kAllErrorKinds[] = {
-    ErrorKind::NotFound,    ErrorKind::Invalid,   ErrorKind::Unauthorized, ErrorKind::Forbidden,
-    ErrorKind::Conflict,    ErrorKind::RateLimited, ErrorKind::Unavailable, ErrorKind::Ambiguous,
-    ErrorKind::Tls,         ErrorKind::Corrupt,   ErrorKind::Io,           ErrorKind::Internal};
+    ErrorKind::NotFound, ErrorKind::Invalid,     ErrorKind::Unauthorized, ErrorKind::Forbidden,
+    ErrorKind::Conflict, ErrorKind::RateLimited, ErrorKind::Unavailable,  ErrorKind::Ambiguous,
+    ErrorKind::Tls,      ErrorKind::Corrupt,     ErrorKind::Io,           ErrorKind::Internal};
 
-constexpr plan::Action kAllActions[] = {plan::Action::Create,  plan::Action::Import,
-                                        plan::Action::Update,  plan::Action::Replace,
-                                        plan::Action::Delete,  plan::Action::Rotate,
-                                        plan::Action::Forget};
+constexpr plan::Action kAllActions[] = {
+    plan::Action::Create, plan::Action::Import, plan::Action::Update, plan::Action::Replace,
+    plan::Action::Delete, plan::Action::Rotate, plan::Action::Forget};
 
 void append_labels(std::string& out, const MetricLabels& labels, const std::string* le = nullptr) {
   if (labels.empty() && le == nullptr) return;
@@ -131,8 +130,16 @@ void MetricsRegistry::increment(std::string_view name, const MetricLabels& label
 void MetricsRegistry::set(std::string_view name, const MetricLabels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family* family = find(name);
-  if (family == nullptr || family->type == MetricType::Histogram) return;
+  if (family == nullptr || family->type != MetricType::Gauge) return;
   family->values[labels] = value;
+}
+
+void MetricsRegistry::set_total(std::string_view name, const MetricLabels& labels, double value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Family* family = find(name);
+  if (family == nullptr || family->type != MetricType::Counter) return;
+  auto [it, inserted] = family->values.try_emplace(labels, value);
+  if (!inserted && value >= it->second) it->second = value;
 }
 
 void MetricsRegistry::remove(std::string_view name, const MetricLabels& labels) {

@@ -34,9 +34,11 @@ class MetricsRegistry {
 
   // Counter: adds `by` (>= 0) to the sample, creating it at 0 first.
   void increment(std::string_view name, const MetricLabels& labels = {}, double by = 1);
-  // Gauge: sets the sample. Counter: sets it too, for a total kept elsewhere
-  // (a collector reading the kernel's CPU time).
+  // Gauge: sets the sample.
   void set(std::string_view name, const MetricLabels& labels, double value);
+  // Counter: sets the sample to a total counted elsewhere (a collector
+  // reading the kernel's CPU time); ignored for a value below the current one.
+  void set_total(std::string_view name, const MetricLabels& labels, double value);
   void set(std::string_view name, double value) { set(name, {}, value); }
   // Gauge or counter: removes the sample (it is then absent from render()).
   void remove(std::string_view name, const MetricLabels& labels = {});
@@ -103,12 +105,13 @@ inline constexpr const char* kNearestExpiry = "astro_tokend_nearest_expiry_secon
 inline constexpr const char* kTokenExpiry = "astro_tokend_token_expiry_timestamp_seconds";
 inline constexpr const char* kTokenLastRotation =
     "astro_tokend_token_last_rotation_timestamp_seconds";
-inline constexpr const char* kTokenRotationDue = "astro_tokend_token_rotation_due_timestamp_seconds";
+inline constexpr const char* kTokenRotationDue =
+    "astro_tokend_token_rotation_due_timestamp_seconds";
 inline constexpr const char* kDeliveryHookFailures =
-    "astro_tokend_delivery_hook_failures_total";  // {address}
+    "astro_tokend_delivery_hook_failures_total";                                // {address}
 inline constexpr const char* kApiRequests = "astro_tokend_api_requests_total";  // {operation,code}
 inline constexpr const char* kApiRequestDuration =
-    "astro_tokend_api_request_duration_seconds";                              // {operation}
+    "astro_tokend_api_request_duration_seconds";                       // {operation}
 inline constexpr const char* kActions = "astro_tokend_actions_total";  // {action,result}
 inline constexpr const char* kLastSuccess =
     "astro_tokend_last_successful_reconcile_timestamp_seconds";

@@ -79,7 +79,7 @@ void collect_process_metrics(MetricsRegistry& registry) {
   const std::optional<double> boot = parse_boot_time(read_proc_file("/proc/stat"));
   if (boot) {
     if (auto sample = parse_proc_stat(read_proc_file("/proc/self/stat"), ticks, page, *boot)) {
-      registry.set(metric::kProcessCpu, {}, sample->cpu_seconds);
+      registry.set_total(metric::kProcessCpu, {}, sample->cpu_seconds);
       registry.set(metric::kProcessResident, {}, sample->resident_bytes);
       registry.set(metric::kProcessVirtual, {}, sample->virtual_bytes);
       registry.set(metric::kProcessStartTime, {}, sample->start_time_seconds);

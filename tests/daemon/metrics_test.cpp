@@ -175,7 +175,7 @@ TEST_CASE("collectors set their samples at each render", "[daemon][metrics]") {
   int calls = 0;
   registry.add_collector([&](MetricsRegistry& r) {
     ++calls;
-    r.set("demo_seconds_total", {}, kept);
+    r.set_total("demo_seconds_total", {}, kept);
     r.set("demo_level", {}, calls);
   });
   CHECK(registry.render() ==
@@ -186,10 +186,14 @@ TEST_CASE("collectors set their samples at each render", "[daemon][metrics]") {
   CHECK(registry.render().find("demo_seconds_total 2.25\n") != std::string::npos);
   CHECK(calls == 2);
   CHECK(registry.value("demo_level") == 2);
+  kept = 1;  // a total never goes down
+  registry.render();
+  CHECK(registry.value("demo_seconds_total") == 2.25);
+  registry.set("demo_seconds_total", {}, 9);  // set() is for gauges
+  CHECK(registry.value("demo_seconds_total") == 2.25);
 }
 
-TEST_CASE("the daemon declares every family and starts its counters at zero",
-          "[daemon][metrics]") {
+TEST_CASE("the daemon declares every family and starts its counters at zero", "[daemon][metrics]") {
   MetricsRegistry registry;
   declare_daemon_metrics(registry, "1.2.3");
   const std::string text = registry.render();
@@ -218,12 +222,11 @@ TEST_CASE("the daemon declares every family and starts its counters at zero",
     CHECK(text.find("# TYPE " + std::string(family.name) + " " + family.type + "\n") !=
           std::string::npos);
   }
-  for (const char* kind : {"NotFound", "Invalid", "Unauthorized", "Forbidden", "Conflict",
-                           "RateLimited", "Unavailable", "Ambiguous", "Tls", "Corrupt", "Io",
-                           "Internal"})
+  for (const char* kind :
+       {"NotFound", "Invalid", "Unauthorized", "Forbidden", "Conflict", "RateLimited",
+        "Unavailable", "Ambiguous", "Tls", "Corrupt", "Io", "Internal"})
     CHECK(registry.value(metric::kErrors, {{"kind", kind}}) == 0);
-  for (const char* action :
-       {"create", "import", "update", "replace", "delete", "rotate", "forget"})
+  for (const char* action : {"create", "import", "update", "replace", "delete", "rotate", "forget"})
     for (const char* result : {"ok", "failed"})
       CHECK(registry.value(metric::kActions, {{"action", action}, {"result", result}}) == 0);
   CHECK(registry.value(metric::kLeader) == 1);
@@ -241,8 +244,8 @@ TEST_CASE("process metrics are read from /proc/self/stat's fields", "[daemon][me
       "120000 104857600 2560 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n";
   auto sample = parse_proc_stat(stat, 100, 4096, 1700000000);
   REQUIRE(sample);
-  CHECK(sample->cpu_seconds == 3.0);                     // (250 + 50) / 100
-  CHECK(sample->start_time_seconds == 1700001200.0);     // btime + 120000 / 100
+  CHECK(sample->cpu_seconds == 3.0);                  // (250 + 50) / 100
+  CHECK(sample->start_time_seconds == 1700001200.0);  // btime + 120000 / 100
   CHECK(sample->virtual_bytes == 104857600.0);
   CHECK(sample->resident_bytes == 2560.0 * 4096);
   CHECK_FALSE(parse_proc_stat("4242 (short) S 1 2 3", 100, 4096, 0));

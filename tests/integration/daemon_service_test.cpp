@@ -209,21 +209,32 @@ TEST_CASE("promtool check metrics accepts a scrape of the running daemon",
   CHECK(checked.exit_code == 0);
   CHECK(checked.err.empty());
 
-  for (const char* family :
-       {"astro_tokend_reconciles_total", "astro_tokend_errors_total",
-        "astro_tokend_reconcile_duration_seconds", "astro_tokend_reconcile_interval_seconds",
-        "astro_tokend_managed_tokens", "astro_tokend_drifted_tokens",
-        "astro_tokend_nearest_expiry_seconds", "astro_tokend_token_expiry_timestamp_seconds",
-        "astro_tokend_token_last_rotation_timestamp_seconds",
-        "astro_tokend_token_rotation_due_timestamp_seconds",
-        "astro_tokend_delivery_hook_failures_total", "astro_tokend_api_requests_total",
-        "astro_tokend_api_request_duration_seconds", "astro_tokend_actions_total",
-        "astro_tokend_last_successful_reconcile_timestamp_seconds",
-        "astro_tokend_config_reload_failures_total", "astro_tokend_config_last_reload_successful",
-        "astro_tokend_config_last_reload_success_timestamp_seconds", "astro_tokend_leader",
-        "astro_tokend_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes",
-        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
-        "process_start_time_seconds"}) {
+  for (const char* family : {"astro_tokend_reconciles_total",
+                             "astro_tokend_errors_total",
+                             "astro_tokend_reconcile_duration_seconds",
+                             "astro_tokend_reconcile_interval_seconds",
+                             "astro_tokend_managed_tokens",
+                             "astro_tokend_drifted_tokens",
+                             "astro_tokend_nearest_expiry_seconds",
+                             "astro_tokend_token_expiry_timestamp_seconds",
+                             "astro_tokend_token_last_rotation_timestamp_seconds",
+                             "astro_tokend_token_rotation_due_timestamp_seconds",
+                             "astro_tokend_delivery_hook_failures_total",
+                             "astro_tokend_api_requests_total",
+                             "astro_tokend_api_request_duration_seconds",
+                             "astro_tokend_actions_total",
+                             "astro_tokend_last_successful_reconcile_timestamp_seconds",
+                             "astro_tokend_config_reload_failures_total",
+                             "astro_tokend_config_last_reload_successful",
+                             "astro_tokend_config_last_reload_success_timestamp_seconds",
+                             "astro_tokend_leader",
+                             "astro_tokend_build_info",
+                             "process_cpu_seconds_total",
+                             "process_resident_memory_bytes",
+                             "process_virtual_memory_bytes",
+                             "process_open_fds",
+                             "process_max_fds",
+                             "process_start_time_seconds"}) {
     INFO(family);
     CHECK(page.body.find("# HELP " + std::string(family) + " ") != std::string::npos);
     CHECK(page.body.find("# TYPE " + std::string(family) + " ") != std::string::npos);
