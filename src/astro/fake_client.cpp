@@ -75,6 +75,11 @@ std::optional<Error> FakeClient::check_role_entities(const RoleSet& roles) const
         if (!deployments_.count(role.entity_id))
           return invalid("deployment " + role.entity_id + " not found");
         break;
+      case EntityType::Dag:
+      case EntityType::DagTag:
+        if (!deployments_.count(role.deployment_id))
+          return invalid("deployment " + role.deployment_id + " not found");
+        break;
     }
   }
   return std::nullopt;

@@ -76,10 +76,12 @@ struct Reader {
     }
   }
 
+  // The v1beta1 enum (token types and role entity types alike) has only the
+  // three token types.
   std::optional<EntityType> entity_type(const std::string& field, bool required) {
     auto s = str(field, required);
     if (!s) return std::nullopt;
-    auto t = parse_entity_type(*s);
+    auto t = parse_token_type(*s);
     if (!t) fail(field_name(field) + " must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
     return t;
   }

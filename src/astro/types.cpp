@@ -10,6 +10,7 @@ TokenAttrs ApiToken::attrs() const {
   a.roles = roles;
   if (auto primary = primary_role(roles, type)) a.role = primary->role;
   a.expiry_period_in_days = expiry_period_in_days;
+  a.kind = kind;
   return a;
 }
 

@@ -17,7 +17,8 @@ struct ApiToken {
   std::string id;
   std::string name;
   std::string description;
-  EntityType type = EntityType::Organization;
+  EntityType type = EntityType::Organization;  // a token type (v1 `scope`)
+  TokenKind kind = TokenKind::Standard;
   RoleSet roles;  // normalized
   std::optional<int> expiry_period_in_days;
   std::string short_token;
@@ -26,7 +27,8 @@ struct ApiToken {
   Timestamp start_at{};
   std::optional<Timestamp> end_at;
   std::optional<Timestamp> last_used_at;
-  SecretValue token;  // only present in the answers to create and rotate
+  std::optional<Timestamp> last_rotated_at;  // read-only; set by rotate
+  SecretValue token;                         // only present in the answers to create and rotate
 
   // The attributes astro-tokend manages; `role` is the primary role's name.
   TokenAttrs attrs() const;
@@ -36,10 +38,11 @@ struct ApiToken {
 struct CreateTokenRequest {
   std::string name;
   std::string description;
-  EntityType type = EntityType::Organization;
+  EntityType type = EntityType::Organization;  // a token type (v1 `scope`)
   std::string role;
   std::string entity_id;  // required for WORKSPACE and DEPLOYMENT, empty for ORGANIZATION
   std::optional<int> expiry_period_in_days;
+  TokenKind kind = TokenKind::Standard;
 };
 
 // UpdateApiTokenRequest.

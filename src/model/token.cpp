@@ -24,6 +24,10 @@ std::string_view to_string(EntityType type) {
       return "WORKSPACE";
     case EntityType::Deployment:
       return "DEPLOYMENT";
+    case EntityType::Dag:
+      return "DAG";
+    case EntityType::DagTag:
+      return "DAG_TAG";
   }
   return "ORGANIZATION";
 }
@@ -32,6 +36,35 @@ std::optional<EntityType> parse_entity_type(std::string_view text) {
   if (text == "ORGANIZATION") return EntityType::Organization;
   if (text == "WORKSPACE") return EntityType::Workspace;
   if (text == "DEPLOYMENT") return EntityType::Deployment;
+  if (text == "DAG") return EntityType::Dag;
+  if (text == "DAG_TAG") return EntityType::DagTag;
+  return std::nullopt;
+}
+
+bool is_token_type(EntityType type) {
+  return type == EntityType::Organization || type == EntityType::Workspace ||
+         type == EntityType::Deployment;
+}
+
+std::optional<EntityType> parse_token_type(std::string_view text) {
+  std::optional<EntityType> type = parse_entity_type(text);
+  if (type && !is_token_type(*type)) return std::nullopt;
+  return type;
+}
+
+std::string_view to_string(TokenKind kind) {
+  switch (kind) {
+    case TokenKind::Standard:
+      return "STANDARD";
+    case TokenKind::DirectAccess:
+      return "DIRECT_ACCESS";
+  }
+  return "STANDARD";
+}
+
+std::optional<TokenKind> parse_token_kind(std::string_view text) {
+  if (text == "STANDARD") return TokenKind::Standard;
+  if (text == "DIRECT_ACCESS") return TokenKind::DirectAccess;
   return std::nullopt;
 }
 

@@ -10,24 +10,45 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tokend {
 
-// The kind of an Astro entity a token or a role is scoped to. Also a token's
-// `type`. Declaration order is the canonical sort order.
-enum class EntityType { Organization, Workspace, Deployment };
+// The kind of an Astro entity a role is scoped to. Declaration order is the
+// canonical sort order. A token's type (the v1 API's `scope`) is one of the
+// first three only; DAG and DAG_TAG exist only as role entities, always inside
+// a deployment.
+enum class EntityType { Organization, Workspace, Deployment, Dag, DagTag };
 
-// "ORGANIZATION", "WORKSPACE", "DEPLOYMENT".
+// "ORGANIZATION", "WORKSPACE", "DEPLOYMENT", "DAG", "DAG_TAG".
 std::string_view to_string(EntityType type);
-// Exact, case-sensitive match of the API spelling; nullopt otherwise.
+// Exact, case-sensitive match of the API spelling of any entity type; nullopt
+// otherwise.
 std::optional<EntityType> parse_entity_type(std::string_view text);
 
+// True for ORGANIZATION, WORKSPACE and DEPLOYMENT: the types a token can have.
+bool is_token_type(EntityType type);
+// parse_entity_type() restricted to the token types; nullopt for "DAG",
+// "DAG_TAG" and anything else.
+std::optional<EntityType> parse_token_type(std::string_view text);
+
 // One role binding of a token: `role` on the entity `entity_id` of `entity_type`.
+// For DAG and DAG_TAG roles `entity_id` is the DAG id or the tag value and
+// `deployment_id` names the deployment holding them; for every other entity
+// type `deployment_id` is empty.
 struct Role {
+  Role() = default;
+  Role(std::string role_name, std::string entity, EntityType type, std::string deployment = {})
+      : role(std::move(role_name)),
+        entity_id(std::move(entity)),
+        entity_type(type),
+        deployment_id(std::move(deployment)) {}
+
   std::string role;
   std::string entity_id;
   EntityType entity_type = EntityType::Organization;
+  std::string deployment_id;
 
   auto operator<=>(const Role&) const = default;
   bool operator==(const Role&) const = default;
@@ -41,6 +62,15 @@ RoleSet normalize_roles(RoleSet roles);
 // The role whose entity_type equals `type` (the token's primary role), or
 // nullopt when there is none or more than one.
 std::optional<Role> primary_role(const RoleSet& roles, EntityType type);
+
+// How a token authenticates: STANDARD tokens, or DIRECT_ACCESS tokens. The API
+// fixes the kind at creation.
+enum class TokenKind { Standard, DirectAccess };
+
+// "STANDARD", "DIRECT_ACCESS".
+std::string_view to_string(TokenKind kind);
+// Exact, case-sensitive match of the API spelling; nullopt otherwise.
+std::optional<TokenKind> parse_token_kind(std::string_view text);
 
 // Whole seconds since the Unix epoch, UTC. The API speaks whole seconds.
 using Timestamp = std::chrono::sys_seconds;
@@ -56,10 +86,11 @@ std::optional<Timestamp> parse_rfc3339(std::string_view text);
 struct TokenAttrs {
   std::string name;
   std::string description;
-  EntityType type = EntityType::Organization;
+  EntityType type = EntityType::Organization;  // a token type: is_token_type(type)
   std::string role;                          // the role on the entity of `type` (the primary role)
   RoleSet roles;                             // normalized
   std::optional<int> expiry_period_in_days;  // nullopt: never expires
+  TokenKind kind = TokenKind::Standard;
 
   bool operator==(const TokenAttrs&) const = default;
 };

@@ -207,9 +207,10 @@ class Fields {
     if (is_null(name)) return std::nullopt;
     return time(name);
   }
+  // Plan files carry no deployment_id yet, so roles are on token types only.
   EntityType entity_type(const std::string& name) const {
     std::string text = str(name);
-    auto type = parse_entity_type(text);
+    auto type = parse_token_type(text);
     if (!type) fail(name, "unknown entity type " + json_quote(text));
     return *type;
   }

@@ -169,6 +169,9 @@ bool role_fits_entity_type(std::string_view role, EntityType type) {
     case EntityType::Deployment:
       // DEPLOYMENT_ADMIN or a custom Deployment role (any other name).
       return !role.empty() && !is_organization_role(role) && !is_workspace_role(role);
+    case EntityType::Dag:
+    case EntityType::DagTag:
+      return false;  // not served yet: the decoders refuse these entity types
   }
   return false;
 }
@@ -277,6 +280,9 @@ Status Organization::validate_roles(EntityType type, const RoleSet& roles,
         if (!find_deployment(role.entity_id))
           return invalid(item + ".entityId: deployment " + role.entity_id + " not found");
         break;
+      case EntityType::Dag:
+      case EntityType::DagTag:
+        break;  // unreachable: role_fits_entity_type refuses them
     }
     if (!entities.insert({role.entity_type, role.entity_id}).second)
       return invalid(item + ": more than one role on " + std::string(to_string(role.entity_type)) +
@@ -316,6 +322,9 @@ Status Organization::validate_new_token(const NewToken& token) const {
       if (!find_deployment(r.entity_id))
         return not_found("deployment " + r.entity_id + " not found");
       break;
+    case EntityType::Dag:
+    case EntityType::DagTag:
+      return invalid("a token's type must be ORGANIZATION, WORKSPACE or DEPLOYMENT");
   }
   if (!token.id.empty() && !is_valid_token_id(token.id))
     return invalid("id " + token.id + " is not 25 lowercase letters and digits starting with c");

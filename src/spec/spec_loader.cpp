@@ -151,7 +151,7 @@ class SpecParser {
 
     std::optional<EntityType> type;
     if (std::optional<std::string> text = t.string("type")) {
-      type = parse_entity_type(*text);
+      type = parse_token_type(*text);
       if (!type)
         t.error_at_value("type", "type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
                                      in_quotes(*text) + did_you_mean(*text, kEntityTypes));
@@ -243,7 +243,7 @@ class SpecParser {
           parsed.role = *value;
         } else if (attribute == "entity_id") {
           parsed.entity_id = *value;
-        } else if (std::optional<EntityType> entity_type = parse_entity_type(*value)) {
+        } else if (std::optional<EntityType> entity_type = parse_token_type(*value)) {
           parsed.entity_type = *entity_type;
         } else {
           r.error_at_value(attribute,

@@ -106,6 +106,13 @@ EntityType entity_type_column(const SQLite::Column& column) {
   return *type;
 }
 
+EntityType token_type_column(const SQLite::Column& column) {
+  std::string text = column.getString();
+  auto type = parse_token_type(text);
+  if (!type) throw CorruptRow("unknown token type '" + text + "' in column " + column.getName());
+  return *type;
+}
+
 std::string_view intent_kind_text(IntentKind kind) {
   return kind == IntentKind::Create ? "create" : "rotate";
 }
@@ -134,7 +141,7 @@ ResourceRecord resource_row(SQLite::Statement& row) {
   r.id = row.getColumn(1).getString();
   r.attrs.name = row.getColumn(2).getString();
   r.attrs.description = row.getColumn(3).getString();
-  r.attrs.type = entity_type_column(row.getColumn(4));
+  r.attrs.type = token_type_column(row.getColumn(4));
   r.attrs.role = row.getColumn(5).getString();
   r.attrs.expiry_period_in_days = optional_int(row.getColumn(6));
   r.short_token = row.getColumn(7).getString();
@@ -238,7 +245,7 @@ std::vector<Intent> read_intents(SQLite::Database& db) {
       i.token_id = rows.getColumn(3).getString();
       i.attrs.name = rows.getColumn(4).getString();
       i.attrs.description = rows.getColumn(5).getString();
-      i.attrs.type = entity_type_column(rows.getColumn(6));
+      i.attrs.type = token_type_column(rows.getColumn(6));
       i.attrs.role = rows.getColumn(7).getString();
       i.attrs.expiry_period_in_days = optional_int(rows.getColumn(8));
       i.sink_path = rows.getColumn(9).getString();

@@ -101,6 +101,20 @@ TEST_CASE("decoders tolerate unknown fields and name what is wrong", "[astro][js
   auto bad_enum = json::decode_create_request(R"({"name":"x","type":"TEAM","role":"r"})");
   REQUIRE_FALSE(bad_enum.ok());
   CHECK(bad_enum.error().message == "type must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
+  auto dag_type = json::decode_create_request(R"({"name":"x","type":"DAG","role":"r"})");
+  REQUIRE_FALSE(dag_type.ok());
+  CHECK(dag_type.error().message == "type must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
+  auto dag_tag_token = json::decode_token(
+      R"({"id":"c1","name":"x","description":"","type":"DAG_TAG","shortToken":"s",)"
+      R"("createdAt":"2026-01-02T03:04:05Z","updatedAt":"2026-01-02T03:04:05Z",)"
+      R"("startAt":"2026-01-02T03:04:05Z"})");
+  REQUIRE_FALSE(dag_tag_token.ok());
+  CHECK(dag_tag_token.error().message == "type must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
+  auto dag_role = json::decode_roles_request(
+      R"({"roles":[{"role":"DAG_VIEWER","entityId":"etl","entityType":"DAG"}]})");
+  REQUIRE_FALSE(dag_role.ok());
+  CHECK(dag_role.error().message ==
+        "roles[0].entityType must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
   auto bad_type = json::decode_create_request(R"({"name":5,"type":"WORKSPACE","role":"r"})");
   REQUIRE_FALSE(bad_type.ok());
   CHECK(bad_type.error().message == "name must be a string");

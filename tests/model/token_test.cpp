@@ -46,3 +46,40 @@ TEST_CASE("a secret value never prints", "[model]") {
   out << SecretValue("s3cr3t");
   CHECK(out.str() == "(sensitive value)");
 }
+
+TEST_CASE("a token's type is one of the three token entity types", "[model]") {
+  for (EntityType type : {EntityType::Organization, EntityType::Workspace, EntityType::Deployment,
+                          EntityType::Dag, EntityType::DagTag}) {
+    CHECK(parse_entity_type(to_string(type)) == type);
+    CHECK(is_token_type(type) == (type != EntityType::Dag && type != EntityType::DagTag));
+  }
+  CHECK(to_string(EntityType::Dag) == "DAG");
+  CHECK(to_string(EntityType::DagTag) == "DAG_TAG");
+  CHECK(parse_token_type("DEPLOYMENT") == EntityType::Deployment);
+  CHECK_FALSE(parse_token_type("DAG"));
+  CHECK_FALSE(parse_token_type("DAG_TAG"));
+  CHECK_FALSE(parse_entity_type("dag"));
+  CHECK_FALSE(parse_entity_type("TAG"));
+}
+
+TEST_CASE("token kinds round-trip through their API spelling", "[model]") {
+  CHECK(to_string(TokenKind::Standard) == "STANDARD");
+  CHECK(to_string(TokenKind::DirectAccess) == "DIRECT_ACCESS");
+  CHECK(parse_token_kind("STANDARD") == TokenKind::Standard);
+  CHECK(parse_token_kind("DIRECT_ACCESS") == TokenKind::DirectAccess);
+  CHECK_FALSE(parse_token_kind("direct_access"));
+  CHECK_FALSE(parse_token_kind(""));
+  CHECK(TokenAttrs{}.kind == TokenKind::Standard);
+}
+
+TEST_CASE("a DAG role's deployment is part of its identity", "[model]") {
+  Role in_one{"DAG_VIEWER", "etl", EntityType::Dag, "cdep1"};
+  Role in_other{"DAG_VIEWER", "etl", EntityType::Dag, "cdep2"};
+  CHECK(in_one != in_other);
+  CHECK(in_one < in_other);
+  CHECK(Role{"WORKSPACE_OWNER", "w1", EntityType::Workspace}.deployment_id.empty());
+  RoleSet roles = normalize_roles({in_other, in_one, in_other});
+  REQUIRE(roles.size() == 2);
+  CHECK(roles[0] == in_one);
+  CHECK(roles[1] == in_other);
+}

@@ -73,6 +73,9 @@ TEST_CASE("bulk create bodies round-trip", "[sim]") {
   }
   CHECK(decode_bulk_create(R"({"tokens":[{"name":"n"}]})").error().message ==
         "tokens[0]: missing required field type");
+  CHECK(decode_bulk_create(R"({"tokens":[{"name":"n","type":"DAG","role":"DAG_VIEWER"}]})")
+            .error()
+            .message == "tokens[0]: type must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
 }
 
 TEST_CASE("token patches round-trip - including cleared fields", "[sim]") {
