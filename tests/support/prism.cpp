@@ -27,6 +27,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "support/process.h"
 
@@ -69,22 +70,33 @@ bool is_hop_by_hop(const std::string& name) {
   return false;
 }
 
+// One `prism proxy` process: the contract it checks, the base path of that
+// API (the router's prefix and the upstream URL's path), and the sentinel
+// request logged_violations() sends it (one Prism refuses by itself).
+struct Proxy {
+  std::string name;                   // "iam", "platform", "v1": also its log files' names
+  std::string spec;                   // file name in TOKEND_OPENAPI_DIR
+  std::string base;                   // "/iam/v1beta1", "/platform/v1beta1", "/v1"
+  bool sentinel_posts_roles = false;  // else: GET …/workspaces?limit=-1
+  std::unique_ptr<BackgroundProcess> process;
+  std::string url;
+  Poco::URI uri;
+};
+
 // Forwards each request to the proxy of its API, prefix stripped.
 class RouterHandler final : public Poco::Net::HTTPRequestHandler {
  public:
-  RouterHandler(const Poco::URI& iam, const Poco::URI& platform) : iam_(iam), platform_(platform) {}
+  explicit RouterHandler(const std::vector<Proxy>& proxies) : proxies_(proxies) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
     std::string uri = request.getURI();
     const Poco::URI* target = nullptr;
     std::string rest;
-    for (auto [prefix, proxy] :
-         {std::pair<std::string_view, const Poco::URI*>{"/iam/v1beta1/", &iam_},
-          {"/platform/v1beta1/", &platform_}}) {
-      if (uri.starts_with(prefix)) {
-        target = proxy;
-        rest = uri.substr(prefix.size() - 1);
+    for (const Proxy& proxy : proxies_) {
+      if (uri.starts_with(proxy.base + "/")) {
+        target = &proxy.uri;
+        rest = uri.substr(proxy.base.size());
       }
     }
     if (!target) {
@@ -140,52 +152,58 @@ class RouterHandler final : public Poco::Net::HTTPRequestHandler {
   }
 
  private:
-  const Poco::URI& iam_;
-  const Poco::URI& platform_;
+  const std::vector<Proxy>& proxies_;
 };
 
 class RouterFactory final : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  RouterFactory(const Poco::URI& iam, const Poco::URI& platform) : iam_(iam), platform_(platform) {}
+  explicit RouterFactory(const std::vector<Proxy>& proxies) : proxies_(proxies) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest&) override {
-    return new RouterHandler(iam_, platform_);
+    return new RouterHandler(proxies_);
   }
 
  private:
-  const Poco::URI& iam_;
-  const Poco::URI& platform_;
+  const std::vector<Proxy>& proxies_;
 };
 
 }  // namespace
 
 struct PrismHarness::Impl {
+  PrismApi api = PrismApi::V1Beta1;
   TempDir dir;
-  std::unique_ptr<BackgroundProcess> iam_process;
-  std::unique_ptr<BackgroundProcess> platform_process;
-  std::string iam_url, platform_url, router_url;
-  Poco::URI iam_uri, platform_uri;
+  std::vector<Proxy> proxies;  // fixed before the router starts
+  std::string router_url;
   std::unique_ptr<Poco::ThreadPool> pool;
   std::unique_ptr<Poco::Net::HTTPServer> router;
 
-  std::unique_ptr<BackgroundProcess> start_proxy(const std::string& spec,
-                                                 const std::string& upstream,
-                                                 const std::string& name) {
+  void start_proxy(Proxy& proxy, const std::string& specs, const std::string& upstream) {
     std::string prism = setting("TOKEND_PRISM_BIN", TOKEND_PRISM_BIN);
     if (!std::filesystem::exists(prism))
       throw std::runtime_error("Prism not found at " + prism + " (run scripts/setup.sh)");
+    std::string spec = specs + "/" + proxy.spec;
     if (!std::filesystem::exists(spec)) throw std::runtime_error("contract not found: " + spec);
-    std::vector<std::string> argv = {prism,    "proxy",     spec,     upstream, "--errors",
-                                     "--host", "127.0.0.1", "--port", "0"};
-    return std::make_unique<BackgroundProcess>(argv, RunOptions{}, dir.file(name + ".out"),
-                                               dir.file(name + ".err"));
+    std::vector<std::string> argv = {prism,      "proxy",  spec,        upstream + proxy.base,
+                                     "--errors", "--host", "127.0.0.1", "--port",
+                                     "0"};
+    proxy.process = std::make_unique<BackgroundProcess>(
+        argv, RunOptions{}, dir.file(proxy.name + ".out"), dir.file(proxy.name + ".err"));
   }
 
-  void stop_proxy(std::unique_ptr<BackgroundProcess>& process) {
-    if (!process) return;
-    process->signal(SIGTERM);
-    if (!process->wait_for_exit(std::chrono::seconds(5))) process->signal(SIGKILL);
-    process.reset();  // reaps (SIGKILL when still running)
+  void stop_proxies() {
+    for (Proxy& proxy : proxies) {
+      if (!proxy.process) continue;
+      proxy.process->signal(SIGTERM);
+      if (!proxy.process->wait_for_exit(std::chrono::seconds(5))) proxy.process->signal(SIGKILL);
+      proxy.process.reset();  // reaps (SIGKILL when still running)
+    }
+  }
+
+  const std::string& url_of(const std::string& name) const {
+    static const std::string kNone;
+    for (const Proxy& proxy : proxies)
+      if (proxy.name == name) return proxy.url;
+    return kNone;
   }
 };
 
@@ -194,36 +212,49 @@ PrismHarness::PrismHarness(const std::string& upstream_base_url, PrismOptions op
   std::string upstream = upstream_base_url;
   while (!upstream.empty() && upstream.back() == '/') upstream.pop_back();
   std::string specs = setting("TOKEND_OPENAPI_DIR", TOKEND_OPENAPI_DIR);
-  impl_->iam_process = impl_->start_proxy(specs + "/iam.yaml", upstream + "/iam/v1beta1", "iam");
-  impl_->platform_process =
-      impl_->start_proxy(specs + "/platform.yaml", upstream + "/platform/v1beta1", "platform");
+  impl_->api = options.api;
+  if (options.api == PrismApi::V1) {
+    impl_->proxies.push_back({"v1", "v1.yaml", "/v1", true, nullptr, "", {}});
+  } else {
+    impl_->proxies.push_back({"iam", "iam.yaml", "/iam/v1beta1", true, nullptr, "", {}});
+    impl_->proxies.push_back(
+        {"platform", "platform.yaml", "/platform/v1beta1", false, nullptr, "", {}});
+  }
+  try {
+    for (Proxy& proxy : impl_->proxies) impl_->start_proxy(proxy, specs, upstream);
+  } catch (...) {
+    impl_->stop_proxies();
+    throw;
+  }
 
   auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
-  while (impl_->iam_url.empty() || impl_->platform_url.empty()) {
-    impl_->iam_url = listening_url(read_file(impl_->dir.file("iam.out")));
-    impl_->platform_url = listening_url(read_file(impl_->dir.file("platform.out")));
-    if (!impl_->iam_url.empty() && !impl_->platform_url.empty()) break;
-    bool exited = !impl_->iam_process->running() || !impl_->platform_process->running();
+  while (true) {
+    bool ready = true, exited = false;
+    for (Proxy& proxy : impl_->proxies) {
+      if (proxy.url.empty())
+        proxy.url = listening_url(read_file(impl_->dir.file(proxy.name + ".out")));
+      ready = ready && !proxy.url.empty();
+      exited = exited || !proxy.process->running();
+    }
+    if (ready) break;
     if (exited || std::chrono::steady_clock::now() > deadline) {
       std::string output = log();
-      impl_->stop_proxy(impl_->iam_process);
-      impl_->stop_proxy(impl_->platform_process);
+      impl_->stop_proxies();
       throw std::runtime_error(std::string("Prism proxies ") +
                                (exited ? "exited before being ready" : "not ready in time") +
                                ":\n" + output);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  impl_->iam_uri = Poco::URI(impl_->iam_url);
-  impl_->platform_uri = Poco::URI(impl_->platform_url);
+  for (Proxy& proxy : impl_->proxies) proxy.uri = Poco::URI(proxy.url);
 
   Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 64);
   impl_->pool = std::make_unique<Poco::ThreadPool>(2, 32, 30);
   auto* params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(32);
   params->setKeepAlive(true);
-  impl_->router = std::make_unique<Poco::Net::HTTPServer>(
-      new RouterFactory(impl_->iam_uri, impl_->platform_uri), *impl_->pool, socket, params);
+  impl_->router = std::make_unique<Poco::Net::HTTPServer>(new RouterFactory(impl_->proxies),
+                                                          *impl_->pool, socket, params);
   impl_->router->start();
   impl_->router_url = "http://127.0.0.1:" + std::to_string(socket.address().port());
 }
@@ -234,19 +265,23 @@ PrismHarness::~PrismHarness() {
     impl_->pool->joinAll();
   } catch (const Poco::Exception&) {
   }
-  impl_->stop_proxy(impl_->iam_process);
-  impl_->stop_proxy(impl_->platform_process);
+  impl_->stop_proxies();
 }
 
 const std::string& PrismHarness::base_url() const { return impl_->router_url; }
-const std::string& PrismHarness::iam_proxy_url() const { return impl_->iam_url; }
-const std::string& PrismHarness::platform_proxy_url() const { return impl_->platform_url; }
+PrismApi PrismHarness::api() const { return impl_->api; }
+const std::string& PrismHarness::iam_proxy_url() const { return impl_->url_of("iam"); }
+const std::string& PrismHarness::platform_proxy_url() const { return impl_->url_of("platform"); }
+const std::string& PrismHarness::v1_proxy_url() const { return impl_->url_of("v1"); }
 
 std::string PrismHarness::log() const {
   std::string out;
-  for (const char* name : {"iam.out", "iam.err", "platform.out", "platform.err"}) {
-    std::string content = read_file(impl_->dir.file(name));
-    if (!content.empty()) out += "--- prism " + std::string(name) + "\n" + content;
+  for (const Proxy& proxy : impl_->proxies) {
+    for (const char* stream : {".out", ".err"}) {
+      std::string name = proxy.name + stream;
+      std::string content = read_file(impl_->dir.file(name));
+      if (!content.empty()) out += "--- prism " + name + "\n" + content;
+    }
   }
   return out;
 }
@@ -256,12 +291,20 @@ std::string PrismHarness::logged_violations() {
   std::string sentinel = "csentinel" + std::to_string(1000000000 + counter++);
   sentinel += std::string(25 - std::min<size_t>(25, sentinel.size()), '0');
   HttpHeaders auth = {{"Authorization", "Bearer prism-sentinel"}};
-  const std::string iam_path = "/organizations/" + sentinel + "/tokens/" + sentinel + "/roles";
-  const std::string platform_path = "/organizations/" + sentinel + "/workspaces";
+  const std::string roles_path = "/organizations/" + sentinel + "/tokens/" + sentinel + "/roles";
+  const std::string workspaces_path = "/organizations/" + sentinel + "/workspaces";
   // An empty role list and a negative limit break the contract: Prism answers 422 itself.
-  http_request({"POST", impl_->router_url + "/iam/v1beta1" + iam_path, auth, R"({"roles":[]})"});
-  http_request(
-      {"GET", impl_->router_url + "/platform/v1beta1" + platform_path + "?limit=-1", auth, ""});
+  std::vector<std::pair<std::string, std::string>> expected;  // log file, path
+  for (const Proxy& proxy : impl_->proxies) {
+    if (proxy.sentinel_posts_roles) {
+      http_request({"POST", impl_->router_url + proxy.base + roles_path, auth, R"({"roles":[]})"});
+      expected.emplace_back(proxy.name, roles_path);
+    } else {
+      http_request(
+          {"GET", impl_->router_url + proxy.base + workspaces_path + "?limit=-1", auth, ""});
+      expected.emplace_back(proxy.name, workspaces_path);
+    }
+  }
 
   auto is_violation = [](const std::string& line) {
     return line.find("Violation") != std::string::npos ||
@@ -270,23 +313,27 @@ std::string PrismHarness::logged_violations() {
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (true) {
-    std::string text = log();
-    bool iam_seen = false, platform_seen = false;
     std::string found;
-    std::istringstream lines(text);
-    for (std::string line; std::getline(lines, line);) {
-      if (!is_violation(line)) continue;
-      if (line.find(sentinel) != std::string::npos) {
-        iam_seen = iam_seen || line.find(iam_path) != std::string::npos;
-        platform_seen = platform_seen || line.find(platform_path) != std::string::npos;
-        continue;
+    size_t seen = 0;
+    for (const auto& [name, path] : expected) {
+      bool sentinel_seen = false;
+      for (const char* stream : {".out", ".err"}) {
+        std::istringstream lines(read_file(impl_->dir.file(name + stream)));
+        for (std::string line; std::getline(lines, line);) {
+          if (!is_violation(line)) continue;
+          if (line.find(sentinel) != std::string::npos) {
+            sentinel_seen = sentinel_seen || line.find(path) != std::string::npos;
+            continue;
+          }
+          if (line.find("csentinel") != std::string::npos) continue;  // an earlier call's sentinel
+          found += line + "\n";
+        }
       }
-      if (line.find("csentinel") != std::string::npos) continue;  // an earlier call's sentinel
-      found += line + "\n";
+      if (sentinel_seen) ++seen;
     }
-    if (iam_seen && platform_seen) return found;
+    if (seen == expected.size()) return found;
     if (std::chrono::steady_clock::now() > deadline)
-      throw std::runtime_error("Prism did not log the sentinel requests in time:\n" + text);
+      throw std::runtime_error("Prism did not log the sentinel requests in time:\n" + log());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

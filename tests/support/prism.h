@@ -1,20 +1,24 @@
-// Test support: hold HTTP traffic to the published OpenAPI contract
-// (TOKEND_OPENAPI_DIR/{iam,platform}.yaml) with Stoplight Prism
-// (TOKEND_PRISM_BIN) as an independent validating proxy.
+// Test support: hold HTTP traffic to the published OpenAPI contract with
+// Stoplight Prism (TOKEND_PRISM_BIN) as an independent validating proxy:
+// either the v1beta1 contract (TOKEND_OPENAPI_DIR/{iam,platform}.yaml, the
+// default) or the v1 contract (TOKEND_OPENAPI_DIR/v1.yaml).
 //
 //   tokend::testing::SimProcess sim({.rate_limits = false});
-//   tokend::testing::PrismHarness prism(sim.base_url());
+//   tokend::testing::PrismHarness prism(sim.base_url());                      // v1beta1
+//   tokend::testing::PrismHarness v1(sim.base_url(), {.api = PrismApi::V1});  // v1
 //   // point a client at prism.base_url() (api_url); then for each answer:
 //   CHECK(tokend::testing::prism_violation(response) == std::nullopt);
 //   CHECK(prism.logged_violations() == "");   // also what was only logged
 //
-// Layout: two `prism proxy … --errors` processes, one per API, each given
-// the upstream URL with that API's base path (Prism matches paths without
-// the server's base path and appends the request path to the upstream URL),
-// and in front of them a small router (Poco HTTPServer) that sends
-// /iam/v1beta1/… to the IAM proxy and /platform/v1beta1/… to the Platform
-// proxy with the prefix stripped, so a client that builds
-// {api_url}/iam/v1beta1/… itself goes through validation unchanged.
+// Layout: one `prism proxy … --errors` process per API base — for v1beta1
+// two (IAM and Platform), for v1 one — each given the upstream URL with that
+// API's base path (Prism matches paths without the server's base path and
+// appends the request path to the upstream URL), and in front of them a
+// small router (Poco HTTPServer) that sends /iam/v1beta1/… to the IAM proxy,
+// /platform/v1beta1/… to the Platform proxy, or /v1/… to the v1 proxy, with
+// the prefix stripped, so a client that builds {api_url}/iam/v1beta1/… or
+// {api_url}/v1/… itself goes through validation unchanged. Paths of the
+// other version are the router's 404.
 //
 // Ports: Prism accepts `-p 0`, binds a free port and prints it in its
 // readiness line ("Prism is listening on http://127.0.0.1:PORT"), which the
@@ -39,8 +43,12 @@
 
 namespace tokend::testing {
 
+// Which contract the harness holds traffic to.
+enum class PrismApi { V1Beta1, V1 };
+
 struct PrismOptions {
-  std::chrono::milliseconds start_timeout{90000};  // for both proxies to be ready
+  PrismApi api = PrismApi::V1Beta1;
+  std::chrono::milliseconds start_timeout{90000};  // for every proxy to be ready
 };
 
 class PrismHarness {
@@ -55,17 +63,21 @@ class PrismHarness {
 
   // The router: use it as api_url.
   const std::string& base_url() const;
-  // The proxies themselves (paths without the API base path).
+  PrismApi api() const;
+  // The proxies themselves (paths without the API base path); "" for the
+  // proxies of the other version.
   const std::string& iam_proxy_url() const;
   const std::string& platform_proxy_url() const;
-  // Everything both proxies printed so far (stdout and stderr).
+  const std::string& v1_proxy_url() const;
+  // Everything the proxies printed so far (stdout and stderr).
   std::string log() const;
   // The violation lines Prism logged for everything sent before this call
   // ("" when none): lines naming a Violation, a [VALIDATOR] finding or an
   // error answer (✖). Prism logs asynchronously, so this first sends each
   // proxy a sentinel request that Prism itself refuses (it never reaches the
-  // upstream) and waits, bounded, until both show up; sentinel lines are left
-  // out. Throws std::runtime_error when they do not appear within 15 s.
+  // upstream) and waits, bounded, until every one shows up; sentinel lines
+  // are left out. Throws std::runtime_error when they do not appear within
+  // 15 s.
   std::string logged_violations();
 
  private:
