@@ -6,7 +6,10 @@
 #include <Poco/URI.h>
 #include <Poco/UUIDGenerator.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <iterator>
 
 #include "astro/json.h"
 #include "sim/bodies.h"
@@ -18,8 +21,6 @@ namespace {
 
 using Query = std::vector<std::pair<std::string, std::string>>;
 
-constexpr std::string_view kIamPrefix = "/iam/v1beta1/organizations/";
-constexpr std::string_view kPlatformPrefix = "/platform/v1beta1/organizations/";
 constexpr std::string_view kControlPrefix = "/_sim/";
 
 SimResponse json_response(int status, std::string body, std::string operation) {
@@ -46,6 +47,18 @@ int status_for(const Error& e) {
 }
 
 SimResponse from_error(const Error& e) { return error_response(status_for(e), e.message); }
+
+// A v1 answer for `e`: a 400 caused by one field also carries fieldErrors.
+SimResponse from_error(const Error& e, ApiVersion version) {
+  int status = status_for(e);
+  if (version != ApiVersion::V1 || status != 400) return error_response(status, e.message);
+  v1::ErrorBody body{e.message, new_request_id(), status, {}};
+  if (auto field = field_error_of(e.message)) body.field_errors.push_back(std::move(*field));
+  SimResponse r;
+  r.status = status;
+  r.body = v1::encode_error(body);
+  return r;
+}
 
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> segments;
@@ -95,11 +108,16 @@ std::optional<std::string> single(const Query& query, std::string_view key) {
   return found;
 }
 
-// Every value of `key`, accepting repeated parameters and comma-separated lists.
-std::vector<std::string> list(const Query& query, std::string_view key) {
+// Every value of `key`: repeated parameters (form, exploded: the v1 way), and
+// with `split_commas` also comma-separated lists (v1beta1 clients send both).
+std::vector<std::string> list(const Query& query, std::string_view key, bool split_commas) {
   std::vector<std::string> out;
   for (const auto& [k, v] : query) {
     if (k != key) continue;
+    if (!split_commas) {
+      out.push_back(v);
+      continue;
+    }
     size_t start = 0;
     while (start <= v.size()) {
       size_t comma = v.find(',', start);
@@ -140,38 +158,67 @@ bool constant_time_equals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// Which operation a path and method name; "" when the path is no API route.
-// `allowed` receives the methods the path accepts.
-std::string route(const std::vector<std::string>& s, const std::string& method,
-                  std::string& allowed) {
-  // s[0] == "" (leading slash), s[1] iam|platform, s[2] v1beta1, s[3] organizations, s[4] org
-  if (s.size() < 6 || s[0] != "" || s[2] != "v1beta1" || s[3] != "organizations") return "";
-  if (s[1] == "iam" && s[5] == "tokens") {
-    if (s.size() == 6) {
-      allowed = "GET, POST";
-      return method == "GET" ? "ListApiTokens" : method == "POST" ? "CreateApiToken" : "-";
+// An API route: which operation a path and method name, in which version.
+struct Route {
+  ApiVersion version = ApiVersion::V1;
+  std::string org_id;
+  std::string token_id;   // the {tokenId} segment, "" on collection routes
+  std::string operation;  // "" when the path is no API route, "-" when the method is wrong
+  std::string allowed;    // the methods the path accepts
+};
+
+// `rest` follows /organizations/{org}: tokens[/{id}[/roles|/rotate]] on the
+// token API, workspaces or deployments on the lookup API.
+void route_rest(const std::vector<std::string>& rest, bool tokens_api, bool lookups_api,
+                const std::string& method, Route& r) {
+  if (rest.empty()) return;
+  if (tokens_api && rest[0] == "tokens") {
+    if (rest.size() == 1) {
+      r.allowed = "GET, POST";
+      r.operation = method == "GET" ? "ListApiTokens" : method == "POST" ? "CreateApiToken" : "-";
+      return;
     }
-    if (s[6].empty()) return "";
-    if (s.size() == 7) {
-      allowed = "GET, POST, DELETE";
-      return method == "GET"      ? "GetApiToken"
-             : method == "POST"   ? "UpdateApiToken"
-             : method == "DELETE" ? "DeleteApiToken"
-                                  : "-";
+    if (rest[1].empty()) return;
+    r.token_id = rest[1];
+    if (rest.size() == 2) {
+      r.allowed = "GET, POST, DELETE";
+      r.operation = method == "GET"      ? "GetApiToken"
+                    : method == "POST"   ? "UpdateApiToken"
+                    : method == "DELETE" ? "DeleteApiToken"
+                                         : "-";
+      return;
     }
-    if (s.size() == 8 && (s[7] == "roles" || s[7] == "rotate")) {
-      allowed = "POST";
-      if (method != "POST") return "-";
-      return s[7] == "roles" ? "UpdateApiTokenRoles" : "RotateApiToken";
+    if (rest.size() == 3 && (rest[2] == "roles" || rest[2] == "rotate")) {
+      r.allowed = "POST";
+      r.operation = method != "POST"     ? "-"
+                    : rest[2] == "roles" ? "UpdateApiTokenRoles"
+                                         : "RotateApiToken";
     }
-    return "";
+    return;
   }
-  if (s[1] == "platform" && s.size() == 6 && (s[5] == "workspaces" || s[5] == "deployments")) {
-    allowed = "GET";
-    if (method != "GET") return "-";
-    return s[5] == "workspaces" ? "ListWorkspaces" : "ListDeployments";
+  if (lookups_api && rest.size() == 1 && (rest[0] == "workspaces" || rest[0] == "deployments")) {
+    r.allowed = "GET";
+    r.operation = method != "GET"           ? "-"
+                  : rest[0] == "workspaces" ? "ListWorkspaces"
+                                            : "ListDeployments";
   }
-  return "";
+}
+
+// s[0] == "" (the leading slash); then v1/organizations/{org}/… or
+// (iam|platform)/v1beta1/organizations/{org}/….
+Route route(const std::vector<std::string>& s, const std::string& method) {
+  Route r;
+  if (s.size() >= 5 && s[0] == "" && s[1] == "v1" && s[2] == "organizations") {
+    r.version = ApiVersion::V1;
+    r.org_id = s[3];
+    route_rest({s.begin() + 4, s.end()}, true, true, method, r);
+  } else if (s.size() >= 6 && s[0] == "" && s[2] == "v1beta1" && s[3] == "organizations" &&
+             (s[1] == "iam" || s[1] == "platform")) {
+    r.version = ApiVersion::V1Beta1;
+    r.org_id = s[4];
+    route_rest({s.begin() + 5, s.end()}, s[1] == "iam", s[1] == "platform", method, r);
+  }
+  return r;
 }
 
 SimResponse method_not_allowed(const std::string& method, const std::string& allowed) {
@@ -180,8 +227,38 @@ SimResponse method_not_allowed(const std::string& method, const std::string& all
   return r;
 }
 
-std::string token_json(const astro::ApiToken& token, bool with_value) {
-  return astro::json::encode_token(token, with_value);
+// A token as `version` shows it: v1beta1 without DAG and DAG_TAG roles (and
+// its encoder has no kind or lastRotatedAt).
+std::string token_json(const astro::ApiToken& token, bool with_value, ApiVersion version) {
+  if (version == ApiVersion::V1) return v1::encode_token(token, with_value);
+  astro::ApiToken shown = token;
+  shown.roles = without_dag_roles(token.roles);
+  return astro::json::encode_token(shown, with_value);
+}
+
+// A top-level request field or query parameter of either version.
+bool is_request_field(std::string_view name) {
+  static constexpr std::string_view kFields[] = {"name",
+                                                 "description",
+                                                 "scope",
+                                                 "type",
+                                                 "kind",
+                                                 "role",
+                                                 "entityId",
+                                                 "roles",
+                                                 "offset",
+                                                 "limit",
+                                                 "sorts",
+                                                 "dagId",
+                                                 "dagTags",
+                                                 "names",
+                                                 "workspaceId",
+                                                 "deploymentId",
+                                                 "workspaceIds",
+                                                 "deploymentIds",
+                                                 "includeOnlyOrganizationTokens",
+                                                 "tokenExpiryPeriodInDays"};
+  return std::find(std::begin(kFields), std::end(kFields), name) != std::end(kFields);
 }
 
 }  // namespace
@@ -195,6 +272,28 @@ SimResponse error_response(int status, std::string message) {
   r.status = status;
   r.body = astro::json::encode_error({std::move(message), new_request_id(), status});
   return r;
+}
+
+std::optional<v1::FieldError> field_error_of(std::string_view message) {
+  constexpr std::string_view kMissing = "missing required field ";
+  std::string_view text = message;
+  if (text.starts_with(kMissing)) text.remove_prefix(kMissing.size());
+  // The path: name, then any [index] and .name parts.
+  size_t end = 0;
+  auto is_name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  while (end < text.size() &&
+         (is_name_char(text[end]) || text[end] == '.' || text[end] == '[' || text[end] == ']'))
+    ++end;
+  std::string_view path = text.substr(0, end);
+  std::string_view top = path.substr(0, path.find_first_of(".["));
+  bool followed = end == text.size() || text[end] == ' ' || text[end] == ':';
+  if (path.empty() || !followed || !is_request_field(top)) return std::nullopt;
+  std::string code = "invalid";
+  if (message.starts_with(kMissing) || message.find(" is required") != std::string_view::npos)
+    code = "required";
+  else if (message.find(" not found") != std::string_view::npos)
+    code = "not_found";
+  return v1::FieldError{code, std::string(path), std::string(message)};
 }
 
 Simulator::Simulator(Organization& org, SimulatorOptions options)
@@ -238,14 +337,13 @@ SimResponse Simulator::handle(const SimRequest& request) {
 }
 
 SimResponse Simulator::handle_api(const SimRequest& request) {
-  auto segments = split_path(request.path);
-  std::string allowed;
-  std::string operation = route(segments, request.method, allowed);
+  Route target = route(split_path(request.path), request.method);
+  const std::string& operation = target.operation;
   LoggedRequest entry{0, request.method, request.path, request.query, operation, 0};
   if (operation.empty() || operation == "-") {
     SimResponse r = operation.empty()
                         ? error_response(404, "no API route " + request.method + " " + request.path)
-                        : method_not_allowed(request.method, allowed);
+                        : method_not_allowed(request.method, target.allowed);
     r.operation = entry.operation = "unknown";
     entry.status = r.status;
     log_.record(std::move(entry));
@@ -266,11 +364,11 @@ SimResponse Simulator::handle_api(const SimRequest& request) {
   } else if (!authorized(request.authorization)) {
     response = error_response(401, "missing or invalid bearer token");
     response.headers.emplace_back("WWW-Authenticate", "Bearer");
-  } else if (segments[4] != org_.id()) {
-    response = error_response(403, "organization " + segments[4] +
+  } else if (target.org_id != org_.id()) {
+    response = error_response(403, "organization " + target.org_id +
                                        " does not exist or is not accessible with this token");
   } else {
-    response = perform(operation, request, segments);
+    response = perform(operation, target.version, request, target.token_id);
     if (fault.drop == DropWhen::After) response.close_without_answer = true;
   }
   wait_latency(fault.latency_ms);
@@ -280,62 +378,80 @@ SimResponse Simulator::handle_api(const SimRequest& request) {
   return response;
 }
 
-SimResponse Simulator::perform(const std::string& op, const SimRequest& request,
-                               const std::vector<std::string>& s) {
+SimResponse Simulator::perform(const std::string& op, ApiVersion version, const SimRequest& request,
+                               const std::string& token_id) {
+  const bool v1 = version == ApiVersion::V1;
+  auto fail = [version](const Error& e) { return from_error(e, version); };
   auto query = parse_query(request.query);
-  if (!query.ok()) return from_error(query.error());
-  const std::string token_id = s.size() > 6 ? s[6] : "";
+  if (!query.ok()) return fail(query.error());
+  auto values = [&](std::string_view key) { return list(*query, key, !v1); };
 
   if (op == "ListApiTokens") {
     TokenQuery q;
     for (Status st : {read_int(*query, "offset", q.offset), read_int(*query, "limit", q.limit)})
-      if (!st.ok()) return from_error(st.error());
+      if (!st.ok()) return fail(st.error());
     q.workspace_id = single(*query, "workspaceId").value_or("");
     q.deployment_id = single(*query, "deploymentId").value_or("");
     if (auto only = single(*query, "includeOnlyOrganizationTokens")) {
       if (*only != "true" && *only != "false")
-        return error_response(400, "includeOnlyOrganizationTokens must be true or false");
+        return fail(Error::invalid("includeOnlyOrganizationTokens must be true or false"));
       q.only_organization_tokens = *only == "true";
     }
-    q.sorts = list(*query, "sorts");
+    q.sorts = values("sorts");
+    q.dag_roles = v1;
+    if (v1) {
+      q.dag_id = single(*query, "dagId").value_or("");
+      q.dag_tags = values("dagTags");
+      if (auto kind = single(*query, "kind")) {
+        q.kind = parse_token_kind(*kind);
+        if (!q.kind) return fail(Error::invalid("kind must be one of DIRECT_ACCESS, STANDARD"));
+      }
+    }
     auto page = org_.list_tokens(q);
-    if (!page.ok()) return from_error(page.error());
+    if (!page.ok()) return fail(page.error());
+    if (v1) return json_response(200, v1::encode_token_page(*page), op);
+    for (astro::ApiToken& t : page->tokens) t.roles = without_dag_roles(t.roles);
     return json_response(200, astro::json::encode_token_page(*page), op);
   }
   if (op == "CreateApiToken") {
-    auto create = astro::json::decode_create_request(request.body);
-    if (!create.ok()) return from_error(create.error());
+    auto create = v1 ? v1::decode_create_request(request.body)
+                     : astro::json::decode_create_request(request.body);
+    if (!create.ok()) return fail(create.error());
     auto token = org_.create_token(*create);
-    if (!token.ok()) return from_error(token.error());
-    return json_response(200, token_json(*token, true), op);
+    if (!token.ok()) return fail(token.error());
+    return json_response(200, token_json(*token, true, version), op);
   }
   if (op == "GetApiToken") {
     auto token = org_.get_token(token_id);
-    if (!token.ok()) return from_error(token.error());
-    return json_response(200, token_json(*token, false), op);
+    if (!token.ok()) return fail(token.error());
+    return json_response(200, token_json(*token, false, version), op);
   }
   if (op == "UpdateApiToken") {
+    // The same UpdateApiTokenRequest in both versions.
     auto update = astro::json::decode_update_request(request.body);
-    if (!update.ok()) return from_error(update.error());
+    if (!update.ok()) return fail(update.error());
     // The decoder cannot tell an absent description from an empty one.
     std::optional<std::string> description;
     Poco::JSON::Parser parser;
     auto body = parser.parse(request.body).extract<Poco::JSON::Object::Ptr>();
     if (body->has("description") && !body->isNull("description")) description = update->description;
     auto token = org_.update_token(token_id, update->name, description);
-    if (!token.ok()) return from_error(token.error());
-    return json_response(200, token_json(*token, false), op);
+    if (!token.ok()) return fail(token.error());
+    return json_response(200, token_json(*token, false, version), op);
   }
   if (op == "UpdateApiTokenRoles") {
-    auto roles = astro::json::decode_roles_request(request.body);
-    if (!roles.ok()) return from_error(roles.error());
-    auto held = org_.update_token_roles(token_id, *roles);
-    if (!held.ok()) return from_error(held.error());
+    auto roles = v1 ? v1::decode_roles_request(request.body)
+                    : astro::json::decode_roles_request(request.body);
+    if (!roles.ok()) return fail(roles.error());
+    auto held = org_.update_token_roles(token_id, *roles, /*keep_dag_roles=*/!v1);
+    if (!held.ok()) return fail(held.error());
+    if (v1) return json_response(200, v1::encode_subject_roles(*held), op);
     // SubjectRoles.organizationRole is an enum of three roles in the published
-    // contract; the optional field is left out for the newer ORGANIZATION_OBSERVE_*
-    // roles (which the token still holds, as GetApiToken shows).
+    // v1beta1 contract; the optional field is left out for the newer
+    // ORGANIZATION_OBSERVE_* roles (which the token still holds, as
+    // GetApiToken shows), and DAG roles are not shown.
     RoleSet answer;
-    for (const Role& role : *held) {
+    for (const Role& role : without_dag_roles(*held)) {
       bool published = role.role == "ORGANIZATION_OWNER" ||
                        role.role == "ORGANIZATION_BILLING_ADMIN" ||
                        role.role == "ORGANIZATION_MEMBER";
@@ -345,30 +461,30 @@ SimResponse Simulator::perform(const std::string& op, const SimRequest& request,
   }
   if (op == "RotateApiToken") {
     auto token = org_.rotate_token(token_id);
-    if (!token.ok()) return from_error(token.error());
-    return json_response(200, token_json(*token, true), op);
+    if (!token.ok()) return fail(token.error());
+    return json_response(200, token_json(*token, true, version), op);
   }
   if (op == "DeleteApiToken") {
     Status deleted = org_.delete_token(token_id);
-    if (!deleted.ok()) return from_error(deleted.error());
+    if (!deleted.ok()) return fail(deleted.error());
     return no_content(op);
   }
   EntityQuery q;
   for (Status st : {read_int(*query, "offset", q.offset), read_int(*query, "limit", q.limit)})
-    if (!st.ok()) return from_error(st.error());
-  q.names = list(*query, "names");
-  q.sorts = list(*query, "sorts");
+    if (!st.ok()) return fail(st.error());
+  q.names = values("names");
+  q.sorts = values("sorts");
   if (op == "ListWorkspaces") {
-    q.ids = list(*query, "workspaceIds");
+    q.ids = values("workspaceIds");
     auto page = org_.list_workspaces(q);
-    if (!page.ok()) return from_error(page.error());
+    if (!page.ok()) return fail(page.error());
     return json_response(200, encode_workspace_page(*page, org_.id()), op);
   }
-  q.ids = list(*query, "deploymentIds");
-  q.workspace_ids = list(*query, "workspaceIds");
+  q.ids = values("deploymentIds");
+  q.workspace_ids = values("workspaceIds");
   auto page = org_.list_deployments(q);
-  if (!page.ok()) return from_error(page.error());
-  return json_response(200, encode_deployment_page(*page, org_), op);
+  if (!page.ok()) return fail(page.error());
+  return json_response(200, encode_deployment_page(*page, org_, version), op);
 }
 
 SimResponse Simulator::handle_control(const SimRequest& request) {
@@ -417,7 +533,7 @@ SimResponse Simulator::handle_control(const SimRequest& request) {
       astro::json::TokenPage page;
       page.tokens = org_.all_tokens();
       page.total_count = page.limit = static_cast<int>(page.tokens.size());
-      return json_response(200, astro::json::encode_token_page(page), "");
+      return json_response(200, v1::encode_token_page(page), "");
     }
     if (m == "POST") {
       auto bulk = decode_bulk_create(request.body);
@@ -439,14 +555,14 @@ SimResponse Simulator::handle_control(const SimRequest& request) {
     if (m == "GET") {
       auto token = org_.get_token(id);
       if (!token.ok()) return from_error(token.error());
-      return json_response(200, token_json(*token, false), "");
+      return json_response(200, v1::encode_token(*token, false), "");
     }
     if (m == "PATCH") {
       auto patch = decode_token_patch(request.body);
       if (!patch.ok()) return from_error(patch.error());
       auto token = org_.patch_token(id, *patch);
       if (!token.ok()) return from_error(token.error());
-      return json_response(200, token_json(*token, false), "");
+      return json_response(200, v1::encode_token(*token, false), "");
     }
     if (m == "DELETE") {
       Status deleted = org_.delete_token(id);

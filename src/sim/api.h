@@ -1,7 +1,19 @@
 // The request dispatcher of astro-api-sim, free of any HTTP library: it maps
 // one request (method, path, query, Authorization, body) to one answer, for
-// the API routes (/iam/v1beta1/…, /platform/v1beta1/…) and the test controls
+// the API routes of both versions — v1 (/v1/organizations/{org}/…) and
+// v1beta1 (/iam/v1beta1/…, /platform/v1beta1/…) — and the test controls
 // (/_sim/…). The HTTP front end (server.h) only moves bytes.
+//
+// Both versions serve the same operations (the same operationIds, for fault
+// rules and the request log) over one Organization, each in its own
+// contract's shape. v1 answers carry scope, kind, lastRotatedAt and DAG and
+// DAG_TAG roles with deploymentId; v1 list parameters repeat their key
+// (sorts=a&sorts=b); a v1 400 caused by one field carries fieldErrors.
+// v1beta1 answers leave out what their contract cannot express: no kind, no
+// lastRotatedAt, and a token's DAG and DAG_TAG roles are not shown, not
+// matched by list filters, and kept by a v1beta1 UpdateApiTokenRoles (which
+// replaces only the roles v1beta1 can name). v1beta1 list parameters may also
+// be comma-separated (ids=a,b).
 //
 // API routes go through, in order: fault rules (drop before / injected
 // status), the per-method rate limits (429 + Retry-After), the bearer token
@@ -18,8 +30,10 @@
 #include <utility>
 #include <vector>
 
+#include "sim/bodies.h"
 #include "sim/controls.h"
 #include "sim/org.h"
+#include "sim/v1_json.h"
 
 namespace tokend::sim {
 
@@ -64,8 +78,8 @@ class Simulator {
  private:
   SimResponse handle_api(const SimRequest& request);
   SimResponse handle_control(const SimRequest& request);
-  SimResponse perform(const std::string& operation, const SimRequest& request,
-                      const std::vector<std::string>& segments);
+  SimResponse perform(const std::string& operation, ApiVersion version, const SimRequest& request,
+                      const std::string& token_id);
   bool authorized(const std::string& authorization) const;
   void wait_latency(int latency_ms);
 
@@ -82,7 +96,14 @@ class Simulator {
 
 // A fresh request id (UUID text).
 std::string new_request_id();
-// The Error body for `status` with `message` and a fresh requestId.
+// The Error body for `status` with `message` and a fresh requestId (the
+// shape both versions share: no fieldErrors).
 SimResponse error_response(int status, std::string message);
+
+// The v1 FieldValidationError for a validation message that starts with the
+// field at fault ("roles[1].deploymentId is required …", "missing required
+// field name", "sorts: …"); nullopt when the message names no request field.
+// `code` is "required", "not_found" or "invalid"; `message` is the whole message.
+std::optional<v1::FieldError> field_error_of(std::string_view message);
 
 }  // namespace tokend::sim

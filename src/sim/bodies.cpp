@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "sim/v1_json.h"
 #include "util/json_text.h"
 
 namespace tokend::sim {
@@ -60,14 +61,14 @@ Result<Timestamp> timestamp_field(const Object& obj, const std::string& field) {
 
 Result<NewToken> read_new_token(const Object& obj, const std::string& where) {
   std::string text = stringify(obj);
-  auto request = astro::json::decode_create_request(text);
+  auto request = v1::decode_create_request(text, v1::Dialect::Legacy);
   if (!request.ok()) return invalid(where + request.error().message);
   NewToken token{*request, std::nullopt, ""};
   auto id = opt_string(obj, "id", where);
   if (!id.ok()) return id.error();
   if (*id) token.id = **id;
   if (obj.has("roles") && !obj.isNull("roles")) {
-    auto roles = astro::json::decode_roles_request(text);
+    auto roles = v1::decode_roles_request(text);
     if (!roles.ok()) return invalid(where + roles.error().message);
     token.roles = *roles;
   }
@@ -201,11 +202,11 @@ Result<Seed> decode_seed(const std::string& json, Timestamp now) {
 }
 
 std::string encode_new_token(const NewToken& token) {
-  std::string out = astro::json::encode_create_request(token.request);
+  std::string out = v1::encode_create_request(token.request);
   out.pop_back();  // the closing brace
   if (!token.id.empty()) out += ",\"id\":" + json_quote(token.id);
   if (token.roles) {
-    std::string roles = astro::json::encode_roles_request(*token.roles);  // {"roles":[…]}
+    std::string roles = v1::encode_roles_request(*token.roles);  // {"roles":[…]}
     out += "," + roles.substr(1, roles.size() - 2);
   }
   out += '}';
@@ -295,14 +296,16 @@ std::string encode_token_patch(const TokenPatch& patch) {
   if (patch.name) append_string(out, "name", *patch.name);
   if (patch.description) append_string(out, "description", *patch.description);
   if (patch.roles) {
-    std::string roles = astro::json::encode_roles_request(*patch.roles);
+    std::string roles = v1::encode_roles_request(*patch.roles);
     out += roles.substr(1, roles.size() - 2) + ",";
   }
+  if (patch.kind) append_string(out, "kind", to_string(*patch.kind));
   if (patch.start_at) append_raw(out, "startAt", json_quote(format_rfc3339(*patch.start_at)));
   if (patch.created_at) append_raw(out, "createdAt", json_quote(format_rfc3339(*patch.created_at)));
   if (patch.updated_at) append_raw(out, "updatedAt", json_quote(format_rfc3339(*patch.updated_at)));
   if (patch.end_at) append_raw(out, "endAt", time_or_null(*patch.end_at));
   if (patch.last_used_at) append_raw(out, "lastUsedAt", time_or_null(*patch.last_used_at));
+  if (patch.last_rotated_at) append_raw(out, "lastRotatedAt", time_or_null(*patch.last_rotated_at));
   if (patch.expiry_period_in_days)
     append_raw(
         out, "expiryPeriodInDays",
@@ -316,9 +319,9 @@ Result<TokenPatch> decode_token_patch(const std::string& body) {
   auto parsed = parse_object(body);
   if (!parsed.ok()) return parsed.error();
   const Object& obj = **parsed;
-  static const std::set<std::string> kFields = {"name",    "description", "roles",
-                                                "startAt", "createdAt",   "updatedAt",
-                                                "endAt",   "lastUsedAt",  "expiryPeriodInDays"};
+  static const std::set<std::string> kFields = {
+      "name",      "description", "roles",      "kind",          "startAt",           "createdAt",
+      "updatedAt", "endAt",       "lastUsedAt", "lastRotatedAt", "expiryPeriodInDays"};
   for (const auto& [name, value] : obj) {
     if (!kFields.contains(name)) return invalid("unknown field " + name);
   }
@@ -330,9 +333,16 @@ Result<TokenPatch> decode_token_patch(const std::string& body) {
     (std::string_view(field) == "name" ? patch.name : patch.description) = *v;
   }
   if (obj.has("roles")) {
-    auto roles = astro::json::decode_roles_request(body);
+    auto roles = v1::decode_roles_request(body);
     if (!roles.ok()) return roles.error();
     patch.roles = *roles;
+  }
+  if (obj.has("kind")) {
+    auto kind = opt_string(obj, "kind", "");
+    if (!kind.ok()) return kind.error();
+    std::optional<TokenKind> kind_value = *kind ? parse_token_kind(**kind) : std::nullopt;
+    if (!kind_value) return invalid("kind must be one of DIRECT_ACCESS, STANDARD");
+    patch.kind = *kind_value;
   }
   struct TimeField {
     const char* name;
@@ -343,7 +353,8 @@ Result<TokenPatch> decode_token_patch(const std::string& body) {
                              TimeField{"createdAt", &patch.created_at, nullptr},
                              TimeField{"updatedAt", &patch.updated_at, nullptr},
                              TimeField{"endAt", nullptr, &patch.end_at},
-                             TimeField{"lastUsedAt", nullptr, &patch.last_used_at}}) {
+                             TimeField{"lastUsedAt", nullptr, &patch.last_used_at},
+                             TimeField{"lastRotatedAt", nullptr, &patch.last_rotated_at}}) {
     if (!obj.has(f.name)) continue;
     if (obj.isNull(f.name)) {
       if (!f.nullable) return invalid(std::string(f.name) + " cannot be null");
@@ -398,7 +409,8 @@ std::string encode_workspace_page(const Page<Workspace>& page, const std::string
   return out;
 }
 
-std::string encode_deployment_page(const Page<Deployment>& page, const Organization& org) {
+std::string encode_deployment_page(const Page<Deployment>& page, const Organization& org,
+                                   ApiVersion version) {
   std::string out = "{";
   out += "\"deployments\":[";
   for (size_t i = 0; i < page.items.size(); ++i) {
@@ -409,6 +421,7 @@ std::string encode_deployment_page(const Page<Deployment>& page, const Organizat
     if (i) out += ',';
     out += '{';
     append_string(out, "airflowVersion", "2.9.2");
+    if (version == ApiVersion::V1) append_string(out, "apiUrl", "https://" + host + "/api/v2");
     append_string(out, "astroRuntimeVersion", "11.5.0");
     append_string(out, "cloudProvider", "AWS");
     append_string(out, "createdAt", format_rfc3339(d.created_at));
@@ -433,6 +446,7 @@ std::string encode_deployment_page(const Page<Deployment>& page, const Organizat
     append_string(out, "schedulerSize", "SMALL");
     append_string(out, "status", "HEALTHY");
     append_string(out, "type", "STANDARD");
+    if (version == ApiVersion::V1) append_string(out, "uiUrl", "https://" + host);
     append_string(out, "updatedAt", format_rfc3339(d.created_at));
     append_subject(out, "updatedBy");
     out += ',';

@@ -24,18 +24,34 @@
 namespace {
 
 constexpr const char* kControlsHelp = R"(
-API routes (need "Authorization: Bearer <token>"):
-  /iam/v1beta1/organizations/{org}/tokens                  GET ListApiTokens, POST CreateApiToken
-  /iam/v1beta1/organizations/{org}/tokens/{id}             GET GetApiToken, POST UpdateApiToken,
-                                                           DELETE DeleteApiToken
-  /iam/v1beta1/organizations/{org}/tokens/{id}/roles       POST UpdateApiTokenRoles
-  /iam/v1beta1/organizations/{org}/tokens/{id}/rotate      POST RotateApiToken
-  /platform/v1beta1/organizations/{org}/workspaces         GET ListWorkspaces (workspaceIds=…)
-  /platform/v1beta1/organizations/{org}/deployments        GET ListDeployments (deploymentIds=…,
-                                                           workspaceIds=…)
-  List parameters may repeat (ids=a&ids=b) or be comma-separated (ids=a,b).
+API routes (need "Authorization: Bearer <token>"), v1 (the current API):
+  /v1/organizations/{org}/tokens                GET ListApiTokens (offset, limit, workspaceId,
+                                                deploymentId, dagId, dagTags, kind,
+                                                includeOnlyOrganizationTokens, sorts),
+                                                POST CreateApiToken
+  /v1/organizations/{org}/tokens/{id}           GET GetApiToken, POST UpdateApiToken,
+                                                DELETE DeleteApiToken
+  /v1/organizations/{org}/tokens/{id}/roles     POST UpdateApiTokenRoles (DAG and DAG_TAG roles
+                                                need deploymentId: an existing deployment)
+  /v1/organizations/{org}/tokens/{id}/rotate    POST RotateApiToken (sets lastRotatedAt)
+  /v1/organizations/{org}/workspaces            GET ListWorkspaces (workspaceIds, names, …)
+  /v1/organizations/{org}/deployments           GET ListDeployments (deploymentIds,
+                                                workspaceIds, names, …; apiUrl, uiUrl)
+  v1 bodies: scope (not type), kind STANDARD|DIRECT_ACCESS, lastRotatedAt, roles with
+  deploymentId; a 400 caused by one field carries fieldErrors. List parameters repeat
+  their key (sorts=a&sorts=b). Any DAG id or tag value on an existing deployment is taken.
+and v1beta1 (deprecated), over the same tokens:
+  /iam/v1beta1/organizations/{org}/tokens[/{id}[/roles|/rotate]]   the same token operations
+  /platform/v1beta1/organizations/{org}/workspaces|deployments      the same lookups
+  v1beta1 bodies say type, and show no kind, no lastRotatedAt and no DAG or DAG_TAG
+  roles; those roles are not matched by list filters and are kept by a v1beta1
+  UpdateApiTokenRoles, which replaces only the other roles. List parameters may also
+  be comma-separated (ids=a,b).
+  Both versions: sorts=createdAt:asc|desc (also name, description, updatedAt,
+  tokenStartAt); ties and unsorted lists keep the creation order.
   An API request passes: fault rules, rate limits (429 + Retry-After), bearer
   token (401), organization (403), the operation, injected latency, drop-after.
+  Fault rules name operationIds and apply to both versions.
 
 Test controls under /_sim/ (JSON in and out, no bearer token, no rate limits,
 no faults, not logged in /_sim/requests):
@@ -62,16 +78,18 @@ no faults, not logged in /_sim/requests):
                                spent count rules disappear; "randomSeed" makes rates reproducible
   GET    /_sim/faults          the rules with their remaining counts
   DELETE /_sim/faults          remove every rule
-  GET    /_sim/tokens          every token (ApiTokensPaginated, no values, creation order)
-  POST   /_sim/tokens          bulk create: {"tokens":[{name,description,type,role,entityId,
-                                 tokenExpiryPeriodInDays, optional id, optional roles:[…]}…]}
+  GET    /_sim/tokens          every token (v1 ApiTokensPaginated, no values, creation order)
+  POST   /_sim/tokens          bulk create: {"tokens":[{name,description,scope (or type),kind,
+                                 role,entityId,tokenExpiryPeriodInDays, optional id,
+                                 optional roles:[{role,entityType,entityId,deploymentId}…]}…]}
                                or {"template":{…},"count":N} (names get -1…-N);
                                "includeValues":true adds the secret values;
                                answers {"ids":[…]} (+ "values":[…]); all or nothing
-  GET    /_sim/tokens/{id}     one token (no value)
+  GET    /_sim/tokens/{id}     one token (v1 ApiToken, no value)
   PATCH  /_sim/tokens/{id}     out-of-band change (drift, ageing), no API validation:
-                               any of name, description, roles, startAt, createdAt, updatedAt,
-                               endAt (null clears; may be in the past), lastUsedAt (null clears),
+                               any of name, description, roles (v1, DAG roles included), kind,
+                               startAt, createdAt, updatedAt, endAt (null clears; may be in the
+                               past), lastUsedAt (null clears), lastRotatedAt (null clears),
                                expiryPeriodInDays (null clears); updatedAt defaults to now
   DELETE /_sim/tokens/{id}     delete out of band (204, or 404)
   GET    /_sim/issued-values   {"values":[…]} every token value issued since start
@@ -79,9 +97,11 @@ no faults, not logged in /_sim/requests):
 Seed file (--seed): {"workspaces":[{"id","name","description"}],
   "deployments":[{"id","name","workspaceId","description"}], "tokens":[as POST /_sim/tokens]}
   Default: workspace clx42sxw501gl01o0gjenthnh, deployment clyn6kxud003x01mtxmccegnh.
+  DAGs are not seeded: any DAG id or tag value on a seeded deployment is taken.
   With --data, seed tokens are created only when the data file does not exist yet.
-Data file (--data): the tokens (never their values), written atomically a moment after
-  changes and on shutdown; loaded at start when it exists.
+Data file (--data): the tokens (never their values) in v1 shapes, written atomically a
+  moment after changes and on shutdown; loaded at start when it exists (files written
+  before v1, with type and no kind, still load).
 The port is written to --port-file ("PORT\n", atomically) once connections are accepted.
 SIGTERM or SIGINT stop the server cleanly (exit 0).
 )";
@@ -123,7 +143,7 @@ int fail(const std::string& message) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "astro-api-sim: a local, stateful Astro API (IAM tokens, Platform workspace and "
+      "astro-api-sim: a local, stateful Astro API (v1 and v1beta1: tokens, workspace and "
       "deployment lookups) for tests, benchmarks and demos."};
   std::string listen = "127.0.0.1:0";
   std::string port_file, org_id, token_file, token_env, seed_file, data_file, tls_cert, tls_key;

@@ -8,7 +8,9 @@
 #include <array>
 #include <functional>
 #include <set>
+#include <tuple>
 
+#include "sim/v1_json.h"
 #include "util/hash.h"
 #include "util/json_text.h"
 
@@ -33,6 +35,8 @@ constexpr std::array<std::string_view, 5> kOrganizationRoles = {
 constexpr std::array<std::string_view, 5> kWorkspaceRoles = {
     "WORKSPACE_OWNER", "WORKSPACE_OPERATOR", "WORKSPACE_AUTHOR", "WORKSPACE_MEMBER",
     "WORKSPACE_ACCESSOR"};
+constexpr std::array<std::string_view, 2> kDagRoles = {"DAG_VIEWER", "DAG_AUTHOR"};
+constexpr std::string_view kDeploymentAdmin = "DEPLOYMENT_ADMIN";
 
 bool is_valid_token_id(std::string_view id) {
   if (id.size() != 25 || id[0] != 'c') return false;
@@ -160,20 +164,36 @@ bool is_workspace_role(std::string_view role) {
   return std::find(kWorkspaceRoles.begin(), kWorkspaceRoles.end(), role) != kWorkspaceRoles.end();
 }
 
+bool is_dag_role(std::string_view role) {
+  return std::find(kDagRoles.begin(), kDagRoles.end(), role) != kDagRoles.end();
+}
+
 bool role_fits_entity_type(std::string_view role, EntityType type) {
+  bool custom = !role.empty() && !is_organization_role(role) && !is_workspace_role(role) &&
+                !is_dag_role(role) && role != kDeploymentAdmin;
   switch (type) {
     case EntityType::Organization:
       return is_organization_role(role);
     case EntityType::Workspace:
       return is_workspace_role(role);
     case EntityType::Deployment:
-      // DEPLOYMENT_ADMIN or a custom Deployment role (any other name).
-      return !role.empty() && !is_organization_role(role) && !is_workspace_role(role);
+      return role == kDeploymentAdmin || custom;
     case EntityType::Dag:
     case EntityType::DagTag:
-      return false;  // not served yet: the decoders refuse these entity types
+      return is_dag_role(role) || custom;
   }
   return false;
+}
+
+bool is_dag_entity(EntityType type) {
+  return type == EntityType::Dag || type == EntityType::DagTag;
+}
+
+RoleSet without_dag_roles(const RoleSet& roles) {
+  RoleSet out;
+  for (const Role& role : roles)
+    if (!is_dag_entity(role.entity_type)) out.push_back(role);
+  return out;
 }
 
 size_t count_code_points(std::string_view text) {
@@ -252,23 +272,27 @@ Status Organization::validate_roles(EntityType type, const RoleSet& roles,
                                     const std::string& context) const {
   if (roles.empty()) return invalid(context + " must contain at least one role");
   int primary_count = 0;
-  std::set<std::pair<EntityType, std::string>> entities;
+  // (entity type, entity id, deployment id): a DAG id names a DAG only within its deployment.
+  std::set<std::tuple<EntityType, std::string, std::string>> entities;
   std::set<Role> seen;
+  const std::string token_type(to_string(type));
   for (size_t i = 0; i < roles.size(); ++i) {
     const Role& role = roles[i];
     if (!seen.insert(role).second) continue;  // an exact repeat changes nothing
     std::string item = context + "[" + std::to_string(i) + "]";
+    const std::string entity_type(to_string(role.entity_type));
     if (role.role.empty()) return invalid(item + ".role must not be empty");
     if (!role_fits_entity_type(role.role, role.entity_type))
-      return invalid(item + ".role " + role.role + " is not a valid " +
-                     std::string(to_string(role.entity_type)) + " role");
+      return invalid(item + ".role " + role.role + " is not a valid " + entity_type + " role");
+    if (!is_dag_entity(role.entity_type) && !role.deployment_id.empty())
+      return invalid(item + ".deploymentId is only allowed on DAG and DAG_TAG roles, not on " +
+                     entity_type);
     switch (role.entity_type) {
       case EntityType::Organization:
         if (role.entity_id != id_)
           return invalid(item + ".entityId must be the organization id " + id_);
         if (type != EntityType::Organization)
-          return invalid(item + ": a " + std::string(to_string(type)) +
-                         " token cannot have an ORGANIZATION role");
+          return invalid(item + ": a " + token_type + " token cannot have an ORGANIZATION role");
         break;
       case EntityType::Workspace:
         if (!find_workspace(role.entity_id))
@@ -282,17 +306,26 @@ Status Organization::validate_roles(EntityType type, const RoleSet& roles,
         break;
       case EntityType::Dag:
       case EntityType::DagTag:
-        break;  // unreachable: role_fits_entity_type refuses them
+        if (role.deployment_id.empty())
+          return invalid(item + ".deploymentId is required for a " + entity_type + " role");
+        if (!find_deployment(role.deployment_id))
+          return invalid(item + ".deploymentId: deployment " + role.deployment_id + " not found");
+        if (role.entity_id.empty())
+          return invalid(item + ".entityId must name the " +
+                         (role.entity_type == EntityType::Dag ? "DAG id" : "tag value"));
+        if (type != EntityType::Deployment)
+          return invalid(item + ": " + (type == EntityType::Organization ? "an " : "a ") +
+                         token_type + " token cannot have a " + entity_type + " role");
+        break;
     }
-    if (!entities.insert({role.entity_type, role.entity_id}).second)
-      return invalid(item + ": more than one role on " + std::string(to_string(role.entity_type)) +
-                     " " + role.entity_id);
+    if (!entities.insert({role.entity_type, role.entity_id, role.deployment_id}).second)
+      return invalid(item + ": more than one role on " + entity_type + " " + role.entity_id +
+                     (role.deployment_id.empty() ? "" : " in deployment " + role.deployment_id));
     if (role.entity_type == type) ++primary_count;
   }
   if (primary_count != 1)
-    return invalid(context + " must contain exactly one role with entityType " +
-                   std::string(to_string(type)) + " (the token's type), found " +
-                   std::to_string(primary_count));
+    return invalid(context + " must contain exactly one role with entityType " + token_type +
+                   " (the token's type), found " + std::to_string(primary_count));
   return ok_status();
 }
 
@@ -343,6 +376,7 @@ ApiToken Organization::insert_new(const NewToken& token, Timestamp now) {
   t.name = r.name;
   t.description = r.description;
   t.type = r.type;
+  t.kind = r.kind;
   std::string entity_id = r.type == EntityType::Organization ? id_ : r.entity_id;
   t.roles = token.roles ? normalize_roles(*token.roles) : RoleSet{Role{r.role, entity_id, r.type}};
   t.expiry_period_in_days = r.expiry_period_in_days;
@@ -416,16 +450,20 @@ Result<ApiToken> Organization::update_token(const std::string& token_id, const s
   return result;
 }
 
-Result<RoleSet> Organization::update_token_roles(const std::string& token_id,
-                                                 const RoleSet& roles) {
+Result<RoleSet> Organization::update_token_roles(const std::string& token_id, const RoleSet& roles,
+                                                 bool keep_dag_roles) {
   RoleSet result;
   {
     Lock lock(mutex_);
     ApiToken* t = find(token_id);
     if (!t) return not_found("API token " + token_id + " not found");
-    Status valid = validate_roles(t->type, roles, "roles");
+    RoleSet held = roles;
+    if (keep_dag_roles)
+      for (const Role& role : t->roles)
+        if (is_dag_entity(role.entity_type)) held.push_back(role);
+    Status valid = validate_roles(t->type, held, "roles");
     if (!valid.ok()) return valid.error();
-    t->roles = normalize_roles(roles);
+    t->roles = normalize_roles(std::move(held));
     t->updated_at = clock_.now();
     result = t->roles;
   }
@@ -443,6 +481,7 @@ Result<ApiToken> Organization::rotate_token(const std::string& token_id) {
     std::string value = generate_value(t->id);
     t->short_token = sha256_hex(value).substr(0, 10);
     t->start_at = t->updated_at = now;
+    t->last_rotated_at = now;
     if (t->expiry_period_in_days)
       t->end_at = now + std::chrono::days(*t->expiry_period_in_days);
     else
@@ -474,25 +513,38 @@ Result<astro::json::TokenPage> Organization::list_tokens(const TokenQuery& query
   if (!keys.ok()) return keys.error();
 
   SharedLock lock(mutex_);
-  auto in_workspace = [&](const ApiToken& t) {
-    return std::any_of(t.roles.begin(), t.roles.end(), [&](const Role& r) {
-      if (r.entity_type == EntityType::Workspace) return r.entity_id == query.workspace_id;
-      if (r.entity_type != EntityType::Deployment) return false;
-      const Deployment* d = find_deployment(r.entity_id);
-      return d && d->workspace_id == query.workspace_id;
-    });
+  // Without query.dag_roles (v1beta1) a token is matched as its client sees it.
+  auto visible = [&](const Role& r) { return query.dag_roles || !is_dag_entity(r.entity_type); };
+  auto has_role = [&](const ApiToken& t, auto&& matches) {
+    return std::any_of(t.roles.begin(), t.roles.end(),
+                       [&](const Role& r) { return visible(r) && matches(r); });
   };
-  auto on_deployment = [&](const ApiToken& t) {
-    return std::any_of(t.roles.begin(), t.roles.end(), [&](const Role& r) {
-      return r.entity_type == EntityType::Deployment && r.entity_id == query.deployment_id;
-    });
+  auto in_workspace = [&](const Role& r) {
+    if (r.entity_type == EntityType::Workspace) return r.entity_id == query.workspace_id;
+    if (r.entity_type == EntityType::Organization) return false;
+    const Deployment* d =
+        find_deployment(r.entity_type == EntityType::Deployment ? r.entity_id : r.deployment_id);
+    return d && d->workspace_id == query.workspace_id;
+  };
+  auto on_deployment = [&](const Role& r) {
+    if (r.entity_type == EntityType::Deployment) return r.entity_id == query.deployment_id;
+    return is_dag_entity(r.entity_type) && r.deployment_id == query.deployment_id;
+  };
+  auto on_dag = [&](const Role& r) {
+    return r.entity_type == EntityType::Dag && r.entity_id == query.dag_id;
+  };
+  auto on_dag_tag = [&](const Role& r) {
+    return r.entity_type == EntityType::DagTag && contains(query.dag_tags, r.entity_id);
   };
   std::vector<const ApiToken*> matching;
   matching.reserve(tokens_.size());
   for (const auto& [sequence, t] : tokens_) {
     if (query.only_organization_tokens && t.type != EntityType::Organization) continue;
-    if (!query.workspace_id.empty() && !in_workspace(t)) continue;
-    if (!query.deployment_id.empty() && !on_deployment(t)) continue;
+    if (query.kind && t.kind != *query.kind) continue;
+    if (!query.workspace_id.empty() && !has_role(t, in_workspace)) continue;
+    if (!query.deployment_id.empty() && !has_role(t, on_deployment)) continue;
+    if (!query.dag_id.empty() && !has_role(t, on_dag)) continue;
+    if (!query.dag_tags.empty() && !has_role(t, on_dag_tag)) continue;
     matching.push_back(&t);
   }
   if (!keys->empty()) {
@@ -548,6 +600,8 @@ Result<ApiToken> Organization::patch_token(const std::string& token_id, const To
     if (patch.name) t->name = *patch.name;
     if (patch.description) t->description = *patch.description;
     if (patch.roles) t->roles = normalize_roles(*patch.roles);
+    if (patch.kind) t->kind = *patch.kind;
+    if (patch.last_rotated_at) t->last_rotated_at = *patch.last_rotated_at;
     if (patch.start_at) t->start_at = *patch.start_at;
     if (patch.created_at) t->created_at = *patch.created_at;
     if (patch.end_at) t->end_at = *patch.end_at;
@@ -586,7 +640,7 @@ std::string Organization::encode_data() const {
     for (const auto& [sequence, t] : tokens_) page.tokens.push_back(t);
   }
   page.total_count = page.limit = static_cast<int>(page.tokens.size());
-  std::string body = astro::json::encode_token_page(page);
+  std::string body = v1::encode_token_page(page);
   // Stored tokens never hold a value, so the page carries no secret.
   return "{\"format\":" + json_quote(kDataFormat) + ",\"organizationId\":" + json_quote(id_) + "," +
          body.substr(1);
@@ -605,7 +659,7 @@ Status Organization::load_data(const std::string& json) {
   } catch (const Poco::Exception& e) {
     return invalid("not valid JSON: " + e.message());
   }
-  auto page = astro::json::decode_token_page(json);
+  auto page = v1::decode_token_page(json, v1::Dialect::Legacy);
   if (!page.ok()) return page.error();
   std::map<uint64_t, ApiToken> tokens;
   std::unordered_map<std::string, uint64_t> sequence_of;

@@ -1,12 +1,18 @@
 // The simulated organization: its workspaces, deployments and API tokens, and
 // the rules the Astro API applies when tokens are created or changed.
 //
+// One organization's state serves both API versions (api.h): the model holds
+// everything v1 can express (kind, lastRotatedAt, DAG and DAG_TAG roles with
+// their deployment); the v1beta1 routes show each token without what their
+// contract cannot express.
+//
 // Thread-safe: every method may be called from any request thread. Reads
 // share a lock; writes take it exclusively. Failures come back as Error
 // values: kind Invalid (the API answers 400) or NotFound (404), with a
-// message naming the offending field. Secret token values are returned only
-// by create_tokens() and rotate_token(), and kept in memory only for
-// issued_values().
+// message that starts with the offending field ("roles[1].deploymentId: …",
+// "name must be …") whenever one field is at fault. Secret token values are
+// returned only by create_tokens() and rotate_token(), and kept in memory
+// only for issued_values().
 #pragma once
 
 #include <atomic>
@@ -52,14 +58,22 @@ struct NewToken {
   std::string id;  // empty: generated
 };
 
-// The query of ListApiTokens, already checked for syntax.
+// The query of ListApiTokens, already checked for syntax. Without
+// `dag_roles` (v1beta1) the filters look only at a token's other roles, as a
+// v1beta1 client sees them.
 struct TokenQuery {
   int offset = 0;
   int limit = 20;
-  std::string workspace_id;   // empty: no filter
-  std::string deployment_id;  // empty: no filter
+  std::string workspace_id;           // empty: no filter
+  std::string deployment_id;          // empty: no filter (also matches DAG roles on it)
+  std::string dag_id;                 // empty: no filter; a DAG role on this DAG id
+  std::vector<std::string> dag_tags;  // empty: no filter; a DAG_TAG role on one of them
+  std::optional<TokenKind> kind;      // nullopt: no filter
   bool only_organization_tokens = false;
-  std::vector<std::string> sorts;  // "name:asc" …, validated by list_tokens()
+  bool dag_roles = true;
+  // "name:asc" …, validated by list_tokens(). Ties (and no sorts at all) keep
+  // the creation order, so the order is total and stable across pages.
+  std::vector<std::string> sorts;
 };
 
 // The query of ListWorkspaces / ListDeployments.
@@ -81,25 +95,35 @@ struct Page {
 };
 
 // An out-of-band change (drift, ageing). Each engaged field replaces the
-// token's value; `end_at`, `last_used_at` and `expiry_period_in_days` can be
-// cleared with an engaged nullopt. `updated_at` defaults to now.
+// token's value; `end_at`, `last_used_at`, `last_rotated_at` and
+// `expiry_period_in_days` can be cleared with an engaged nullopt.
+// `updated_at` defaults to now.
 struct TokenPatch {
   std::optional<std::string> name;
   std::optional<std::string> description;
   std::optional<RoleSet> roles;
+  std::optional<TokenKind> kind;
   std::optional<Timestamp> start_at;
   std::optional<Timestamp> created_at;
   std::optional<Timestamp> updated_at;
   std::optional<std::optional<Timestamp>> end_at;
   std::optional<std::optional<Timestamp>> last_used_at;
+  std::optional<std::optional<Timestamp>> last_rotated_at;
   std::optional<std::optional<int>> expiry_period_in_days;
 };
 
 // The role names built into Astro, by the entity type they belong to. Any
-// other non-empty name is a custom Deployment role.
+// other non-empty name is a custom role, fit for a DEPLOYMENT, DAG or
+// DAG_TAG entity.
 bool is_organization_role(std::string_view role);
 bool is_workspace_role(std::string_view role);
+bool is_dag_role(std::string_view role);  // DAG_VIEWER, DAG_AUTHOR
 bool role_fits_entity_type(std::string_view role, EntityType type);
+
+// DAG and DAG_TAG: the entities inside a deployment, named with deploymentId.
+bool is_dag_entity(EntityType type);
+// The roles a v1beta1 client sees: all but DAG and DAG_TAG roles.
+RoleSet without_dag_roles(const RoleSet& roles);
 
 // Number of Unicode code points in UTF-8 `text`.
 size_t count_code_points(std::string_view text);
@@ -119,9 +143,13 @@ class Organization {
   // UpdateApiToken; `description` nullopt keeps the current one.
   Result<astro::ApiToken> update_token(const std::string& token_id, const std::string& name,
                                        const std::optional<std::string>& description);
-  // UpdateApiTokenRoles; answers the normalized role set now held.
-  Result<RoleSet> update_token_roles(const std::string& token_id, const RoleSet& roles);
-  // RotateApiToken: same id, new value, new startAt, endAt = startAt + expiry.
+  // UpdateApiTokenRoles; answers the normalized role set now held. With
+  // `keep_dag_roles` (the v1beta1 route, whose roles cannot name DAGs) the
+  // token's DAG and DAG_TAG roles stay and `roles` replaces the others.
+  Result<RoleSet> update_token_roles(const std::string& token_id, const RoleSet& roles,
+                                     bool keep_dag_roles = false);
+  // RotateApiToken: same id, new value, new startAt, endAt = startAt + expiry,
+  // lastRotatedAt = now.
   Result<astro::ApiToken> rotate_token(const std::string& token_id);
   Status delete_token(const std::string& token_id);
   Result<astro::json::TokenPage> list_tokens(const TokenQuery& query) const;
@@ -139,10 +167,11 @@ class Organization {
   const Deployment* find_deployment(const std::string& deployment_id) const;
 
   // Persistence. revision() grows with every token change. encode_data()
-  // snapshots the tokens (never their values) as an ApiTokensPaginated
-  // document holding every token plus "organizationId"; load_data() replaces
-  // all tokens with such a snapshot (Invalid when it is malformed or belongs
-  // to another organization).
+  // snapshots the tokens (never their values) as a v1 ApiTokensPaginated
+  // document holding every token plus "format" and "organizationId";
+  // load_data() replaces all tokens with such a snapshot, also one written
+  // before v1 (v1beta1 token shapes: `type`, no `kind`); Invalid when it is
+  // malformed or belongs to another organization.
   uint64_t revision() const { return revision_.load(); }
   std::string encode_data() const;
   Status load_data(const std::string& json);

@@ -18,7 +18,8 @@ Timestamp at(const char* text) { return *parse_rfc3339(text); }
 bool same(const NewToken& a, const NewToken& b) {
   return a.id == b.id && a.roles == b.roles && a.request.name == b.request.name &&
          a.request.description == b.request.description && a.request.type == b.request.type &&
-         a.request.role == b.request.role && a.request.entity_id == b.request.entity_id &&
+         a.request.kind == b.request.kind && a.request.role == b.request.role &&
+         a.request.entity_id == b.request.entity_id &&
          a.request.expiry_period_in_days == b.request.expiry_period_in_days;
 }
 
@@ -40,22 +41,37 @@ TEST_CASE("bulk create bodies round-trip", "[sim]") {
                {"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}},
        "cfixed0000000000000000001"});
   request.tokens.push_back(
+      {{"dags", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh",
+        std::nullopt, TokenKind::DirectAccess},
+       RoleSet{{"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment},
+               {"DAG_VIEWER", "etl", EntityType::Dag, "clyn6kxud003x01mtxmccegnh"}},
+       ""});
+  request.tokens.push_back(
       {{"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt},
        std::nullopt,
        ""});
   auto decoded = decode_bulk_create(encode_bulk_create(request));
   REQUIRE(decoded.ok());
   CHECK(decoded->include_values);
-  REQUIRE(decoded->tokens.size() == 2);
+  REQUIRE(decoded->tokens.size() == 3);
   CHECK(same(decoded->tokens[0], request.tokens[0]));
   CHECK(same(decoded->tokens[1], request.tokens[1]));
+  CHECK(same(decoded->tokens[2], request.tokens[2]));
+  CHECK(
+      encode_new_token(request.tokens[1]).find(R"("scope":"DEPLOYMENT","kind":"DIRECT_ACCESS")") !=
+      std::string::npos);
 
   auto templated = decode_bulk_create(
       R"({"template":{"name":"n","type":"ORGANIZATION","role":"ORGANIZATION_MEMBER"},"count":3})");
   REQUIRE(templated.ok());
   REQUIRE(templated->tokens.size() == 3);
   CHECK(templated->tokens[2].request.name == "n-3");
+  CHECK(templated->tokens[2].request.type == EntityType::Organization);  // "type" still works
   CHECK_FALSE(templated->include_values);
+  auto v1_template = decode_bulk_create(
+      R"({"template":{"name":"n","scope":"ORGANIZATION","kind":"DIRECT_ACCESS","role":"ORGANIZATION_MEMBER"},"count":1})");
+  REQUIRE(v1_template.ok());
+  CHECK(v1_template->tokens[0].request.kind == TokenKind::DirectAccess);
 
   BulkCreated created{{"c1", "c2"}, {"v1", "v2"}};
   auto answer = decode_bulk_created(encode_bulk_created(created));
@@ -72,17 +88,23 @@ TEST_CASE("bulk create bodies round-trip", "[sim]") {
     CHECK_FALSE(decode_bulk_create(bad).ok());
   }
   CHECK(decode_bulk_create(R"({"tokens":[{"name":"n"}]})").error().message ==
-        "tokens[0]: missing required field type");
+        "tokens[0]: missing required field scope");
   CHECK(decode_bulk_create(R"({"tokens":[{"name":"n","type":"DAG","role":"DAG_VIEWER"}]})")
             .error()
             .message == "tokens[0]: type must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
+  CHECK(decode_bulk_create(R"({"tokens":[{"name":"n","scope":"DAG_TAG","role":"DAG_VIEWER"}]})")
+            .error()
+            .message == "tokens[0]: scope must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
 }
 
 TEST_CASE("token patches round-trip - including cleared fields", "[sim]") {
   TokenPatch patch;
   patch.name = "n";
   patch.description = "";
-  patch.roles = RoleSet{{"ORGANIZATION_OWNER", "corg", EntityType::Organization}};
+  patch.roles = RoleSet{{"ORGANIZATION_OWNER", "corg", EntityType::Organization},
+                        {"DAG_VIEWER", "etl", EntityType::Dag, "cdep"}};
+  patch.kind = TokenKind::DirectAccess;
+  patch.last_rotated_at = std::optional<Timestamp>();
   patch.start_at = at("2024-01-01T00:00:00Z");
   patch.created_at = at("2023-01-01T00:00:00Z");
   patch.updated_at = at("2024-02-01T00:00:00Z");
@@ -94,6 +116,8 @@ TEST_CASE("token patches round-trip - including cleared fields", "[sim]") {
   CHECK(decoded->name == patch.name);
   CHECK(decoded->description == patch.description);
   CHECK(decoded->roles == patch.roles);
+  CHECK(decoded->kind == patch.kind);
+  CHECK(decoded->last_rotated_at == patch.last_rotated_at);
   CHECK(decoded->start_at == patch.start_at);
   CHECK(decoded->created_at == patch.created_at);
   CHECK(decoded->updated_at == patch.updated_at);
@@ -114,6 +138,10 @@ TEST_CASE("token patches round-trip - including cleared fields", "[sim]") {
   CHECK(decode_token_patch(R"({"expiryPeriodInDays":0})").error().message ==
         "expiryPeriodInDays must be between 1 and 3650");
   CHECK(decode_token_patch(R"({"ttl":1})").error().message == "unknown field ttl");
+  CHECK(decode_token_patch(R"({"kind":"SOMETIMES"})").error().message ==
+        "kind must be one of DIRECT_ACCESS, STANDARD");
+  CHECK(decode_token_patch(R"({"lastRotatedAt":"2024-05-06T07:08:09Z"})")->last_rotated_at ==
+        std::optional<Timestamp>(at("2024-05-06T07:08:09Z")));
 }
 
 TEST_CASE("seed files", "[sim]") {
@@ -178,7 +206,7 @@ TEST_CASE("Workspace and Deployment pages carry every field the contract require
   CHECK(ws->getValue<std::string>("organizationId") == "corg");
 
   Page<Deployment> deployments{seed.deployments, 1, 0, 20};
-  std::string dep_body = encode_deployment_page(deployments, org);
+  std::string dep_body = encode_deployment_page(deployments, org, ApiVersion::V1Beta1);
   auto dep_ids = astro::json::decode_id_page(dep_body, "deployments");
   REQUIRE(dep_ids.ok());
   CHECK(dep_ids->total_count == 1);
@@ -213,6 +241,11 @@ TEST_CASE("Workspace and Deployment pages carry every field the contract require
   }
   CHECK(dep->getValue<std::string>("workspaceId") == "clx42sxw501gl01o0gjenthnh");
   CHECK(dep->getValue<std::string>("workspaceName") == "Default Workspace");
+  CHECK_FALSE(dep->has("apiUrl"));
+  // v1 Deployments also require apiUrl and uiUrl.
+  auto v1_dep = first_item(encode_deployment_page(deployments, org, ApiVersion::V1), "deployments");
+  CHECK(v1_dep->getValue<std::string>("apiUrl") == "https://sim.astronomer.run/dxmccegnh/api/v2");
+  CHECK(v1_dep->getValue<std::string>("uiUrl") == "https://sim.astronomer.run/dxmccegnh");
 
   CHECK(decode_string_list(encode_string_list("values", {"a", "b\"c"}), "values").value() ==
         std::vector<std::string>{"a", "b\"c"});

@@ -321,3 +321,269 @@ TEST_CASE("bulk creation is all or nothing and honours fixed ids", "[sim]") {
   CHECK(created->at(1).roles.size() == 2);
   CHECK(f.org.token_count() == 2);
 }
+
+TEST_CASE("DAG and DAG_TAG roles need an existing deploymentId - on DEPLOYMENT tokens only",
+          "[sim]") {
+  Fixture f;
+  auto dep_token = f.org.create_token(
+      {"dep", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", kDep, std::nullopt});
+  auto ws_token = f.org.create_token(ws_request("ws"));
+  auto org_token = f.org.create_token(
+      {"org", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  REQUIRE((dep_token.ok() && ws_token.ok() && org_token.ok()));
+  const Role dep_admin{"DEPLOYMENT_ADMIN", kDep, EntityType::Deployment};
+  const Role dag_viewer{"DAG_VIEWER", "etl_daily", EntityType::Dag, kDep};
+  const Role tag_author{"DAG_AUTHOR", "finance", EntityType::DagTag, kDep};
+  const Role ws_owner{"WORKSPACE_OWNER", kWs, EntityType::Workspace};
+  const Role org_member{"ORGANIZATION_MEMBER", kOrg, EntityType::Organization};
+
+  struct Case {
+    std::string token_id;
+    RoleSet roles;
+    std::string error;  // "" = accepted
+  };
+  const std::vector<Case> cases = {
+      {dep_token->id, {dep_admin, dag_viewer, tag_author}, ""},
+      {dep_token->id, {dep_admin, {"Custom_Dag_Role", "any.dag-id", EntityType::Dag, kDep}}, ""},
+      // The same DAG id in another deployment would be another DAG; here it is a repeat.
+      {dep_token->id,
+       {dep_admin, dag_viewer, {"DAG_AUTHOR", "etl_daily", EntityType::Dag, kDep}},
+       "roles[2]: more than one role on DAG etl_daily in deployment " + std::string(kDep)},
+      {dep_token->id,
+       {dep_admin, {"DAG_VIEWER", "etl_daily", EntityType::Dag}},
+       "roles[1].deploymentId is required for a DAG role"},
+      {dep_token->id,
+       {dep_admin, {"DAG_VIEWER", "finance", EntityType::DagTag}},
+       "roles[1].deploymentId is required for a DAG_TAG role"},
+      {dep_token->id,
+       {dep_admin, {"DAG_VIEWER", "etl_daily", EntityType::Dag, "cgone"}},
+       "roles[1].deploymentId: deployment cgone not found"},
+      {dep_token->id,
+       {dep_admin, {"DAG_VIEWER", "", EntityType::Dag, kDep}},
+       "roles[1].entityId must name the DAG id"},
+      {dep_token->id,
+       {dep_admin, {"DAG_VIEWER", "", EntityType::DagTag, kDep}},
+       "roles[1].entityId must name the tag value"},
+      {dep_token->id,
+       {dep_admin, {"DEPLOYMENT_ADMIN", "etl_daily", EntityType::Dag, kDep}},
+       "roles[1].role DEPLOYMENT_ADMIN is not a valid DAG role"},
+      {dep_token->id,
+       {{"DAG_VIEWER", kDep, EntityType::Deployment}},
+       "roles[0].role DAG_VIEWER is not a valid DEPLOYMENT role"},
+      {dep_token->id,
+       {dep_admin, {"WORKSPACE_OWNER", "finance", EntityType::DagTag, kDep}},
+       "roles[1].role WORKSPACE_OWNER is not a valid DAG_TAG role"},
+      {dep_token->id,
+       {dag_viewer},
+       "roles must contain exactly one role with entityType DEPLOYMENT (the token's type), found "
+       "0"},
+      {dep_token->id,
+       {{"DEPLOYMENT_ADMIN", kDep, EntityType::Deployment, kDep}},
+       "roles[0].deploymentId is only allowed on DAG and DAG_TAG roles, not on DEPLOYMENT"},
+      {ws_token->id,
+       {{"WORKSPACE_OWNER", kWs, EntityType::Workspace, kDep}},
+       "roles[0].deploymentId is only allowed on DAG and DAG_TAG roles, not on WORKSPACE"},
+      {org_token->id,
+       {{"ORGANIZATION_MEMBER", kOrg, EntityType::Organization, kDep}},
+       "roles[0].deploymentId is only allowed on DAG and DAG_TAG roles, not on ORGANIZATION"},
+      {ws_token->id, {ws_owner, dag_viewer}, "roles[1]: a WORKSPACE token cannot have a DAG role"},
+      {org_token->id,
+       {org_member, tag_author},
+       "roles[1]: an ORGANIZATION token cannot have a DAG_TAG role"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.error);
+    auto held = f.org.update_token_roles(c.token_id, c.roles);
+    if (c.error.empty()) {
+      REQUIRE(held.ok());
+      CHECK(*held == normalize_roles(c.roles));
+      CHECK(f.org.get_token(c.token_id)->roles == normalize_roles(c.roles));
+    } else {
+      REQUIRE_FALSE(held.ok());
+      CHECK(held.error().kind == ErrorKind::Invalid);
+      CHECK(held.error().message == c.error);
+    }
+  }
+  CHECK(role_fits_entity_type("DAG_AUTHOR", EntityType::DagTag));
+  CHECK(role_fits_entity_type("Custom_Dag_Role", EntityType::Dag));
+  CHECK_FALSE(role_fits_entity_type("ORGANIZATION_OWNER", EntityType::Dag));
+  CHECK_FALSE(role_fits_entity_type("", EntityType::DagTag));
+}
+
+TEST_CASE("a v1beta1 roles update keeps the DAG roles it cannot name", "[sim]") {
+  Fixture f;
+  auto token = f.org.create_token(
+      {"dep", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", kDep, std::nullopt});
+  REQUIRE(token.ok());
+  const Role dag_viewer{"DAG_VIEWER", "etl_daily", EntityType::Dag, kDep};
+  const Role tag_author{"DAG_AUTHOR", "finance", EntityType::DagTag, kDep};
+  REQUIRE(f.org
+              .update_token_roles(
+                  token->id,
+                  {{"DEPLOYMENT_ADMIN", kDep, EntityType::Deployment}, dag_viewer, tag_author})
+              .ok());
+  const Role custom{"Custom_Role", kDep, EntityType::Deployment};
+  auto held = f.org.update_token_roles(token->id, {custom}, /*keep_dag_roles=*/true);
+  REQUIRE(held.ok());
+  CHECK(*held == normalize_roles({custom, dag_viewer, tag_author}));
+  CHECK(without_dag_roles(*held) == RoleSet{custom});
+  // A v1 update replaces them all.
+  auto replaced = f.org.update_token_roles(token->id, {custom});
+  REQUIRE(replaced.ok());
+  CHECK(*replaced == RoleSet{custom});
+}
+
+TEST_CASE("kind is kept from creation and rotate sets lastRotatedAt", "[sim]") {
+  Fixture f;
+  astro::CreateTokenRequest request = ws_request("direct", 10);
+  request.kind = TokenKind::DirectAccess;
+  auto token = f.org.create_token(request);
+  REQUIRE(token.ok());
+  CHECK(token->kind == TokenKind::DirectAccess);
+  CHECK_FALSE(token->last_rotated_at);
+  CHECK(f.org.create_token(ws_request("standard"))->kind == TokenKind::Standard);
+
+  f.clock.advance(std::chrono::hours(3));
+  auto rotated = f.org.rotate_token(token->id);
+  REQUIRE(rotated.ok());
+  CHECK(rotated->last_rotated_at == f.clock.now());
+  CHECK(rotated->kind == TokenKind::DirectAccess);
+  CHECK(f.org.get_token(token->id)->last_rotated_at == f.clock.now());
+  // Other changes leave it alone.
+  f.clock.advance(std::chrono::hours(1));
+  CHECK(f.org.update_token(token->id, "renamed", std::nullopt)->last_rotated_at ==
+        rotated->start_at);
+}
+
+TEST_CASE("listing filters on DAGs - tags - kind and as v1beta1 sees tokens", "[sim]") {
+  Fixture f;
+  Seed seed;
+  seed.workspaces = {{kWs, "one", "", {}}, {"cws2", "two", "", {}}};
+  seed.deployments = {{kDep, "dep", "", kWs, {}}, {"cdep2", "dep2", "", "cws2", {}}};
+  Organization org(kOrg, seed.workspaces, seed.deployments, f.clock);
+  auto make = [&](std::string name, std::string deployment, RoleSet extra, TokenKind kind) {
+    astro::CreateTokenRequest request{
+        std::move(name), "",  EntityType::Deployment, "DEPLOYMENT_ADMIN", deployment,
+        std::nullopt,    kind};
+    NewToken token{request, std::nullopt, ""};
+    if (!extra.empty()) {
+      extra.push_back({"DEPLOYMENT_ADMIN", deployment, EntityType::Deployment});
+      token.roles = extra;
+    }
+    auto created = org.create_tokens({token});
+    REQUIRE(created.ok());
+    return created->front().id;
+  };
+  // a: plain on kDep; b: a DAG role in cdep2 while scoped to kDep; c: tags; d: direct access.
+  std::string a = make("a", kDep, {}, TokenKind::Standard);
+  std::string b =
+      make("b", kDep, {{"DAG_VIEWER", "etl", EntityType::Dag, "cdep2"}}, TokenKind::Standard);
+  std::string c = make("c", "cdep2",
+                       {{"DAG_VIEWER", "finance", EntityType::DagTag, "cdep2"},
+                        {"DAG_VIEWER", "etl", EntityType::DagTag, "cdep2"}},
+                       TokenKind::Standard);
+  std::string d = make("d", "cdep2", {}, TokenKind::DirectAccess);
+
+  auto ids = [&](TokenQuery q) {
+    auto page = org.list_tokens(q);
+    REQUIRE(page.ok());
+    std::vector<std::string> out;
+    for (const auto& t : page->tokens) out.push_back(t.id);
+    return out;
+  };
+  TokenQuery by_dag;
+  by_dag.dag_id = "etl";  // a DAG role, not a DAG_TAG role of that value
+  CHECK(ids(by_dag) == std::vector<std::string>{b});
+  TokenQuery by_tags;
+  by_tags.dag_tags = {"finance", "nothing"};
+  CHECK(ids(by_tags) == std::vector<std::string>{c});
+  TokenQuery direct;
+  direct.kind = TokenKind::DirectAccess;
+  CHECK(ids(direct) == std::vector<std::string>{d});
+  TokenQuery on_dep2;
+  on_dep2.deployment_id = "cdep2";  // DAG roles in cdep2 count in v1
+  CHECK(ids(on_dep2) == std::vector<std::string>{b, c, d});
+  on_dep2.dag_roles = false;  // v1beta1 sees only b's DEPLOYMENT role on kDep
+  CHECK(ids(on_dep2) == std::vector<std::string>{c, d});
+  TokenQuery in_ws2;
+  in_ws2.workspace_id = "cws2";
+  CHECK(ids(in_ws2) == std::vector<std::string>{b, c, d});
+  in_ws2.dag_roles = false;
+  CHECK(ids(in_ws2) == std::vector<std::string>{c, d});
+}
+
+TEST_CASE("sorts on createdAt keep the creation order among equal times", "[sim]") {
+  Fixture f;
+  std::vector<std::string> created;
+  for (int i = 0; i < 6; ++i) {
+    if (i % 2 == 0) f.clock.advance(std::chrono::seconds(1));  // pairs share a createdAt
+    created.push_back(f.org.create_token(ws_request("t" + std::to_string(i)))->id);
+  }
+  auto ids = [&](std::vector<std::string> sorts, int offset, int limit) {
+    TokenQuery q;
+    q.sorts = std::move(sorts);
+    q.offset = offset;
+    q.limit = limit;
+    auto page = f.org.list_tokens(q);
+    REQUIRE(page.ok());
+    std::vector<std::string> out;
+    for (const auto& t : page->tokens) out.push_back(t.id);
+    return out;
+  };
+  CHECK(ids({"createdAt:asc"}, 0, 20) == created);
+  CHECK(ids({"createdAt:desc"}, 0, 20) == std::vector<std::string>{created[4], created[5],
+                                                                   created[2], created[3],
+                                                                   created[0], created[1]});
+  // Pages of one concatenate to the whole listing.
+  std::vector<std::string> paged;
+  for (int offset = 0; offset < 6; ++offset) {
+    auto page = ids({"createdAt:asc"}, offset, 1);
+    paged.insert(paged.end(), page.begin(), page.end());
+  }
+  CHECK(paged == created);
+}
+
+TEST_CASE("data snapshots keep kind - lastRotatedAt and DAG roles - and old ones still load",
+          "[sim]") {
+  Fixture f;
+  astro::CreateTokenRequest request{"dep", "", EntityType::Deployment, "DEPLOYMENT_ADMIN",
+                                    kDep,  30, TokenKind::DirectAccess};
+  auto token = f.org.create_token(request);
+  REQUIRE(token.ok());
+  REQUIRE(f.org
+              .update_token_roles(token->id, {{"DEPLOYMENT_ADMIN", kDep, EntityType::Deployment},
+                                              {"DAG_VIEWER", "etl", EntityType::Dag, kDep}})
+              .ok());
+  f.clock.advance(std::chrono::hours(1));
+  auto rotated = f.org.rotate_token(token->id);
+  REQUIRE(rotated.ok());
+
+  std::string data = f.org.encode_data();
+  CHECK(data.find(rotated->token.reveal()) == std::string::npos);
+  Organization restored(kOrg, f.seed.workspaces, f.seed.deployments, f.clock);
+  REQUIRE(restored.load_data(data).ok());
+  auto back = restored.get_token(token->id);
+  REQUIRE(back.ok());
+  CHECK(back->kind == TokenKind::DirectAccess);
+  CHECK(back->last_rotated_at == rotated->last_rotated_at);
+  CHECK(back->roles == rotated->roles);
+  CHECK(back->attrs() == rotated->attrs());
+
+  // A data file written before v1: v1beta1 token shapes.
+  const std::string old_data =
+      R"({"format":"astro-api-sim-data","organizationId":")" + std::string(kOrg) +
+      R"(","limit":1,"offset":0,"totalCount":1,"tokens":[{"id":"cold0000000000000000000001",)"
+      R"("name":"old","description":"","type":"WORKSPACE","shortToken":"s",)"
+      R"("createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z",)"
+      R"("startAt":"2024-01-01T00:00:00Z","roles":[{"entityId":")" +
+      kWs + R"(","entityType":"WORKSPACE","role":"WORKSPACE_OWNER"}]}]})";
+  REQUIRE(restored.load_data(old_data).ok());
+  auto old = restored.get_token("cold0000000000000000000001");
+  REQUIRE(old.ok());
+  CHECK(old->type == EntityType::Workspace);
+  CHECK(old->kind == TokenKind::Standard);
+  CHECK_FALSE(old->last_rotated_at);
+  // It is written back in v1 shapes.
+  CHECK(restored.encode_data().find(R"("scope":"WORKSPACE","kind":"STANDARD")") !=
+        std::string::npos);
+}

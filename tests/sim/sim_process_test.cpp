@@ -44,7 +44,7 @@ ProcessResult run_sim(const std::vector<std::string>& args, const RunOptions& op
 
 }  // namespace
 
-TEST_CASE("sim --help documents every flag and every /_sim/ control", "[sim]") {
+TEST_CASE("sim --help documents every flag - both API versions and every /_sim/ control", "[sim]") {
   ProcessResult help = run_sim({"--help"});
   CHECK(help.exit_code == 0);
   for (const char* text : {"--listen",
@@ -58,6 +58,19 @@ TEST_CASE("sim --help documents every flag and every /_sim/ control", "[sim]") {
                            "--tls-key",
                            "--rate-limits",
                            "--no-rate-limits",
+                           "/v1/organizations/{org}/tokens ",
+                           "/v1/organizations/{org}/tokens/{id} ",
+                           "/v1/organizations/{org}/tokens/{id}/roles",
+                           "/v1/organizations/{org}/tokens/{id}/rotate",
+                           "/v1/organizations/{org}/workspaces",
+                           "/v1/organizations/{org}/deployments",
+                           "/iam/v1beta1/organizations/{org}/tokens",
+                           "/platform/v1beta1/organizations/{org}/workspaces|deployments",
+                           "deploymentId",
+                           "lastRotatedAt",
+                           "DIRECT_ACCESS",
+                           "fieldErrors",
+                           "sorts=createdAt:asc|desc",
                            "GET    /_sim/health",
                            "GET    /_sim/requests",
                            "DELETE /_sim/requests",
@@ -356,7 +369,9 @@ TEST_CASE("sim --data keeps tokens across a restart - without their values", "[s
     CHECK(after[i].start_at == before[i].start_at);
     CHECK(after[i].end_at == before[i].end_at);
     CHECK(after[i].short_token == before[i].short_token);
+    CHECK(after[i].last_rotated_at == before[i].last_rotated_at);
   }
+  CHECK(before[1].last_rotated_at);  // the second was rotated
   std::string data = read_file(options.data_file);
   for (const std::string& value : values) CHECK(data.find(value) == std::string::npos);
   struct stat info {};
@@ -370,6 +385,46 @@ TEST_CASE("sim --data keeps tokens across a restart - without their values", "[s
   CHECK(sim.control().tokens().back().id == fourth->id);
   CHECK(sim.stop() == 0);
   CHECK(read_file(options.data_file).find(fourth->id) != std::string::npos);
+}
+
+TEST_CASE("sim --data loads a file written before v1 and keeps DAG roles and kind", "[sim]") {
+  TempDir dir;
+  SimOptions options = no_limits();
+  options.data_file = dir.file("data.json");
+  const std::string old_id = "cold0000000000000000000001";
+  write_file(options.data_file,
+             R"({"format":"astro-api-sim-data","organizationId":")" + std::string(kSimOrgId) +
+                 R"(","limit":1,"offset":0,"totalCount":1,"tokens":[{"id":")" + old_id +
+                 R"(","name":"old","description":"","type":"DEPLOYMENT","shortToken":"s",)"
+                 R"("createdAt":"2024-01-01T00:00:00Z","updatedAt":"2024-01-01T00:00:00Z",)"
+                 R"("startAt":"2024-01-01T00:00:00Z","roles":[{"entityId":")" +
+                 kSimDeploymentId +
+                 R"(","entityType":"DEPLOYMENT","role":"DEPLOYMENT_ADMIN"}]}]})");
+  SimProcess sim(options);
+  const std::string v1_tokens = "/v1/organizations/" + sim.org_id() + "/tokens";
+  HttpResponse got = sim.api("GET", v1_tokens + "/" + old_id);
+  REQUIRE(got.status == 200);
+  auto old = sim::v1::decode_token(got.body);
+  REQUIRE(old.ok());
+  CHECK(old->type == EntityType::Deployment);
+  CHECK(old->kind == TokenKind::Standard);
+
+  const RoleSet dag_roles =
+      normalize_roles({{"DEPLOYMENT_ADMIN", kSimDeploymentId, EntityType::Deployment},
+                       {"DAG_VIEWER", "etl", EntityType::Dag, kSimDeploymentId},
+                       {"DAG_AUTHOR", "finance", EntityType::DagTag, kSimDeploymentId}});
+  REQUIRE(
+      sim.api("POST", v1_tokens + "/" + old_id + "/roles", sim::v1::encode_roles_request(dag_roles))
+          .status == 200);
+  sim::TokenPatch direct;
+  direct.kind = TokenKind::DirectAccess;
+  CHECK(sim.control().patch_token(old_id, direct).kind == TokenKind::DirectAccess);
+  sim.restart();
+  auto back = sim.control().token(old_id);
+  REQUIRE(back);
+  CHECK(back->roles == dag_roles);
+  CHECK(back->kind == TokenKind::DirectAccess);
+  CHECK(read_file(options.data_file).find(R"("scope":"DEPLOYMENT")") != std::string::npos);
 }
 
 TEST_CASE("TLS with a throwaway CA", "[sim]") {

@@ -184,7 +184,7 @@ astro::ApiToken SimControl::patch_token(const std::string& token_id,
                                         const sim::TokenPatch& patch) const {
   HttpResponse r = call("PATCH", "/_sim/tokens/" + token_id, sim::encode_token_patch(patch));
   if (r.status != 200) unexpected("PATCH /_sim/tokens/" + token_id, r);
-  auto token = astro::json::decode_token(r.body);
+  auto token = sim::v1::decode_token(r.body);
   if (!token.ok()) unexpected("PATCH /_sim/tokens (answer: " + token.error().message + ")", r);
   return *token;
 }
@@ -219,7 +219,7 @@ bool SimControl::delete_token(const std::string& token_id) const {
 std::vector<astro::ApiToken> SimControl::tokens() const {
   HttpResponse r = call("GET", "/_sim/tokens");
   if (r.status != 200) unexpected("GET /_sim/tokens", r);
-  auto page = astro::json::decode_token_page(r.body);
+  auto page = sim::v1::decode_token_page(r.body);
   if (!page.ok()) unexpected("GET /_sim/tokens (answer: " + page.error().message + ")", r);
   return std::move(page->tokens);
 }
@@ -228,7 +228,7 @@ std::optional<astro::ApiToken> SimControl::token(const std::string& token_id) co
   HttpResponse r = call("GET", "/_sim/tokens/" + token_id);
   if (r.status == 404) return std::nullopt;
   if (r.status != 200) unexpected("GET /_sim/tokens/" + token_id, r);
-  auto token = astro::json::decode_token(r.body);
+  auto token = sim::v1::decode_token(r.body);
   if (!token.ok()) unexpected("GET /_sim/tokens (answer: " + token.error().message + ")", r);
   return *token;
 }
@@ -289,6 +289,10 @@ void SimProcess::start() {
   }
   bool tls = !options_.tls_cert.empty();
   base_url_ = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+}
+
+std::string SimProcess::v1_url() const {
+  return base_url_ + "/v1/organizations/" + options_.org_id;
 }
 
 std::string SimProcess::iam_url() const {

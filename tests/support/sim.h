@@ -26,6 +26,7 @@
 #include "astro/client.h"
 #include "sim/bodies.h"
 #include "sim/controls.h"
+#include "sim/v1_json.h"
 #include "support/http.h"
 #include "support/process.h"
 
@@ -76,7 +77,8 @@ struct RequestStats {
   uint64_t count(const std::string& operation, int status) const;
 };
 
-// Typed access to the /_sim/ controls of a running simulator. Cheap to copy.
+// Typed access to the /_sim/ controls of a running simulator (their token
+// bodies are v1 shapes: kind, lastRotatedAt, DAG roles). Cheap to copy.
 class SimControl {
  public:
   explicit SimControl(std::string base_url, HttpOptions http = {});
@@ -125,6 +127,8 @@ class SimProcess {
   const std::string& bearer_token() const { return options_.bearer_token; }
   const std::string& org_id() const { return options_.org_id; }
   const SimOptions& options() const { return options_; }
+  // {base_url}/v1/organizations/{org}: tokens, workspaces and deployments.
+  std::string v1_url() const;
   // {base_url}/iam/v1beta1/organizations/{org} and the Platform equivalent.
   std::string iam_url() const;
   std::string platform_url() const;
