@@ -2,13 +2,18 @@
 # The README's demo command: installs what is missing, builds astro-tokend and
 # astro-api-sim, then walks through the product against the simulator on
 # loopback: validate, plan, apply, a no-op plan, an out-of-band change detected
-# and put back, and finally the daemon putting back a change on its own.
+# and put back, the daemon putting back a change on its own, and a rotated
+# token reaching its consumer through a delivery hook. It ends by printing
+# where the daemon's status page is; with --keep the daemon and the
+# simulator stay up (until Ctrl-C) so that the page can be opened.
 #
 # Everything it creates lives in .demo/ (removed at the start of each run).
 # Token values go to sink files only; the demo never prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+keep=false
+if [[ "${1:-}" == "--keep" ]]; then keep=true; fi
 
 scripts/setup.sh
 echo "== building astro-tokend and astro-api-sim"
@@ -54,6 +59,17 @@ port=$(<"$work/sim.port")
 api="http://127.0.0.1:$port"
 echo "astro-api-sim serves $api"
 
+# A consumer's delivery hook: astro-tokend runs it after each value reaches
+# its sink, with the value on stdin only. It tells what it got, never the value.
+cat >"$work/consumer-hook.sh" <<'HOOK'
+#!/bin/sh
+value=$(cat)
+printf '%s %s: %s: a new value reached the consumer (%d bytes, token %s, sink %s)\n' \
+  "$(date -u +%H:%M:%SZ)" "$ASTRO_TOKEND_ADDRESS" "$ASTRO_TOKEND_ACTION" "${#value}" \
+  "$ASTRO_TOKEND_TOKEN_ID" "$(basename "$ASTRO_TOKEND_SINK")" >>"$1"
+HOOK
+chmod 0755 "$work/consumer-hook.sh"
+
 cat >"$work/astro-tokend.toml" <<EOF
 # Demo config: the example specs of config/tokens.d against astro-api-sim.
 [astro]
@@ -65,6 +81,7 @@ paths = ["tokens.d"]
 path = "state/state.db"
 [secrets]
 dir = "tokens"
+on_delivery = ["$work/consumer-hook.sh", "$work/consumer.log"]
 [reconcile]
 interval = "2s"
 jitter = "0s"
@@ -133,5 +150,24 @@ curl -sf "http://$metrics/metrics" | grep -E '^astro_tokend_(reconciles_total|ma
 step "astro-tokend history"
 "$tokend" history "${cfg[@]}" --limit 5 2>/dev/null || true
 
+step "a token's sink file is lost: the daemon rotates the token and runs its delivery hook"
+rm "$work/tokens/workspace_token.token"
+wait_until 'grep -q "astro_api_token.workspace_token: rotate:" "$work/consumer.log" 2>/dev/null' 30
+echo "what the consumer's delivery hook printed (the creates, then the rotation):"
+cat "$work/consumer.log"
+
+step "the status page"
+curl -sf "http://$metrics/" >"$work/status.html"
+curl -sf "http://$metrics/status.json" >"$work/status.json"
+grep -o '"address" *: *"[^"]*"' "$work/status.json" | sed 's/.*: *"\(.*\)"/  \1/' | sort -u
+echo "(saved as $work/status.html and $work/status.json)"
+
 echo
-echo "Demo finished. Files are in $work; the daemon and the simulator are stopped now."
+if $keep; then
+  echo "Status page: http://$metrics/ (data: http://$metrics/status.json, metrics: http://$metrics/metrics)"
+  echo "The daemon and the simulator keep running; press Ctrl-C to stop them."
+  wait
+else
+  echo "Demo finished. Files are in $work; the daemon and the simulator are stopped now."
+  echo "Status page: http://$metrics/ while the daemon ran (run scripts/demo.sh --keep to open it)."
+fi

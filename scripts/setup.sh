@@ -12,6 +12,8 @@ packages=(
   python3 python3-prometheus-client clang-format
   prometheus  # promtool: checks the /metrics scrape and tests the alert rules
   chromium    # headless: loads the status page in its test
+  libpq-dev postgresql  # the PostgreSQL state backend; its tests run a real server
+  clang libclang-rt-14-dev  # libFuzzer with ASan+UBSan (scripts/fuzz.sh)
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   tokend::cli::add_run_command(app, global, &exit_code);
   tokend::cli::add_state_command(app, global, &exit_code);
   tokend::cli::add_import_command(app, global, &exit_code);
+  tokend::cli::add_adopt_command(app, global, &exit_code);
   tokend::cli::add_history_command(app, global, &exit_code);
   tokend::cli::add_version_flag(app);
   tokend::cli::list_global_options_in_help(app, global);

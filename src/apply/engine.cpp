@@ -33,6 +33,7 @@ struct Done {
   bool committed = false;
   state::ResourceRecord row;
   std::optional<Error> error;
+  std::optional<HookReport> hook;  // the delivery hook that ran, if any
 };
 
 Done failed(Error error) {
@@ -93,8 +94,15 @@ plan::Counts counts_of(const plan::Change& change) {
 // is either immutable or guarded).
 class Executor {
  public:
-  Executor(Dependencies& deps, const ApplyOptions& options, std::set<std::string> shared_sinks)
-      : deps_(deps), options_(options), shared_sinks_(std::move(shared_sinks)) {}
+  Executor(Dependencies& deps, const ApplyOptions& options, std::set<std::string> shared_sinks,
+           const std::vector<state::Intent>& unsettled)
+      : deps_(deps), options_(options), shared_sinks_(std::move(shared_sinks)) {
+    for (const state::Intent& intent : unsettled) unsettled_[intent.key].push_back(intent);
+    for (auto& [key, intents] : unsettled_)
+      std::sort(intents.begin(), intents.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.started_at, a.id) < std::tie(b.started_at, b.id);
+      });
+  }
 
   ActionResult run(const plan::Change& change) {
     const auto started = SteadyClock::now();
@@ -105,6 +113,7 @@ class Executor {
     result.rotate = change.rotate || change.action == plan::Action::Rotate;
     result.ok = !done.error.has_value();
     if (done.error) result.error = *done.error;
+    result.hook = std::move(done.hook);
     result.seconds = std::chrono::duration<double>(SteadyClock::now() - started).count();
     if (done.committed)
       result.token_id = done.row.id;
@@ -138,7 +147,9 @@ class Executor {
       case plan::Action::Delete:
         return destroy(change);
       case plan::Action::Rotate:
-        return rotate(*change.before, change.after ? change.after->sink : change.before->sink_path);
+        return rotate(*change.before,
+                      change.after ? delivery_of(*change.after)
+                                   : Delivery{SinkTarget{change.before->sink_path, 0600, ""}, {}});
       case plan::Action::Forget:
         return forget(change);
     }
@@ -161,6 +172,86 @@ class Executor {
                         {{"error", status.error().describe()}});
   }
 
+  // ---- delivery hooks --------------------------------------------------------
+
+  // Runs the hook of `delivery` for `value`, just delivered to the row of
+  // `done` (committed with delivery_pending), and clears delivery_pending
+  // once it succeeds. Nothing runs without a hook, or once stopping (the
+  // flag stays for the next run).
+  void after_delivery(Done& done, const Delivery& delivery, DeliveryAction action,
+                      const SecretValue& value) {
+    if (delivery.hook.empty() || !done.committed || !done.row.delivery_pending || stopping())
+      return;
+    HookReport report = run_hook(deps_.hooks, deps_.logger, delivery.hook, options_.hook_timeout,
+                                 done.row.key, done.row.id, delivery.target.path, action, value);
+    if (report.ok) {
+      state::ResourceRecord row = done.row;
+      row.delivery_pending = false;
+      if (auto error = commit({{row.key, row, std::nullopt}}))
+        deps_.logger.warn(
+            "the delivery hook succeeded, but that could not be recorded; it runs "
+            "again on the next run",
+            {{"address", row.address()}, {"error", error->describe()}});
+      else
+        done.row = std::move(row);
+    }
+    done.hook = std::move(report);
+  }
+
+ public:
+  // Hands `pending` over again: reads the value back from its sink, checks it
+  // against the fingerprint and runs the hook (action deliver); clears
+  // delivery_pending when it succeeds, or at once when the spec no longer
+  // has a hook. nullopt when nothing ran (the row moved on, or stopping).
+  std::optional<HookReport> redeliver(const PendingDelivery& pending) {
+    auto current = deps_.store.resource(pending.key);
+    if (!current.ok()) {
+      deps_.logger.warn("cannot read state for a pending delivery; the next run tries again",
+                        {{"address", pending.address()}, {"error", current.error().describe()}});
+      return std::nullopt;
+    }
+    if (!current->has_value()) return std::nullopt;
+    state::ResourceRecord row = **current;
+    if (!row.delivery_pending || row.sink_sha256 != pending.sink_sha256 ||
+        row.sink_path != pending.sink_path || stopping())
+      return std::nullopt;
+    const auto clear = [&] {
+      row.delivery_pending = false;
+      if (auto error = commit({{row.key, row, std::nullopt}}))
+        deps_.logger.warn(
+            "the delivery hook succeeded, but that could not be recorded; it runs "
+            "again on the next run",
+            {{"address", row.address()}, {"error", error->describe()}});
+    };
+    if (pending.hook.empty()) {
+      clear();
+      return std::nullopt;
+    }
+    auto value = deps_.sink.read(row.sink_path);
+    std::optional<std::string> problem;
+    if (!value.ok())
+      problem = value.error().describe();
+    else if (!value->has_value())
+      problem = "its sink " + row.sink_path + " is missing";
+    else if (sha256_hex((*value)->reveal()) != row.sink_sha256)
+      problem = "its sink " + row.sink_path + " no longer holds the delivered value";
+    if (problem) {
+      HookReport report;
+      report.key = row.key;
+      report.action = DeliveryAction::Deliver;
+      report.ok = false;
+      report.status = "was not run: " + *problem;
+      deps_.logger.error("delivery hook not run; the next plan rotates the token",
+                         {{"address", row.address()}, {"error", *problem}});
+      return report;
+    }
+    HookReport report = run_hook(deps_.hooks, deps_.logger, pending.hook, options_.hook_timeout,
+                                 row.key, row.id, row.sink_path, DeliveryAction::Deliver, **value);
+    if (report.ok) clear();
+    return report;
+  }
+
+ private:
   // ---- create ----------------------------------------------------------------
 
   // One mutex per token name: creates of the same name never overlap, so that
@@ -171,23 +262,109 @@ class Executor {
     return name_mutexes_[name];
   }
 
-  // The token an ambiguous create made, if the API shows one that no state
-  // row manages.
-  Result<std::optional<astro::ApiToken>> find_created(const state::Intent& intent) {
+  // The organization's tokens as a fresh listing shows them, and the ids
+  // state manages, for finding the token an earlier create made.
+  struct Listed {
+    std::map<std::string, astro::ApiToken> by_id;
+    std::set<std::string> managed;
+    bool complete = true;
+    std::string problem;
+  };
+  Result<Listed> list_for_matching() {
     auto listed = deps_.client.list_tokens();
     if (!listed.ok()) return listed.error();
     auto rows = deps_.store.resources();
     if (!rows.ok()) return rows.error();
-    std::set<std::string> managed;
-    for (const auto& row : *rows) managed.insert(row.id);
-    std::map<std::string, astro::ApiToken> by_id;
-    for (auto& token : *listed) {
+    Listed out;
+    out.complete = listed->consistent;
+    out.problem = listed->problem;
+    for (const auto& row : *rows) out.managed.insert(row.id);
+    for (auto& token : listed->tokens) {
       std::string id = token.id;
-      by_id.emplace(std::move(id), std::move(token));
+      out.by_id.emplace(std::move(id), std::move(token));
     }
-    const astro::ApiToken* match = find_created_token(intent, by_id, managed);
-    if (match == nullptr) return std::optional<astro::ApiToken>();
-    return std::optional<astro::ApiToken>(*match);
+    return out;
+  }
+
+  // Why an earlier create cannot be settled from an inconsistent listing.
+  static Error unsettled_create(const std::string& problem) {
+    return Error::ambiguous(
+        "an earlier create of this token may have taken effect, and the listing of tokens that "
+        "would show it was inconsistent (" +
+        problem + "); nothing was created, the next run looks again");
+  }
+
+  // Settles the create intents an interrupted run left for `key` that the
+  // plan's refresh could not settle (PreparedPlan::unsettled), before a new
+  // create: a listing shows the token one of them made -> it is adopted (as
+  // for an ambiguous create) and the others are dropped; none, from a
+  // consistent listing -> all are dropped and nullopt says "create";
+  // otherwise the change fails and the intents stay pending.
+  std::optional<Done> settle_earlier_creates(const std::string& key, const spec::TokenSpec& spec,
+                                             const std::vector<state::Intent>& intents,
+                                             std::vector<state::Outcome>& also_commit) {
+    bool waited = false;
+    for (;;) {
+      const Timestamp listed_at = deps_.clock.now();
+      auto listed = list_for_matching();
+      if (!listed.ok())
+        return failed(in_context(listed.error(),
+                                 "an earlier create of this token may have taken effect and could "
+                                 "not be checked; the next run will settle it"));
+      for (const state::Intent& intent : intents) {
+        const astro::ApiToken* match = find_created_token(intent, listed->by_id, listed->managed);
+        if (match == nullptr) continue;
+        astro::ApiToken token = *match;
+        for (const state::Intent& other : intents)
+          if (other.id != intent.id) drop_intent(other.id);
+        return adopt_created(key, spec, delivery_of(spec), std::move(token), intent.id,
+                             std::move(also_commit));
+      }
+      if (!listed->complete) return failed(unsettled_create(listed->problem));
+      Timestamp latest{};
+      for (const state::Intent& intent : intents) latest = std::max(latest, intent.settle_after);
+      if (waited || listed_at >= latest) break;
+      if (!wait_until(latest)) return failed(still_landing(latest));
+      waited = true;
+    }
+    for (const state::Intent& intent : intents) drop_intent(intent.id);
+    return std::nullopt;
+  }
+
+  // Waits until the wall clock reaches `settle_after` when that is at most
+  // options.settle_wait away, waking every 100 ms to see whether to stop.
+  // True once the time has come; false when it is further off, or stopping
+  // cut the wait short.
+  bool wait_until(Timestamp settle_after) {
+    const Timestamp now = deps_.clock.now();
+    if (now >= settle_after) return true;
+    // `now` is whole seconds, never later than the time: waiting this long
+    // from here reaches settle_after.
+    const auto remaining =
+        std::chrono::duration_cast<std::chrono::milliseconds>(settle_after - now);
+    if (remaining > options_.settle_wait) return false;
+    const auto deadline = SteadyClock::now() + remaining;
+    for (auto left = remaining; left.count() > 0;
+         left =
+             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())) {
+      if (stopping()) return false;
+      std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds(100)));
+    }
+    return true;
+  }
+
+  // Why an earlier create or rotate whose request may still reach the API
+  // (until `settle_after`) is not made again yet.
+  static Error still_landing(Timestamp settle_after) {
+    return Error::ambiguous(
+        "an earlier call for this token may still take effect (its request may reach the API "
+        "until " +
+        format_rfc3339(settle_after) + "); nothing was called again, the next run settles it");
+  }
+
+  // When a listing shows whatever a call that starts now makes.
+  Timestamp settle_after(Timestamp started_at) const {
+    return started_at + std::chrono::ceil<std::chrono::seconds>(options_.settle_window);
   }
 
   // Creates the token `spec` asks for under `key`, sets its full role set,
@@ -212,16 +389,23 @@ class Executor {
     request.expiry_period_in_days = attrs.expiry_period_in_days;
 
     std::lock_guard<std::mutex> same_name(name_mutex(attrs.name));
+    if (auto earlier = unsettled_.find(key); earlier != unsettled_.end()) {
+      if (std::optional<Done> settled =
+              settle_earlier_creates(key, spec, earlier->second, also_commit))
+        return std::move(*settled);
+    }
     state::Intent intent;
     intent.key = key;
     intent.kind = state::IntentKind::Create;
     intent.attrs = attrs;
     intent.sink_path = spec.sink;
+    const Delivery delivery = delivery_of(spec);
     Error last;
     int attempts = 0;
     while (attempts < kMaxAttempts) {
       ++attempts;
       intent.started_at = deps_.clock.now();
+      intent.settle_after = settle_after(intent.started_at);
       auto intent_id = deps_.store.journal_intent(intent);
       if (!intent_id.ok())
         return failed(in_context(intent_id.error(), "cannot journal the create"));
@@ -229,21 +413,45 @@ class Executor {
 
       auto created = deps_.client.create_token(request);
       if (created.ok())
-        return deliver_created(key, spec, std::move(created.value()), intent.id,
-                               std::move(also_commit));
+        return deliver_created(key, delivery, std::move(created.value()), intent.id,
+                               std::move(also_commit), spec.attrs.roles);
       last = created.error();
       if (last.kind != ErrorKind::Ambiguous) {
         drop_intent(intent.id);
         return failed(last);
       }
-      auto found = find_created(intent);
-      if (!found.ok()) {
-        return failed(
-            in_context(last, "the create may have taken effect and could not be checked (" +
-                                 found.error().describe() + "); the next run will settle it"));
+      bool waited = false;
+      for (;;) {
+        const Timestamp listed_at = deps_.clock.now();
+        auto listed = list_for_matching();
+        if (!listed.ok()) {
+          return failed(
+              in_context(last, "the create may have taken effect and could not be checked (" +
+                                   listed.error().describe() + "); the next run will settle it"));
+        }
+        if (const astro::ApiToken* match =
+                find_created_token(intent, listed->by_id, listed->managed)) {
+          astro::ApiToken token = *match;
+          return adopt_created(key, spec, delivery, std::move(token), intent.id,
+                               std::move(also_commit));
+        }
+        if (!listed->complete)
+          return failed(in_context(last,
+                                   "the create may have taken effect, and the listing of "
+                                   "tokens that would show it was inconsistent (" +
+                                       listed->problem + "); the next run will settle it"));
+        if (waited || listed_at >= intent.settle_after) break;
+        // The request may still reach the API: creating again now could make
+        // a second token. Wait for it (when the window is short enough), or
+        // leave the intent pending for the next run.
+        deps_.logger.warn("ambiguous create may still take effect; waiting before creating again",
+                          {{"address", address_for_key(key)},
+                           {"settles_after", format_rfc3339(intent.settle_after)},
+                           {"error", last.describe()}});
+        if (!wait_until(intent.settle_after))
+          return failed(in_context(last, still_landing(intent.settle_after).message));
+        waited = true;
       }
-      if (found->has_value())
-        return adopt_created(key, spec, std::move(**found), intent.id, std::move(also_commit));
       deps_.logger.warn("ambiguous create did not take effect; creating again",
                         {{"address", address_for_key(key)}, {"error", last.describe()}});
       drop_intent(intent.id);
@@ -253,20 +461,21 @@ class Executor {
                                        (attempts == 1 ? " attempt" : " attempts")));
   }
 
-  Done deliver_created(const std::string& key, const spec::TokenSpec& spec, astro::ApiToken token,
-                       int64_t intent_id, std::vector<state::Outcome> also_commit) {
+  Done deliver_created(const std::string& key, const Delivery& delivery, astro::ApiToken token,
+                       int64_t intent_id, std::vector<state::Outcome> also_commit,
+                       const RoleSet& role_set) {
     Done done;
-    if (spec.attrs.roles.size() > 1) {
-      Status roles = deps_.client.update_token_roles(token.id, spec.attrs.roles);
+    if (role_set.size() > 1) {
+      Status roles = deps_.client.update_token_roles(token.id, role_set);
       if (roles.ok())
-        token.roles = normalize_roles(spec.attrs.roles);
+        token.roles = normalize_roles(role_set);
       else
         add_problem(done, in_context(roles.error(),
                                      "the token was created but its roles could not be set"));
     }
     SecretValue value = std::move(token.token);
     token.token = SecretValue();
-    Status written = deps_.sink.write(spec.sink, value);
+    Status written = deps_.sink.write(delivery.target, value);
     std::string fingerprint;
     if (written.ok()) {
       fingerprint = sha256_hex(value.reveal());
@@ -275,8 +484,9 @@ class Executor {
                                    "the token was created but its value could not be delivered "
                                    "(the next run rotates it)"));
     }
-    state::ResourceRecord row = record_from_token(key, token, spec.sink, fingerprint);
+    state::ResourceRecord row = record_from_token(key, token, delivery.target.path, fingerprint);
     row.rotate_pending = !written.ok();
+    row.delivery_pending = written.ok() && !delivery.hook.empty();
     std::vector<state::Outcome> outcomes{{key, row, intent_id}};
     outcomes.insert(outcomes.end(), also_commit.begin(), also_commit.end());
     if (auto error = commit(outcomes)) {
@@ -285,13 +495,15 @@ class Executor {
     }
     done.committed = true;
     done.row = std::move(row);
+    after_delivery(done, delivery, DeliveryAction::Create, value);
     return done;
   }
 
   // The ambiguous create did happen: record that token (its value is lost,
   // so rotate_pending), give it its role set, and rotate it for a value.
-  Done adopt_created(const std::string& key, const spec::TokenSpec& spec, astro::ApiToken token,
-                     int64_t intent_id, std::vector<state::Outcome> also_commit) {
+  Done adopt_created(const std::string& key, const spec::TokenSpec& spec, const Delivery& delivery,
+                     astro::ApiToken token, int64_t intent_id,
+                     std::vector<state::Outcome> also_commit) {
     deps_.logger.warn("ambiguous create took effect; adopting the token and rotating its value",
                       {{"address", address_for_key(key)}, {"id", token.id}});
     Done done;
@@ -309,7 +521,7 @@ class Executor {
     std::vector<state::Outcome> outcomes{{key, row, intent_id}};
     outcomes.insert(outcomes.end(), also_commit.begin(), also_commit.end());
     if (auto error = commit(outcomes)) return failed(*error);
-    done = rotate(row, spec.sink);
+    done = rotate(row, delivery);
     if (!done.committed) {
       done.committed = true;
       done.row = row;
@@ -321,23 +533,24 @@ class Executor {
   // ---- rotate ----------------------------------------------------------------
 
   // Rotates the token of `row` (as state holds it, or should), delivers the
-  // new value to `sink_path` and commits the row with the new validity
+  // new value to `delivery` and commits the row with the new validity
   // window, resolving the intent. An ambiguous rotate is checked with a
   // get: when it happened, the lost value is recorded (rotate_pending) and
   // the token rotated again.
-  Done rotate(state::ResourceRecord row, const std::string& sink_path) {
+  Done rotate(state::ResourceRecord row, const Delivery& delivery) {
     state::Intent intent;
     intent.key = row.key;
     intent.kind = state::IntentKind::Rotate;
     intent.token_id = row.id;
     intent.attrs = row.attrs;
-    intent.sink_path = sink_path;
+    intent.sink_path = delivery.target.path;
     Done done;
     Error last;
     int attempts = 0;
     while (attempts < kMaxAttempts) {
       ++attempts;
       intent.started_at = deps_.clock.now();
+      intent.settle_after = settle_after(intent.started_at);
       auto intent_id = deps_.store.journal_intent(intent);
       if (!intent_id.ok())
         return with_error(done, in_context(intent_id.error(), "cannot journal the rotation"));
@@ -345,13 +558,30 @@ class Executor {
 
       auto rotated = deps_.client.rotate_token(row.id);
       if (rotated.ok())
-        return deliver_rotated(std::move(row), sink_path, std::move(rotated.value()), intent.id);
+        return deliver_rotated(std::move(row), delivery, std::move(rotated.value()), intent.id);
       last = rotated.error();
       if (last.kind != ErrorKind::Ambiguous) {
         drop_intent(intent.id);
         return with_error(done, last);
       }
       auto current = deps_.client.get_token(row.id);
+      const auto took_effect = [&] {
+        return current->start_at + kIntentClockSkew >= intent.started_at ||
+               current->start_at != row.start_at;
+      };
+      if (current.ok() && !took_effect() && deps_.clock.now() < intent.settle_after) {
+        // Not rotated yet, but the request may still land: rotating again
+        // now would leave the sink a value the late rotation revokes. Wait
+        // for it (when the window is short enough) and look again, or leave
+        // the intent pending; the next run rotates once it is settled.
+        deps_.logger.warn("ambiguous rotation may still take effect; waiting before rotating again",
+                          {{"address", row.address()},
+                           {"settles_after", format_rfc3339(intent.settle_after)},
+                           {"error", last.describe()}});
+        if (!wait_until(intent.settle_after))
+          return with_error(done, in_context(last, still_landing(intent.settle_after).message));
+        current = deps_.client.get_token(row.id);
+      }
       if (!current.ok()) {
         if (current.error().kind == ErrorKind::NotFound) {
           drop_intent(intent.id);
@@ -363,8 +593,7 @@ class Executor {
             in_context(last, "the rotation may have taken effect and could not be checked (" +
                                  current.error().describe() + "); the next run will settle it"));
       }
-      const bool happened = current->start_at + kIntentClockSkew >= intent.started_at ||
-                            current->start_at != row.start_at;
+      const bool happened = took_effect();
       if (happened) {
         deps_.logger.warn("ambiguous rotation took effect; its value is lost, rotating again",
                           {{"address", row.address()}, {"id", row.id}});
@@ -392,12 +621,12 @@ class Executor {
     return done;
   }
 
-  Done deliver_rotated(state::ResourceRecord row, const std::string& sink_path,
-                       astro::ApiToken token, int64_t intent_id) {
+  Done deliver_rotated(state::ResourceRecord row, const Delivery& delivery, astro::ApiToken token,
+                       int64_t intent_id) {
     Done done;
     SecretValue value = std::move(token.token);
     token.token = SecretValue();
-    Status written = deps_.sink.write(sink_path, value);
+    Status written = deps_.sink.write(delivery.target, value);
     std::string fingerprint;
     if (written.ok())
       fingerprint = sha256_hex(value.reveal());
@@ -405,11 +634,14 @@ class Executor {
       add_problem(done, in_context(written.error(),
                                    "the token was rotated but its value could not be delivered "
                                    "(the next run rotates it again)"));
-    state::ResourceRecord rotated = record_from_token(row.key, token, sink_path, fingerprint);
+    state::ResourceRecord rotated =
+        record_from_token(row.key, token, delivery.target.path, fingerprint);
     rotated.rotate_pending = !written.ok();
+    rotated.delivery_pending = written.ok() && !delivery.hook.empty();
     if (auto error = commit({{row.key, rotated, intent_id}})) return with_error(done, *error);
     done.committed = true;
     done.row = std::move(rotated);
+    after_delivery(done, delivery, DeliveryAction::Rotate, value);
     return done;
   }
 
@@ -447,7 +679,7 @@ class Executor {
     }
     Done done;
     if (change.rotate) {
-      done = rotate(row, after.sink);
+      done = rotate(row, delivery_of(after));
       if (done.error) note(*done.error);
       done.error = problem;
       if (done.committed || !changed) return done;
@@ -479,10 +711,8 @@ class Executor {
     Done imported;
     imported.committed = true;
     imported.row = row;
-    if (!change.update_name_description && !change.update_roles) return imported;
-    plan::Change updates = change;
-    updates.rotate = false;
-    Done done = update(row, updates);
+    if (!change.update_name_description && !change.update_roles && !change.rotate) return imported;
+    Done done = update(row, change);
     if (!done.committed) {
       done.committed = true;
       done.row = row;
@@ -555,6 +785,9 @@ class Executor {
   Dependencies& deps_;
   const ApplyOptions& options_;
   const std::set<std::string> shared_sinks_;  // sink paths another key still uses
+  // Create intents to settle before creating for their key, oldest first.
+  // Read-only once built (each key has one change).
+  std::map<std::string, std::vector<state::Intent>> unsettled_;
   std::mutex names_mutex_;
   std::map<std::string, std::mutex> name_mutexes_;
 };
@@ -582,6 +815,28 @@ Result<std::vector<state::ResourceRecord>> managed_rows(Dependencies& deps,
   Recovery recovery;
   recovery.outcomes = prepared.recovery;
   return apply_recovery(std::move(rows.value()), recovery);
+}
+
+using Hook = std::vector<std::string>;
+
+// Calls `work(i)` for i in [0, count) on up to options.parallelism threads;
+// no new call starts once options.stop is raised.
+void run_on_workers(size_t count, const ApplyOptions& options,
+                    const std::function<void(size_t)>& work) {
+  std::atomic<size_t> next{0};
+  const auto worker = [&] {
+    for (;;) {
+      if (options.stop != nullptr && options.stop->load()) return;
+      const size_t index = next.fetch_add(1);
+      if (index >= count) return;
+      work(index);
+    }
+  };
+  const size_t workers = std::min(count, static_cast<size_t>(std::max(1, options.parallelism)));
+  std::vector<std::thread> threads;
+  threads.reserve(workers);
+  for (size_t i = 0; i < workers; ++i) threads.emplace_back(worker);
+  for (std::thread& thread : threads) thread.join();
 }
 
 std::string cannot_read_state(const Error& error) {
@@ -629,49 +884,66 @@ ApplyReport apply_plan(Dependencies& deps, const PreparedPlan& prepared,
                        {{"error", dropped.error().describe()}});
   }
 
-  Executor executor(deps, options, shared_sinks(plan, managed));
+  Executor executor(deps, options, shared_sinks(plan, managed), prepared.unsettled);
   std::mutex report_mutex;
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (;;) {
-      if (options.stop != nullptr && options.stop->load()) return;
-      const size_t index = next.fetch_add(1);
-      if (index >= plan.changes.size()) return;
-      const plan::Change& change = plan.changes[index];
-      if (observer != nullptr) observer->started(change);
-      ActionResult result = executor.run(change);
-      if (options.run_id != 0) {
-        state::ActionRecord action{change.address(), std::string(plan::to_string(change.action)),
-                                   result.ok, result.ok ? "" : result.error.describe(),
-                                   result.seconds};
-        if (Status recorded = deps.store.record_action(options.run_id, action); !recorded.ok())
-          deps.logger.warn("cannot record the action in run history",
-                           {{"error", recorded.error().describe()}});
-      }
-      {
-        std::lock_guard<std::mutex> lock(report_mutex);
-        if (result.ok) {
-          plan::Counts counts = counts_of(change);
-          report.applied.add += counts.add;
-          report.applied.change += counts.change;
-          report.applied.destroy += counts.destroy;
-          report.applied.rotate += counts.rotate;
-        } else {
-          ++report.failed;
-        }
-        report.results.push_back(result);
-      }
-      if (observer != nullptr) observer->finished(change, result);
-    }
+  const auto record = [&](const state::ActionRecord& action) {
+    if (options.run_id == 0) return;
+    if (Status recorded = deps.store.record_action(options.run_id, action); !recorded.ok())
+      deps.logger.warn("cannot record the action in run history",
+                       {{"error", recorded.error().describe()}});
+  };
+  for (const Recovery::LateToken& late : prepared.late) {
+    const std::string kept = address_for_key(deposed_key(late.key, late.token_id));
+    record(state::ActionRecord{late.address(), late.adopted ? "adopt" : "orphan", true,
+                               "token " + late.token_id +
+                                   " was made by a create that took effect late; " +
+                                   (late.adopted ? "adopted, its value is rotated"
+                                                 : "kept as " + kept + " to be destroyed"),
+                               0});
+  }
+  const auto hook_ran = [&](const HookReport& hook, const std::vector<std::string>& program) {
+    record(state::ActionRecord{hook.address(), "deliver", hook.ok,
+                               hook.ok ? "" : hook.describe(program.empty() ? "" : program[0]),
+                               hook.seconds});
+    std::lock_guard<std::mutex> lock(report_mutex);
+    if (!hook.ok) ++report.hooks_failed;
+    report.hooks.push_back(hook);
   };
 
-  const size_t workers =
-      std::min(plan.changes.size(), static_cast<size_t>(std::max(1, options.parallelism)));
-  std::vector<std::thread> threads;
-  threads.reserve(workers);
-  for (size_t i = 0; i < workers; ++i) threads.emplace_back(work);
-  for (std::thread& thread : threads) thread.join();
+  run_on_workers(plan.changes.size(), options, [&](size_t index) {
+    const plan::Change& change = plan.changes[index];
+    if (observer != nullptr) observer->started(change);
+    ActionResult result = executor.run(change);
+    record(state::ActionRecord{change.address(), std::string(plan::to_string(change.action)),
+                               result.ok, result.ok ? "" : result.error.describe(),
+                               result.seconds});
+    if (result.hook) hook_ran(*result.hook, change.after ? change.after->on_delivery : Hook{});
+    {
+      std::lock_guard<std::mutex> lock(report_mutex);
+      if (result.ok) {
+        plan::Counts counts = counts_of(change);
+        report.applied.import += counts.import;
+        report.applied.add += counts.add;
+        report.applied.change += counts.change;
+        report.applied.destroy += counts.destroy;
+        report.applied.rotate += counts.rotate;
+      } else {
+        ++report.failed;
+      }
+      report.results.push_back(result);
+    }
+    if (observer != nullptr) observer->finished(change, result);
+  });
   report.stopped = report.results.size() < plan.changes.size();
+
+  // Pending deliveries, once the changes are done (redeliver skips a row
+  // that a change has given a new value or cleared meanwhile).
+  if (!report.stopped) {
+    run_on_workers(prepared.deliveries.size(), options, [&](size_t index) {
+      const PendingDelivery& pending = prepared.deliveries[index];
+      if (auto hook = executor.redeliver(pending)) hook_ran(*hook, pending.hook);
+    });
+  }
   return report;
 }
 

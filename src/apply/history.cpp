@@ -23,7 +23,7 @@ void RunRecorder::begin(const plan::Plan& plan) {
   begun_ = true;
   begun_at_ = steady_.now();
   plan::Counts counts = plan.counts();
-  record_.to_add = counts.add;
+  record_.to_add = counts.add + counts.import;  // the run history counts an import as an addition
   record_.to_change = counts.change;
   record_.to_destroy = counts.destroy;
   record_.to_rotate = counts.rotate;

@@ -37,6 +37,9 @@ const astro::ApiToken* find_created_token(const state::Intent& intent,
     if (managed_ids.count(id)) continue;
     if (token.name != intent.attrs.name || token.type != intent.attrs.type) continue;
     if (token.created_at + kIntentClockSkew < intent.started_at) continue;
+    if (intent.settle_after > intent.started_at &&
+        token.created_at > intent.settle_after + kIntentClockSkew)
+      continue;
     if (match == nullptr ||
         std::tie(token.created_at, token.id) < std::tie(match->created_at, match->id))
       match = &token;
@@ -44,9 +47,70 @@ const astro::ApiToken* find_created_token(const state::Intent& intent,
   return match;
 }
 
+bool made_by_create(const state::Intent& intent, const astro::ApiToken& token) {
+  if (intent.kind != state::IntentKind::Create || intent.settle_after <= intent.started_at)
+    return false;
+  if (!intent.made_token_id.empty() && token.id == intent.made_token_id) return false;
+  if (token.name != intent.attrs.name || token.type != intent.attrs.type) return false;
+  if (token.created_at + kIntentClockSkew < intent.started_at ||
+      token.created_at > intent.settle_after + kIntentClockSkew)
+    return false;
+  if (token.roles.empty()) return false;
+  const RoleSet wanted = normalize_roles(intent.attrs.roles);
+  for (const Role& role : token.roles)
+    if (std::find(wanted.begin(), wanted.end(), role) == wanted.end()) return false;
+  return true;
+}
+
+namespace {
+
+// The late-landing rule of resolve_intents, after the pending intents were
+// settled: `managed_ids` and `held_keys` say what state holds once
+// recovery.outcomes are committed.
+void find_late_creates(const std::vector<const state::Intent*>& creates,
+                       const plan::Observed& observed, std::set<std::string>& managed_ids,
+                       std::set<std::string>& held_keys, Recovery& recovery) {
+  std::vector<const astro::ApiToken*> candidates;
+  for (const auto& [id, token] : observed.tokens)
+    if (!managed_ids.count(id)) candidates.push_back(&token);
+  std::sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->created_at, a->id) < std::tie(b->created_at, b->id);
+  });
+  for (const astro::ApiToken* token : candidates) {
+    for (const state::Intent* intent : creates) {
+      if (!made_by_create(*intent, *token)) continue;
+      managed_ids.insert(token->id);
+      const std::string address = address_for_key(intent->key);
+      if (!held_keys.count(intent->key)) {
+        state::ResourceRecord adopted =
+            record_from_token(intent->key, *token, intent->sink_path, "");
+        adopted.rotate_pending = true;
+        recovery.outcomes.push_back({intent->key, adopted, std::nullopt});
+        held_keys.insert(intent->key);
+        recovery.late.push_back({intent->key, token->id, true});
+        recovery.notes.push_back("token " + token->id + " was made for " + address +
+                                 " by a create that took effect late; it is adopted and its "
+                                 "value will be rotated");
+      } else {
+        state::ResourceRecord orphan =
+            record_from_token(deposed_key(intent->key, token->id), *token, "", "");
+        recovery.outcomes.push_back({orphan.key, orphan, std::nullopt});
+        recovery.late.push_back({intent->key, token->id, false});
+        recovery.notes.push_back("token " + token->id + " was made for " + address +
+                                 " by a create that took effect late, and " + address +
+                                 " has its token; it is kept as " + orphan.address() +
+                                 " and will be destroyed");
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 Recovery resolve_intents(const std::vector<state::Intent>& intents,
                          const std::vector<state::ResourceRecord>& prior,
-                         const plan::Observed& observed) {
+                         const plan::Observed& observed, const std::vector<state::Intent>& recent) {
   Recovery recovery;
   if (!observed.refreshed) return recovery;
 
@@ -67,6 +131,22 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
   for (const state::Intent* intent : ordered) {
     if (intent->kind == state::IntentKind::Create) {
       const astro::ApiToken* match = find_created_token(*intent, observed.tokens, managed_ids);
+      if (match == nullptr && !observed.complete) {
+        recovery.unsettled.push_back(*intent);
+        recovery.notes.push_back("create of " + address_for_key(intent->key) +
+                                 " by an interrupted run may have taken effect, but the listing "
+                                 "of tokens was incomplete; apply looks again before creating");
+        continue;
+      }
+      if (match == nullptr && observed.listed_at < intent->settle_after) {
+        recovery.unsettled.push_back(*intent);
+        recovery.notes.push_back("create of " + address_for_key(intent->key) +
+                                 " by an earlier run may still take effect (its request may "
+                                 "reach the API until " +
+                                 format_rfc3339(intent->settle_after) +
+                                 "); nothing is created for it before a listing taken after then");
+        continue;
+      }
       if (match == nullptr) {
         recovery.dropped.push_back(intent->id);
         recovery.notes.push_back("create of " + address_for_key(intent->key) +
@@ -90,6 +170,12 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
                                  address_for_key(deposed.key) + " and will be destroyed");
       }
     } else {
+      if (observed.listed_at < intent->settle_after) {
+        recovery.notes.push_back("rotation of " + address_for_key(intent->key) +
+                                 " by an earlier run may still take effect; a listing after " +
+                                 format_rfc3339(intent->settle_after) + " settles it");
+        continue;
+      }
       auto it = observed.tokens.find(intent->token_id);
       auto row = by_key.find(intent->key);
       if (it == observed.tokens.end() || row == by_key.end() ||
@@ -106,6 +192,20 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
                                " was interrupted; it will be rotated again");
     }
   }
+
+  std::set<std::string> held_keys;
+  for (const auto& r : prior) held_keys.insert(r.key);
+  for (const auto& outcome : recovery.outcomes) {
+    if (outcome.resource) {
+      held_keys.insert(outcome.key);
+      managed_ids.insert(outcome.resource->id);
+    }
+  }
+  std::vector<const state::Intent*> creates;
+  for (const state::Intent* intent : ordered)
+    if (intent->kind == state::IntentKind::Create) creates.push_back(intent);
+  for (const state::Intent& intent : recent) creates.push_back(&intent);
+  find_late_creates(creates, observed, managed_ids, held_keys, recovery);
   return recovery;
 }
 

@@ -8,6 +8,7 @@
 // bearer token and token values) never appear in an Error or a log line.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -20,9 +21,11 @@
 namespace tokend::astro {
 
 // Called once per HTTP exchange (including each retry) with the HTTP status,
-// or 0 when no answer arrived. Used for metrics and run history. Must be
-// thread-safe; must not block.
-using RequestObserver = std::function<void(Operation op, int http_status)>;
+// or 0 when no answer arrived, and the exchange's wall time (connect, send,
+// wait and read; not the rate limiter's wait). Used for metrics and run
+// history. Must be thread-safe; must not block.
+using RequestObserver =
+    std::function<void(Operation op, int http_status, std::chrono::duration<double> elapsed)>;
 
 // The API seam. Implementations: HttpClient (real HTTP/HTTPS) and FakeClient
 // (in memory, for unit tests). All methods are thread-safe.
@@ -30,8 +33,10 @@ class Client {
  public:
   virtual ~Client() = default;
 
-  // Every token in the organization, following pages (limit 1000) to the end.
-  virtual Result<std::vector<ApiToken>> list_tokens() = 0;
+  // Every token in the organization, following pages (limit 1000, oldest
+  // first: sorts=createdAt:asc) to the end; see TokenListing for what an
+  // inconsistent listing means.
+  virtual Result<TokenListing> list_tokens() = 0;
   virtual Result<ApiToken> get_token(const std::string& token_id) = 0;
   // Not idempotent: on an ambiguous failure returns ErrorKind::Ambiguous.
   virtual Result<ApiToken> create_token(const CreateTokenRequest& request) = 0;

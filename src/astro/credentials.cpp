@@ -7,11 +7,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "util/files.h"
+
 namespace tokend::astro {
 
 namespace {
 
 Error invalid(std::string message) { return Error::invalid(std::move(message)); }
+
+constexpr size_t kMaxTokenFileBytes = 64u << 10;
 
 bool exists(const std::string& path) {
   struct stat st {};
@@ -27,10 +31,15 @@ Result<std::string> read_whole_file(const std::string& path, const std::string& 
         "cannot read the Astro API token from " + what + " " + path + ": " + std::strerror(err), "",
         0};
   }
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (in.bad()) return Error::io("cannot read the Astro API token from " + what + " " + path);
-  return content.str();
+  in.close();
+  // A bearer token is a few KiB at most; a path pointed at anything else
+  // (/dev/zero, a large file) must not take more memory than this.
+  auto content = read_file(path, kMaxTokenFileBytes);
+  if (!content.ok() && content.error().kind == ErrorKind::Invalid)
+    return invalid("the Astro API token in " + what + " " + path + " is larger than " +
+                   std::to_string(kMaxTokenFileBytes) + " bytes");
+  if (!content.ok()) return Error::io("cannot read the Astro API token from " + what + " " + path);
+  return std::move(content.value());
 }
 
 Result<SecretValue> checked(std::string value, const std::string& source) {

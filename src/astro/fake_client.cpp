@@ -88,6 +88,15 @@ std::optional<Error> FakeClient::check_role_entities(const RoleSet& roles) const
 std::optional<ScriptedFailure> FakeClient::begin_call(Operation op) {
   const auto index = static_cast<size_t>(op);
   ++calls_[index];
+  ++total_calls_;
+  for (auto late = late_creates_.begin(); late != late_creates_.end();) {
+    if (late->lands_at_call > total_calls_) {
+      ++late;
+      continue;
+    }
+    (void)create_locked(late->request);  // its answer went nowhere
+    late = late_creates_.erase(late);
+  }
   auto& script = scripts_[index];
   if (script.empty()) return std::nullopt;
   ScriptedFailure failure = script.front();
@@ -102,11 +111,18 @@ Error FakeClient::failure_error(const ScriptedFailure& failure, Operation op) {
 
 // --- Client -------------------------------------------------------------------
 
-Result<std::vector<ApiToken>> FakeClient::list_tokens() {
+Result<TokenListing> FakeClient::list_tokens() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto failure = begin_call(Operation::ListApiTokens))
     return failure_error(*failure, Operation::ListApiTokens);
-  return tokens_;
+  TokenListing listing;
+  for (const ApiToken& token : tokens_)
+    if (!hidden_.count(token.id)) listing.tokens.push_back(token);
+  if (!listing_problem_.empty()) {
+    listing.consistent = false;
+    listing.problem = listing_problem_;
+  }
+  return listing;
 }
 
 Result<ApiToken> FakeClient::get_token(const std::string& token_id) {
@@ -122,6 +138,10 @@ Result<ApiToken> FakeClient::create_token(const CreateTokenRequest& request) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto failure = begin_call(Operation::CreateApiToken);
   if (failure && !failure->takes_effect) return failure_error(*failure, Operation::CreateApiToken);
+  if (failure && failure->lands_after_calls > 0) {
+    late_creates_.push_back({total_calls_ + failure->lands_after_calls, request});
+    return failure_error(*failure, Operation::CreateApiToken);
+  }
   auto result = create_locked(request);
   if (failure) return failure_error(*failure, Operation::CreateApiToken);
   return result;
@@ -303,7 +323,21 @@ bool FakeClient::remove_token(const std::string& token_id) {
   if (it == tokens_.end()) return false;
   tokens_.erase(it);
   values_.erase(token_id);
+  hidden_.erase(token_id);
   return true;
+}
+
+void FakeClient::hide_from_listing(const std::string& token_id, bool hidden) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (hidden)
+    hidden_.insert(token_id);
+  else
+    hidden_.erase(token_id);
+}
+
+void FakeClient::set_listing_problem(const std::string& problem) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  listing_problem_ = problem;
 }
 
 std::optional<ApiToken> FakeClient::token(const std::string& token_id) const {

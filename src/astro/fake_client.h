@@ -24,6 +24,10 @@
 // ambiguous outcome that did happen (use kind Ambiguous for that). Scripts for
 // one operation are consumed in the order they were added.
 //
+// Listings: hide_from_listing() leaves a token out of list_tokens (get_token
+// still finds it) and set_listing_problem() makes listings inconsistent, as
+// an API whose pages shift under a listing would.
+//
 // Every call is counted per Operation, failed or not (calls()).
 // Thread-safe: all methods may be called concurrently. Time comes from the
 // Clock given to the constructor (it must outlive the FakeClient and must not
@@ -50,6 +54,10 @@ struct ScriptedFailure {
   bool takes_effect = false;  // apply the operation, then return the error
   std::string message = "scripted failure";
   int http_status = 0;
+  // With takes_effect, a create that lands late: the token appears only when
+  // this many further calls (of any operation) have started, and is visible
+  // to the last of them. 0: at once.
+  int lands_after_calls = 0;
 };
 
 class FakeClient final : public Client {
@@ -62,7 +70,7 @@ class FakeClient final : public Client {
                       const Clock* clock = nullptr);
 
   // --- Client ---------------------------------------------------------------
-  Result<std::vector<ApiToken>> list_tokens() override;
+  Result<TokenListing> list_tokens() override;
   Result<ApiToken> get_token(const std::string& token_id) override;
   Result<ApiToken> create_token(const CreateTokenRequest& request) override;
   Result<ApiToken> update_token(const std::string& token_id,
@@ -86,6 +94,9 @@ class FakeClient final : public Client {
   ApiToken put_token(ApiToken token);
   // Removes a token out of band; false when it did not exist.
   bool remove_token(const std::string& token_id);
+  void hide_from_listing(const std::string& token_id, bool hidden = true);
+  // "" makes listings consistent again.
+  void set_listing_problem(const std::string& problem);
 
   std::optional<ApiToken> token(const std::string& token_id) const;
   std::vector<ApiToken> tokens() const;  // in creation order
@@ -123,6 +134,14 @@ class FakeClient final : public Client {
 
   mutable std::mutex mutex_;
   std::vector<ApiToken> tokens_;
+  std::set<std::string> hidden_;  // left out of listings
+  std::string listing_problem_;
+  struct LateCreate {
+    int64_t lands_at_call;  // total_calls_ value at which it is applied
+    CreateTokenRequest request;
+  };
+  std::vector<LateCreate> late_creates_;
+  int64_t total_calls_ = 0;
   std::map<std::string, SecretValue> values_;
   std::set<std::string> workspaces_;
   std::set<std::string> deployments_;

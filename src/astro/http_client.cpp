@@ -9,7 +9,6 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/SSLException.h>
 #include <Poco/Net/SSLManager.h>
-#include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include <unordered_set>
 
 #include "astro/json.h"
+#include "util/wait.h"
 #include "version.h"
 
 namespace tokend::astro {
@@ -44,6 +44,15 @@ size_t code_points(const std::string& utf8) {
   }));
 }
 
+// How many pages a listing may take: what totalCount needs at the page size
+// the first page showed (the limit asked for, or fewer when the server pages
+// shorter), plus slack for tokens created while it runs.
+int page_budget(int total_count, int first_page_size, int max_pages, int slack) {
+  const int64_t size = std::clamp(first_page_size, 1, kPageLimit);
+  const int64_t needed = std::max<int64_t>(total_count, 0) / size + 1 + slack;
+  return static_cast<int>(std::min<int64_t>(max_pages, needed));
+}
+
 std::string path_only(const std::string& path_and_query) {
   return path_and_query.substr(0, path_and_query.find('?'));
 }
@@ -66,6 +75,35 @@ const std::string& method_name(HttpMethod method) {
       return del;
   }
   return get;
+}
+
+// Reads the body of an answer from `in` into `body`: at most `max_bytes`
+// (false beyond, with `body` cleared) and no later than `deadline` (throws
+// Poco::TimeoutException). Each wait for bytes is bounded by what is left of
+// the deadline, so a trickling answer cannot stretch it.
+bool read_bounded_body(Poco::Net::HTTPClientSession& session, std::istream& in,
+                       std::chrono::steady_clock::time_point deadline, size_t max_bytes,
+                       std::string& body) {
+  std::streambuf* buffer = in.rdbuf();
+  char chunk[65536];
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) throw Poco::TimeoutException();
+    if (buffer->in_avail() <= 0) {
+      // One read from the connection, waiting at most until the deadline.
+      session.socket().setReceiveTimeout(
+          timespan(std::chrono::duration_cast<std::chrono::milliseconds>(left)));
+      if (buffer->sgetc() == std::char_traits<char>::eof()) return true;
+    }
+    const auto available = std::min<std::streamsize>(buffer->in_avail(), sizeof chunk);
+    const std::streamsize got = buffer->sgetn(chunk, available);
+    if (got <= 0) return true;
+    if (body.size() + static_cast<size_t>(got) > max_bytes) {
+      std::string().swap(body);
+      return false;
+    }
+    body.append(chunk, static_cast<size_t>(got));
+  }
 }
 
 void initialize_ssl_once() {
@@ -133,7 +171,9 @@ namespace {
 struct AttemptResult {
   Delivery delivery = Delivery::Answered;
   bool timed_out = false;
-  std::string failure;  // transport failure description
+  bool body_timed_out = false;  // the answer began, its body missed the deadline
+  bool too_large = false;       // the answer is over max_response_bytes
+  std::string failure;          // transport failure description
 };
 
 }  // namespace
@@ -198,7 +238,10 @@ HttpClient::HttpClient(HttpClientOptions options, Logger& logger, std::string sc
                        encode_component(options_.organization_id)),
       user_agent_(std::string("astro-tokend/") + kVersion),
       tls_context_(std::move(tls_context)),
-      limiter_(options_.rate_limits),
+      limiter_(options_.rate_limits, {},
+               [stop = options_.stop](RateLimiter::TimePoint until) {
+                 sleep_until_unless_stopped(until, stop);
+               }),
       random_(std::random_device{}()) {}
 
 HttpClient::~HttpClient() = default;
@@ -220,14 +263,24 @@ std::unique_ptr<HttpConnection> HttpClient::new_connection() {
   return connection;
 }
 
+// Closes every idle connection past kMaxIdle, wherever it sits in the pool:
+// the newest are reused first, so older ones would otherwise stay open (and
+// hold a socket the server has long closed) until the pool ran dry.
+static void close_stale_connections(std::vector<std::unique_ptr<HttpConnection>>& idle) {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(idle, [&](const std::unique_ptr<HttpConnection>& connection) {
+    return now - connection->idle_since >= kMaxIdle;
+  });
+}
+
 std::unique_ptr<HttpConnection> HttpClient::take_connection(bool fresh) {
   if (!fresh) {
     std::lock_guard<std::mutex> lock(pool_mutex_);
-    const auto now = std::chrono::steady_clock::now();
+    close_stale_connections(idle_);
     while (!idle_.empty()) {
       std::unique_ptr<HttpConnection> connection = std::move(idle_.back());
       idle_.pop_back();
-      if (now - connection->idle_since < kMaxIdle && connection->session().connected()) {
+      if (connection->session().connected()) {
         connection->reused = true;
         return connection;
       }
@@ -239,6 +292,7 @@ std::unique_ptr<HttpConnection> HttpClient::take_connection(bool fresh) {
 void HttpClient::return_connection(std::unique_ptr<HttpConnection> connection) {
   connection->idle_since = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(pool_mutex_);
+  close_stale_connections(idle_);
   if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(connection));
 }
 
@@ -263,9 +317,20 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
   const std::string where = host_ + ":" + std::to_string(port_);
   bool free_retry_left = true;  // one immediate retry when a reused connection turns out stale
 
+  const auto stopped = [&] { return Error::unavailable(op_name + ": not sent, shutting down"); };
+
   for (int attempt = 1; attempt <= options_.retry.max_attempts;) {
     limiter_.acquire(exchange.method);
+    // Shutdown ends the retries of a request, never its first attempt: a
+    // change the engine has started is sent and its outcome committed.
+    if (attempt > 1 && options_.stop && options_.stop->load()) return stopped();
     const auto started = std::chrono::steady_clock::now();
+    const auto deadline = started + options_.request_timeout;
+    const auto time_left = [&deadline] {
+      return timespan(std::max(std::chrono::milliseconds(1),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   deadline - std::chrono::steady_clock::now())));
+    };
     std::unique_ptr<HttpConnection> connection = take_connection(!exchange.idempotent);
     const bool reused = connection->reused;
     AttemptResult result;
@@ -292,8 +357,11 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
     }
     // Phase 2: send and receive. A failure here may come after the server acted.
     if (result.failure.empty()) {
+      bool answer_began = false;
       try {
         Poco::Net::HTTPClientSession& session = connection->session();
+        session.socket().setSendTimeout(time_left());
+        session.socket().setReceiveTimeout(time_left());
         Poco::Net::HTTPRequest request(method, exchange.path_and_query,
                                        Poco::Net::HTTPMessage::HTTP_1_1);
         request.setKeepAlive(true);
@@ -310,9 +378,22 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
         if (exchange.body) out << *exchange.body;
         out.flush();
         Poco::Net::HTTPResponse response;
+        session.socket().setReceiveTimeout(time_left());
         std::istream& in = session.receiveResponse(response);
-        Poco::StreamCopier::copyToString(in, answer.body);
-        if (in.bad()) throw Poco::IOException("the answer ended early");
+        answer_began = true;
+        const bool declared_too_large =
+            response.hasContentLength() &&
+            static_cast<uint64_t>(response.getContentLength64()) > options_.max_response_bytes;
+        if (declared_too_large ||
+            !read_bounded_body(session, in, deadline, options_.max_response_bytes, answer.body)) {
+          result.too_large = true;
+          result.delivery = Delivery::LostAfterSend;
+          result.failure = "the answer is larger than max_response_bytes (" +
+                           std::to_string(options_.max_response_bytes) + " bytes)";
+        } else if (response.hasContentLength() &&
+                   answer.body.size() < static_cast<uint64_t>(response.getContentLength64())) {
+          throw Poco::IOException("the answer ended early");
+        }
         answer.status = static_cast<int>(response.getStatus());
         answer.reason = response.getReason();
         answer.retry_after = response.get("Retry-After", "");
@@ -320,8 +401,10 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       } catch (const Poco::TimeoutException&) {
         result.delivery = Delivery::LostAfterSend;
         result.timed_out = true;
+        result.body_timed_out = answer_began;
         result.failure =
-            "no answer within " + std::to_string(options_.request_timeout.count()) + "ms";
+            (answer_began ? "the answer did not arrive whole within " : "no answer within ") +
+            std::to_string(options_.request_timeout.count()) + "ms";
       } catch (const Poco::Exception& e) {
         result.delivery = Delivery::LostAfterSend;
         result.failure = e.displayText();
@@ -335,7 +418,8 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
                                 std::chrono::steady_clock::now() - started)
                                 .count();
     if (options_.observer)
-      options_.observer(exchange.op, result.failure.empty() ? answer.status : 0);
+      options_.observer(exchange.op, result.failure.empty() ? answer.status : 0,
+                        std::chrono::steady_clock::now() - started);
     logger_.debug("astro api request",
                   {{"op", op_name},
                    {"method", method},
@@ -348,7 +432,7 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       if (keep_alive) return_connection(std::move(connection));
     } else {
       connection.reset();
-      if (reused && exchange.idempotent && !result.timed_out &&
+      if (reused && exchange.idempotent && !result.timed_out && !result.too_large &&
           result.delivery == Delivery::LostAfterSend && free_retry_left) {
         // The server had closed the idle connection; this says nothing about the server.
         free_retry_left = false;
@@ -357,7 +441,12 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       }
     }
 
-    const Verdict verdict = judge_attempt(exchange.idempotent, result.delivery, answer.status);
+    Verdict verdict = judge_attempt(exchange.idempotent, result.delivery, answer.status);
+    if (verdict == Verdict::Retry && (result.too_large || result.body_timed_out)) {
+      // Asking again would read the same answer: give up now.
+      if (result.too_large) return scrubbed(Error::internal(op_name + ": " + result.failure));
+      return scrubbed(Error::unavailable(op_name + ": " + result.failure + " from " + where));
+    }
     auto answer_error = [&](ErrorKind kind, const std::string& prefix) {
       std::string message = prefix;
       std::string request_id;
@@ -423,20 +512,27 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
          {"attempt", attempt},
          {"wait_ms", static_cast<int64_t>(wait.count())}},
         retry_sentence(op_name, wait, shown_reason, attempt + 1, options_.retry.max_attempts));
-    if (answer.status != 429) std::this_thread::sleep_for(wait);
+    if (answer.status != 429 &&
+        !sleep_until_unless_stopped(std::chrono::steady_clock::now() + wait, options_.stop))
+      return stopped();
     ++attempt;
   }
   return Error::internal(op_name + ": retry loop ended without an outcome");
 }
 
-Result<std::vector<ApiToken>> HttpClient::list_tokens() {
-  std::vector<ApiToken> tokens;
+Result<TokenListing> HttpClient::list_tokens() {
+  TokenListing listing;
   std::unordered_set<std::string> seen;
+  std::string repeated;  // the first id listed on two pages
   int offset = 0;
-  for (int page = 0; page < kMaxPages; ++page) {
+  int first_total = -1, last_total = -1;
+  int budget = kMaxPages;
+  for (int page = 0; page < budget; ++page) {
+    // Oldest first: tokens created while the listing runs land on later
+    // pages instead of shifting the ones not yet read.
     auto answer = perform({Operation::ListApiTokens, HttpMethod::Get,
                            iam_prefix_ + "/tokens?offset=" + std::to_string(offset) +
-                               "&limit=" + std::to_string(kPageLimit),
+                               "&limit=" + std::to_string(kPageLimit) + "&sorts=createdAt:asc",
                            std::nullopt, true});
     if (!answer.ok()) return answer.error();
     auto decoded = json::decode_token_page(answer->body);
@@ -445,18 +541,47 @@ Result<std::vector<ApiToken>> HttpClient::list_tokens() {
                    "ListApiTokens: unexpected answer: " + decoded.error().message, "",
                    answer->status};
     const int received = static_cast<int>(decoded->tokens.size());
+    if (first_total < 0) {
+      first_total = decoded->total_count;
+      budget = page_budget(first_total, received, kMaxPages, kPageSlack);
+    }
+    last_total = decoded->total_count;
+    size_t fresh = 0;
     for (ApiToken& token : decoded->tokens) {
-      // Tokens created or deleted between pages shift offsets; never report one twice.
-      if (seen.insert(token.id).second) tokens.push_back(std::move(token));
+      // Tokens deleted between pages shift later ones onto pages already
+      // read; never report one twice.
+      if (seen.insert(token.id).second) {
+        listing.tokens.push_back(std::move(token));
+        ++fresh;
+      } else if (repeated.empty()) {
+        repeated = token.id;
+      }
     }
     offset += received;
-    if (offset >= decoded->total_count) return tokens;
+    if (offset >= decoded->total_count) {
+      const size_t held = listing.tokens.size();
+      if (!repeated.empty())
+        listing.problem = "token " + repeated + " was listed on two pages";
+      else if (held < static_cast<size_t>(std::max(first_total, 0)))
+        listing.problem = "the pages held " + std::to_string(held) +
+                          " tokens, but the first said totalCount " + std::to_string(first_total);
+      else if (last_total != first_total)
+        listing.problem = "totalCount changed from " + std::to_string(first_total) + " to " +
+                          std::to_string(last_total) + " between pages";
+      listing.consistent = listing.problem.empty();
+      return listing;
+    }
     if (received == 0)
       return Error::internal(
           "ListApiTokens: the API reported " + std::to_string(decoded->total_count) +
           " tokens but returned an empty page at offset " + std::to_string(offset));
+    if (fresh == 0)
+      return Error::internal("ListApiTokens: the page at offset " +
+                             std::to_string(offset - received) +
+                             " lists only tokens already listed; the listing does not advance");
   }
-  return Error::internal("ListApiTokens: gave up after " + std::to_string(kMaxPages) + " pages");
+  return Error::internal("ListApiTokens: gave up after " + std::to_string(budget) +
+                         " pages (totalCount " + std::to_string(first_total) + ")");
 }
 
 namespace {
@@ -565,7 +690,8 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
   const std::string op_name(to_string(op));
   std::unordered_set<std::string> found;
   int offset = 0;
-  for (int page = 0; page < kMaxPages; ++page) {
+  int budget = kMaxPages;
+  for (int page = 0; page < budget; ++page) {
     auto answer =
         perform({op, HttpMethod::Get,
                  platform_prefix_ + "/" + collection + "?offset=" + std::to_string(offset) +
@@ -577,6 +703,7 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
       return Error{ErrorKind::Internal, op_name + ": unexpected answer: " + decoded.error().message,
                    "", answer->status};
     const int received = static_cast<int>(decoded->ids.size());
+    if (page == 0) budget = page_budget(decoded->total_count, received, kMaxPages, kPageSlack);
     found.insert(decoded->ids.begin(), decoded->ids.end());
     offset += received;
     if (offset >= decoded->total_count) {
@@ -590,7 +717,7 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
                              std::to_string(decoded->total_count) + " " + collection +
                              " but returned an empty page at offset " + std::to_string(offset));
   }
-  return Error::internal(op_name + ": gave up after " + std::to_string(kMaxPages) + " pages");
+  return Error::internal(op_name + ": gave up after " + std::to_string(budget) + " pages");
 }
 
 }  // namespace tokend::astro

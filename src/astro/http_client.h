@@ -21,6 +21,19 @@
 // - Other 4xx are never retried. Statuses map to ErrorKind as in retry.h; the
 //   Error carries the API's `message` and `requestId`. A DELETE answering 404
 //   is NotFound.
+// - Every exchange is bounded. `request_timeout` is a deadline for the whole
+//   exchange (connect, send, wait for the answer, read its body), however
+//   slowly the bytes come; an answer whose body is still arriving at the
+//   deadline is not retried (the server answers, too slowly to be of use).
+//   An answer over `max_response_bytes` (its Content-Length, or the bytes
+//   read) is an error naming the cap, and what was read is dropped. A
+//   listing reads at most totalCount / 1000 + kPageSlack pages, and a page
+//   that lists nothing new ends it with an error.
+// - Back-off and rate-limit waits end early when `stop` is raised (a
+//   shutdown): the request then fails with Unavailable "…: not sent,
+//   shutting down" without being sent again (for create and rotate this only
+//   happens before a first send or after a 429 or a refused connection, so
+//   it is never ambiguous).
 // - TLS verification is always on (system CAs plus `ca_file`); a handshake or
 //   certificate failure is ErrorKind::Tls and is not retried.
 // - The bearer token and token values never appear in a log line or an Error.
@@ -29,7 +42,9 @@
 
 #include <Poco/AutoPtr.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -57,8 +72,9 @@ struct HttpClientOptions {
   std::string organization_id;
   SecretValue bearer_token;
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect plus TLS handshake
-  std::chrono::milliseconds request_timeout{
-      30000};           // bounds each send and each wait for response bytes
+  std::chrono::milliseconds request_timeout{30000};  // deadline of each exchange as a whole
+  size_t max_response_bytes = size_t{64} << 20;      // cap of one answer's body
+  const std::atomic<bool>* stop = nullptr;           // raised: waits end, nothing more is sent
   std::string ca_file;  // extra CA bundle (PEM file or hashed directory); "" = system CAs only
   RateLimits rate_limits;
   RetryPolicy retry;
@@ -77,7 +93,7 @@ class HttpClient final : public Client {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  Result<std::vector<ApiToken>> list_tokens() override;
+  Result<TokenListing> list_tokens() override;
   Result<ApiToken> get_token(const std::string& token_id) override;
   Result<ApiToken> create_token(const CreateTokenRequest& request) override;
   Result<ApiToken> update_token(const std::string& token_id,
@@ -94,8 +110,10 @@ class HttpClient final : public Client {
   // longer list is checked against the unfiltered listing instead (still one
   // paginated lookup), which keeps URLs within server limits.
   static constexpr size_t kMaxIdsPerQuery = 200;
-  // list_tokens and the lookups give up (Internal) after this many pages.
+  // list_tokens and the lookups give up (Internal) after this many pages, or
+  // after totalCount / 1000 + kPageSlack pages, whichever comes first.
   static constexpr int kMaxPages = 10000;
+  static constexpr int kPageSlack = 3;
 
  private:
   struct Exchange;

@@ -4,8 +4,10 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 
+#include <limits>
+
+#include "util/json_parse.h"
 #include "util/json_text.h"
 
 namespace tokend::astro::json {
@@ -18,16 +20,10 @@ using Poco::JSON::Object;
 Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 Result<Object::Ptr> parse_object(const std::string& body) {
-  try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var root = parser.parse(body);
-    if (root.type() != typeid(Object::Ptr)) return invalid("body is not a JSON object");
-    return root.extract<Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return invalid("body is not valid JSON: " + e.message());
-  } catch (const std::exception& e) {
-    return invalid(std::string("body is not valid JSON: ") + e.what());
-  }
+  auto root = parse_json(body);
+  if (!root.ok()) return invalid("body is not valid JSON: " + root.error().message);
+  if (root->type() != typeid(Object::Ptr)) return invalid("body is not a JSON object");
+  return root->extract<Object::Ptr>();
 }
 
 // Field readers: `error` is set (and the result empty) when the field has the
@@ -74,6 +70,18 @@ struct Reader {
       fail(field_name(field) + " is out of range");
       return std::nullopt;
     }
+  }
+
+  // An integer that must lie in [lo, hi] (counts and sizes: 0..INT_MAX).
+  std::optional<int> bounded(const std::string& field, bool required, int64_t lo = 0,
+                             int64_t hi = std::numeric_limits<int>::max()) {
+    auto v = integer(field, required);
+    if (!v) return std::nullopt;
+    if (*v < lo || *v > hi) {
+      fail(field_name(field) + " is out of range: " + std::to_string(*v));
+      return std::nullopt;
+    }
+    return static_cast<int>(*v);
   }
 
   // The v1beta1 enum (token types and role entity types alike) has only the
@@ -137,8 +145,7 @@ Result<ApiToken> read_token(const Object& obj, const std::string& context) {
   if (auto v = r.time("startAt", true)) t.start_at = *v;
   t.end_at = r.time("endAt", false);
   t.last_used_at = r.time("lastUsedAt", false);
-  if (auto v = r.integer("expiryPeriodInDays", false))
-    t.expiry_period_in_days = static_cast<int>(*v);
+  if (auto v = r.bounded("expiryPeriodInDays", false)) t.expiry_period_in_days = *v;
   if (auto v = r.str("token", false)) t.token = SecretValue(*v);
   Array::Ptr roles = r.array("roles", false);
   if (r.error) return *r.error;
@@ -242,9 +249,9 @@ Result<TokenPage> decode_token_page(const std::string& body) {
   if (!obj.ok()) return obj.error();
   Reader r{*obj.value(), "", std::nullopt};
   TokenPage page;
-  if (auto v = r.integer("limit", true)) page.limit = static_cast<int>(*v);
-  if (auto v = r.integer("offset", true)) page.offset = static_cast<int>(*v);
-  if (auto v = r.integer("totalCount", true)) page.total_count = static_cast<int>(*v);
+  if (auto v = r.bounded("limit", true)) page.limit = *v;
+  if (auto v = r.bounded("offset", true)) page.offset = *v;
+  if (auto v = r.bounded("totalCount", true)) page.total_count = *v;
   Array::Ptr tokens = r.array("tokens", true);
   if (r.error) return *r.error;
   page.tokens.reserve(tokens->size());
@@ -382,7 +389,8 @@ std::optional<ErrorBody> decode_error(const std::string& body) {
   if (!message) return std::nullopt;
   error.message = *message;
   if (auto v = r.str("requestId", false)) error.request_id = *v;
-  if (auto v = r.integer("statusCode", false)) error.status_code = static_cast<int>(*v);
+  if (auto v = r.bounded("statusCode", false, std::numeric_limits<int>::min()))
+    error.status_code = *v;
   return error;
 }
 
@@ -391,7 +399,7 @@ Result<IdPage> decode_id_page(const std::string& body, const std::string& collec
   if (!obj.ok()) return obj.error();
   Reader r{*obj.value(), "", std::nullopt};
   IdPage page;
-  if (auto v = r.integer("totalCount", true)) page.total_count = static_cast<int>(*v);
+  if (auto v = r.bounded("totalCount", true)) page.total_count = *v;
   Array::Ptr items = r.array(collection, true);
   if (r.error) return *r.error;
   for (size_t i = 0; i < items->size(); ++i) {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/token.h"
 
@@ -32,6 +33,20 @@ struct ApiToken {
 
   // The attributes astro-tokend manages; `role` is the primary role's name.
   TokenAttrs attrs() const;
+};
+
+// Every token a listing of the organization returned (ListApiTokens, all
+// pages). A listing is paged by offset, so tokens created or deleted while it
+// runs shift the pages under it: `consistent` is false when the pages
+// contradict each other (a token id on two pages, totalCount changing between
+// pages, or fewer tokens than totalCount said). An inconsistent listing may
+// lack tokens that exist; a consistent one can still lack some when the API
+// misreports totalCount. Either way a token the listing does not show is not
+// proven gone: only a GetApiToken answering 404 proves that.
+struct TokenListing {
+  std::vector<ApiToken> tokens;  // each id once, in the order listed
+  bool consistent = true;
+  std::string problem;  // what was inconsistent, for logs; "" when consistent
 };
 
 // CreateApiTokenRequest.

@@ -29,6 +29,7 @@ struct ApplyFlags {
   bool auto_approve = false;
   int parallelism = 0;  // 0: the config's reconcile.parallelism
   std::vector<std::string> targets;
+  std::vector<std::string> rotations;
   bool allow_mass_delete = false;
   bool refresh = true;
 };
@@ -67,9 +68,10 @@ std::string seconds_text(double seconds) {
 }
 
 std::string summary(const plan::Counts& counts) {
-  return "Resources: " + std::to_string(counts.add) + " added, " + std::to_string(counts.change) +
-         " changed, " + std::to_string(counts.destroy) + " destroyed, " +
-         std::to_string(counts.rotate) + " rotated.";
+  std::string imported = counts.import > 0 ? std::to_string(counts.import) + " imported, " : "";
+  return "Resources: " + imported + std::to_string(counts.add) + " added, " +
+         std::to_string(counts.change) + " changed, " + std::to_string(counts.destroy) +
+         " destroyed, " + std::to_string(counts.rotate) + " rotated.";
 }
 
 // Terraform's progress lines, one per start and one per end of a change,
@@ -155,6 +157,10 @@ class ProgressPrinter final : public apply::ApplyObserver {
     }
     std::cout << prefix(number) << bold(change.address() + ":") << " " << line << "\n"
               << std::flush;
+    if (result.hook && result.hook->ok)
+      std::cout << prefix(number) << bold(change.address() + ":")
+                << " Delivery hook complete after " << seconds_text(result.hook->seconds) << "\n"
+                << std::flush;
   }
 
  private:
@@ -171,6 +177,59 @@ class ProgressPrinter final : public apply::ApplyObserver {
   size_t started_ = 0;
   std::map<std::string, size_t> numbers_;  // by key: the number its start line carried
 };
+
+// A saved plan carries no delivery settings: each change takes its spec's
+// sink mode and group and delivery hook from the specs as loaded (the plan's
+// spec hash matched them).
+void use_delivery_settings(plan::Plan& plan, const spec::DesiredState& desired) {
+  std::map<std::string, const spec::TokenSpec*> specs;
+  for (const spec::TokenSpec& token : desired.tokens) specs.emplace(token.key, &token);
+  for (plan::Change& change : plan.changes) {
+    if (!change.after) continue;
+    auto spec = specs.find(change.key);
+    if (spec == specs.end()) continue;
+    change.after->sink_mode = spec->second->sink_mode;
+    change.after->sink_group = spec->second->sink_group;
+    change.after->on_delivery = spec->second->on_delivery;
+  }
+}
+
+// One error per token whose sink could not be read (the plan left it out).
+void print_held_back(std::ostream& err, const std::vector<apply::HeldBack>& held_back, bool color) {
+  for (const apply::HeldBack& held : held_back) print_error(err, held_back_text(held), color);
+}
+
+// The delivery hooks of `report` that ran again (pending ones; hooks after a
+// change are shown by the progress lines) and every failed one.
+void print_hooks(std::ostream& out, std::ostream& err, const apply::ApplyReport& report,
+                 bool color) {
+  for (const apply::HookReport& hook : report.hooks) {
+    if (hook.ok) {
+      if (hook.action == apply::DeliveryAction::Deliver)
+        out << hook.address() << ": Delivery hook complete after " << seconds_text(hook.seconds)
+            << "\n";
+      continue;
+    }
+    print_error(err,
+                hook.address() + ": the delivery hook (after " +
+                    std::string(to_string(hook.action)) + ") " + hook.status +
+                    "; it runs again on the next apply or daemon cycle",
+                color);
+  }
+}
+
+// "1 delivery hook failed, 1 token held back (sink unreadable)", or "".
+std::string problems_text(const apply::ApplyReport& report, const apply::PreparedPlan& prepared) {
+  std::string text;
+  const auto add = [&text](std::string part) { text += (text.empty() ? "" : ", ") + part; };
+  if (report.hooks_failed > 0)
+    add(count_of(static_cast<size_t>(report.hooks_failed), "delivery hook", "delivery hooks") +
+        " failed");
+  if (!prepared.held_back.empty())
+    add(count_of(prepared.held_back.size(), "token", "tokens") + " held back (" +
+        apply::held_back_reason(prepared.held_back) + ")");
+  return text;
+}
 
 // Terraform's approval prompt; true only for the answer "yes". The answer is
 // read from stdin whether or not it is a terminal; end of input is no answer.
@@ -192,21 +251,33 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   const bool out_color = use_color(global, STDOUT_FILENO);
   const bool err_color = use_color(global, STDERR_FILENO);
   const bool from_file = !flags.plan_file.empty();
-  if (from_file && (!flags.targets.empty() || !flags.refresh)) {
-    print_error(
-        std::cerr,
-        "--target and --refresh cannot be used with a saved plan: the plan file already decides",
-        err_color);
+  if (from_file && (!flags.targets.empty() || !flags.rotations.empty() || !flags.refresh)) {
+    print_error(std::cerr,
+                "--target, --rotate and --refresh cannot be used with a saved plan: the plan file "
+                "already decides",
+                err_color);
     return 1;
   }
 
   std::optional<spec::DesiredState> desired = load_desired_or_report(global, std::cerr);
   if (!desired) return 1;
 
+  // Read before the writer lock is taken: a bad or endless file never holds it.
+  std::optional<plan::Plan> saved;
+  if (from_file) {
+    auto loaded = plan::load_plan_file(flags.plan_file);
+    if (!loaded.ok()) {
+      print_error(std::cerr, loaded.error(), err_color);
+      return 1;
+    }
+    saved = std::move(loaded.value());
+  }
+
   runtime::RuntimeOptions runtime_options;
   runtime_options.human_log = true;
   runtime_options.command = "apply";
   runtime_options.take_lock = true;
+  runtime_options.stop = &g_stop;
   auto opened = runtime::open_runtime(desired->config, runtime_options, std::cerr);
   if (!opened.ok()) {
     print_error(std::cerr, opened.error(), err_color);
@@ -220,17 +291,13 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
 
   apply::PreparedPlan prepared;
   if (from_file) {
-    auto loaded = plan::load_plan_file(flags.plan_file);
-    if (!loaded.ok()) {
-      print_error(std::cerr, loaded.error(), err_color);
-      return 1;
-    }
+    plan::Plan& loaded = *saved;
     auto snapshot = runtime.store().snapshot();
     if (!snapshot.ok()) {
       print_error(std::cerr, snapshot.error(), err_color);
       return 1;
     }
-    if (Status current = plan::check_plan_current(*loaded, snapshot->lineage, snapshot->serial,
+    if (Status current = plan::check_plan_current(loaded, snapshot->lineage, snapshot->serial,
                                                   desired->spec_hash);
         !current.ok()) {
       print_error(std::cerr, current.error().message + " Run astro-tokend plan again.", err_color);
@@ -250,12 +317,20 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
           err_color);
       return 1;
     }
-    prepared.plan = std::move(loaded.value());
+    if (Status creates = plan::check_plan_creates(loaded, snapshot->resources); !creates.ok()) {
+      print_error(std::cerr, flags.plan_file + ": " + creates.error().message, err_color);
+      return 1;
+    }
+    prepared.plan = std::move(loaded);
+    use_delivery_settings(prepared.plan, *desired);
+    prepared.deliveries =
+        apply::pending_deliveries(snapshot->resources, *desired, prepared.plan, {});
   } else {
     if (!check_targets(flags.targets, *desired, runtime.store(), err_color)) return 1;
     apply::PlanRequest request;
     request.refresh = flags.refresh;
     request.targets = flags.targets;
+    request.rotations = flags.rotations;
     request.check_entities = flags.refresh;
     auto planned = apply::prepare_plan(deps, *desired, request);
     if (!planned.ok()) {
@@ -275,6 +350,7 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
     for (const std::string& error : plan.errors) print_error(std::cerr, error, err_color);
     return 1;
   }
+  print_held_back(std::cerr, prepared.held_back, err_color);
   if (!from_file) {
     std::cout << plan::render_text(plan, plan::RenderOptions::for_terminal(out_color));
     if (!flags.targets.empty())
@@ -290,19 +366,34 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
   options.max_deletes_per_run = desired->config.max_deletes_per_run;
   options.allow_mass_delete = flags.allow_mass_delete;
   options.stop = &g_stop;
+  options.hook_timeout = desired->config.hook_timeout;
+  options.settle_window = apply::settle_window_for(desired->config.timeout);
+  options.settle_wait = options.settle_window;
 
   if (plan.empty()) {
-    // Nothing to ask about; still settle what an interrupted run left.
-    if (!prepared.recovery.empty() || !prepared.dropped_intents.empty()) {
-      apply::ApplyReport settled = apply::apply_plan(deps, prepared, options);
+    // Nothing to ask about; still settle what an interrupted run left, and
+    // hand over the values whose delivery hooks failed before.
+    history.begin(plan);
+    apply::ApplyReport settled;
+    if (!prepared.recovery.empty() || !prepared.dropped_intents.empty() ||
+        !prepared.deliveries.empty()) {
+      for (const apply::PendingDelivery& pending : prepared.deliveries)
+        std::cout << pending.address() << ": Running the delivery hook again (it did not succeed "
+                  << "before)...\n";
+      options.run_id = history.id();
+      StopSignals signals;
+      settled = apply::apply_plan(deps, prepared, options);
       if (settled.refused) {
         print_error(std::cerr, settled.refusal, err_color);
+        history.finish(state::RunResult::Refused, 0, settled.refusal);
         return 1;
       }
+      print_hooks(std::cout, std::cerr, settled, err_color);
     }
-    history.begin(plan);
-    history.finish(state::RunResult::NoOp, 0, "");
-    return 0;
+    const std::string problems = problems_text(settled, prepared);
+    history.finish(problems.empty() ? state::RunResult::NoOp : state::RunResult::Failed, 0,
+                   problems);
+    return problems.empty() ? 0 : 1;
   }
 
   if (std::string refusal = apply::apply_refusal(deps, prepared, options); !refusal.empty()) {
@@ -333,12 +424,18 @@ int run_apply(const GlobalOptions& global, const ApplyFlags& flags) {
     return 1;
   }
   const std::string resources = summary(report.applied);
+  print_hooks(std::cout, std::cerr, report, err_color);
   std::cout << "\n";
-  if (report.ok() && !report.stopped) {
+  if (report.failed == 0 && !report.stopped) {
     std::cout << (out_color ? "\033[1;32mApply complete!\033[0m " : "Apply complete! ") << resources
               << "\n";
-    history.finish(state::RunResult::Ok, 0, "");
-    return 0;
+    const std::string problems = problems_text(report, prepared);
+    if (!problems.empty()) {
+      std::cerr << "\n";
+      print_error(std::cerr, "Not every token reached its consumer: " + problems + ".", err_color);
+    }
+    history.finish(problems.empty() ? state::RunResult::Ok : state::RunResult::Failed, 0, problems);
+    return problems.empty() ? 0 : 1;
   }
   std::string message;
   if (report.stopped) {
@@ -377,6 +474,11 @@ void add_apply_command(CLI::App& app, const GlobalOptions& global, int* exit_cod
       ->type_name("N");
   cmd->add_option("--target", flags->targets,
                   "Apply only this address (astro_api_token.<key>); repeat for more")
+      ->allow_extra_args(false)
+      ->type_name("ADDR");
+  cmd->add_option("--rotate", flags->rotations,
+                  "Rotate this address's token whatever its age (Terraform's -replace); repeat "
+                  "for more")
       ->allow_extra_args(false)
       ->type_name("ADDR");
   cmd->add_flag("--allow-mass-delete", flags->allow_mass_delete,

@@ -31,6 +31,7 @@ void add_apply_command(CLI::App& app, const GlobalOptions& global, int* exit_cod
 void add_run_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void add_state_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void add_import_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
+void add_adopt_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
 void add_history_command(CLI::App& app, const GlobalOptions& global, int* exit_code);
 
 // `--version`: prints what `version` prints and exits 0.

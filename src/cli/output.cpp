@@ -79,4 +79,13 @@ bool check_targets(const std::vector<std::string>& targets, const spec::DesiredS
   return problems.empty();
 }
 
+std::string held_back_text(const apply::HeldBack& held) {
+  if (held.unwritable)
+    return held.address() + ": " + held.error.describe() +
+           "; the token is held back: no value is created or rotated while its sink cannot be "
+           "written";
+  return held.address() + ": " + held.error.describe() +
+         "; the token is held back: it is not rotated while its sink cannot be read";
+}
+
 }  // namespace tokend::cli

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "apply/engine.h"
 #include "cli/command.h"
 #include "spec/model.h"
 #include "state/store.h"
@@ -38,6 +39,11 @@ std::vector<std::string> target_problems(const std::vector<std::string>& targets
 // target_problems, each printed as an error; false when there is any.
 bool check_targets(const std::vector<std::string>& targets, const spec::DesiredState& desired,
                    state::StateStore& store, bool color);
+
+// The error for a token whose sink could not be read: "astro_api_token.k:
+// cannot read sink …: Permission denied; the token is held back: it is not
+// rotated while its sink cannot be read".
+std::string held_back_text(const apply::HeldBack& held);
 
 // "1 token" / "3 tokens".
 std::string count_of(size_t n, const std::string& singular, const std::string& plural);

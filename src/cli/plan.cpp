@@ -30,6 +30,7 @@ struct PlanFlags {
   bool json = false;
   bool detailed_exitcode = false;
   std::vector<std::string> targets;
+  std::vector<std::string> rotations;
   bool refresh = true;
 };
 
@@ -91,6 +92,7 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   apply::PlanRequest request;
   request.refresh = flags.refresh;
   request.targets = flags.targets;
+  request.rotations = flags.rotations;
   request.check_entities = flags.refresh;
   apply::Dependencies deps = rt.dependencies();
   auto prepared = apply::prepare_plan(deps, *desired, request);
@@ -105,10 +107,22 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   }
 
   const bool out_color = use_color(global, STDOUT_FILENO);
+  std::vector<plan::JsonDiagnostic> held_back;
+  for (const apply::HeldBack& held : prepared->held_back)
+    held_back.push_back(plan::json_diagnostic(held_back_text(held)));
   if (flags.json)
-    std::cout << plan::render_json(plan);
+    std::cout << plan::render_json(plan, held_back);
   else
     std::cout << plan::render_text(plan, plan::RenderOptions::for_terminal(out_color));
+  if (!flags.json && !prepared->deliveries.empty()) {
+    std::cout << "\nNote: the delivery hook of "
+              << count_of(prepared->deliveries.size(), "token", "tokens")
+              << " did not succeed before and runs again on apply:\n";
+    for (const apply::PendingDelivery& pending : prepared->deliveries)
+      std::cout << "  " << pending.address() << "\n";
+  }
+  for (const apply::HeldBack& held : prepared->held_back)
+    print_error(std::cerr, held_back_text(held), err_color);
 
   if (!flags.targets.empty())
     std::cerr << "\nWarning: Resource targeting is in effect: the plan covers only "
@@ -135,6 +149,7 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
            "guarantee to take exactly these actions if you run \"astro-tokend apply\" now.\n";
   }
 
+  if (!prepared->held_back.empty()) return 1;
   if (flags.detailed_exitcode && !plan.empty()) return 2;
   return 0;
 }
@@ -144,9 +159,10 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
 // `plan`: computes what apply would do and prints it (Terraform's text, or its
 // JSON plan shape with --json). Read-only: takes no writer lock and never
 // changes state or the API. Exit 0; 1 on bad input, unknown entity ids, plan
-// errors or API failures (printed to stderr; with --json also one JSON
-// document with Terraform's diagnostics on stdout); with --detailed-exitcode
-// 2 when there are changes.
+// errors, API failures or a token held back because its sink cannot be read
+// (printed to stderr, after the plan of the other tokens; with --json also
+// one JSON document with Terraform's diagnostics on stdout); with
+// --detailed-exitcode 2 when there are changes.
 void add_plan_command(CLI::App& app, const GlobalOptions& global, int* exit_code) {
   auto flags = std::make_shared<PlanFlags>();
   auto* cmd = app.add_subcommand("plan", "Show what apply would change, without changing anything");
@@ -158,6 +174,11 @@ void add_plan_command(CLI::App& app, const GlobalOptions& global, int* exit_code
                 "Exit 0 when there are no changes, 1 on error, 2 when there are changes");
   cmd->add_option("--target", flags->targets,
                   "Plan only this address (astro_api_token.<key>); repeat for more")
+      ->allow_extra_args(false)
+      ->type_name("ADDR");
+  cmd->add_option("--rotate", flags->rotations,
+                  "Plan a rotation of this address's token whatever its age (Terraform's "
+                  "-replace); repeat for more")
       ->allow_extra_args(false)
       ->type_name("ADDR");
   cmd->add_flag("--refresh", flags->refresh,

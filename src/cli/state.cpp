@@ -33,10 +33,18 @@ std::optional<spec::Config> load_config_or_report(const GlobalOptions& global) {
   return std::move(loaded.value);
 }
 
-// The state rows, read without creating a state database when there is none
-// (a missing file reads as no rows).
-Result<std::vector<state::ResourceRecord>> read_rows(const spec::Config& config) {
-  if (!runtime::state_exists(config)) return std::vector<state::ResourceRecord>{};
+// What the state commands show: the rows and the state's own attributes.
+struct StateView {
+  std::vector<state::ResourceRecord> rows;
+  std::string organization_id;  // "" when none is recorded yet
+  std::string lineage;          // "" when there is no state
+  int64_t serial = 0;
+};
+
+// The state, read without creating a state database when there is none (a
+// missing file reads as no rows).
+Result<StateView> read_state(const spec::Config& config) {
+  if (!runtime::state_exists(config)) return StateView{};
   runtime::RuntimeOptions options;
   options.command = "state";
   options.need_client = false;
@@ -44,7 +52,13 @@ Result<std::vector<state::ResourceRecord>> read_rows(const spec::Config& config)
   std::ostringstream no_log;
   auto runtime = runtime::open_runtime(config, options, no_log);
   if (!runtime.ok()) return runtime.error();
-  return (*runtime)->store().resources();
+  state::StateStore& store = (*runtime)->store();
+  auto snapshot = store.snapshot();
+  if (!snapshot.ok()) return snapshot.error();
+  auto organization = store.organization_id();
+  if (!organization.ok()) return organization.error();
+  return StateView{std::move(snapshot->resources), std::move(organization.value()),
+                   snapshot->lineage, snapshot->serial};
 }
 
 // Terraform's `state show` layout: one attribute per line, names sorted and
@@ -54,7 +68,7 @@ struct Line {
   std::string value;  // already formatted; "" for the roles block
 };
 
-std::string render_record(const state::ResourceRecord& row) {
+std::string render_record(const state::ResourceRecord& row, const std::string& organization_id) {
   std::vector<Line> lines;
   auto add = [&](const std::string& name, const std::string& value) {
     lines.push_back({name, value});
@@ -66,6 +80,7 @@ std::string render_record(const state::ResourceRecord& row) {
     add("expiry_period_in_days", std::to_string(*row.attrs.expiry_period_in_days));
   add("id", json_quote(row.id));
   add("name", json_quote(row.attrs.name));
+  if (!organization_id.empty()) add("organization_id", json_quote(organization_id));
   add("role", json_quote(row.attrs.role));
   add("roles", "");
   add("rotate_pending", row.rotate_pending ? "true" : "false");
@@ -108,38 +123,62 @@ int run_list(const GlobalOptions& global) {
   const bool err_color = use_color(global, STDERR_FILENO);
   std::optional<spec::Config> config = load_config_or_report(global);
   if (!config) return 1;
-  auto rows = read_rows(*config);
-  if (!rows.ok()) {
-    print_error(std::cerr, rows.error(), err_color);
+  auto view = read_state(*config);
+  if (!view.ok()) {
+    print_error(std::cerr, view.error(), err_color);
     return 1;
   }
   std::vector<std::string> addresses;
-  for (const auto& row : *rows) addresses.push_back(row.address());
+  for (const auto& row : view->rows) addresses.push_back(row.address());
   std::sort(addresses.begin(), addresses.end());
   for (const std::string& address : addresses) std::cout << address << "\n";
   return 0;
 }
 
+// The state's own attributes, in the layout of a record.
+std::string render_state(const StateView& view) {
+  std::string out = "# state:\n";
+  out += "lineage         = " + json_quote(view.lineage) + "\n";
+  out += "organization_id = " +
+         (view.organization_id.empty() ? std::string("(none recorded yet)")
+                                       : json_quote(view.organization_id)) +
+         "\n";
+  out += "resources       = " + std::to_string(view.rows.size()) + "\n";
+  out += "serial          = " + std::to_string(view.serial) + "\n";
+  return out;
+}
+
 int run_show(const GlobalOptions& global, const std::string& address) {
   const bool err_color = use_color(global, STDERR_FILENO);
-  std::optional<std::string> key = key_for_address(address);
-  if (!key) {
-    print_error(
-        std::cerr,
-        "invalid address \"" + address + "\": expected an address such as astro_api_token.<key>",
-        err_color);
-    return 1;
+  std::optional<std::string> key;
+  if (!address.empty()) {
+    key = key_for_address(address);
+    if (!key) {
+      print_error(
+          std::cerr,
+          "invalid address \"" + address + "\": expected an address such as astro_api_token.<key>",
+          err_color);
+      return 1;
+    }
   }
   std::optional<spec::Config> config = load_config_or_report(global);
   if (!config) return 1;
-  auto rows = read_rows(*config);
-  if (!rows.ok()) {
-    print_error(std::cerr, rows.error(), err_color);
+  if (!key && !runtime::state_exists(*config)) {
+    print_error(std::cerr, "there is no state yet at " + config->state_path, err_color);
     return 1;
   }
-  for (const auto& row : *rows) {
+  auto view = read_state(*config);
+  if (!view.ok()) {
+    print_error(std::cerr, view.error(), err_color);
+    return 1;
+  }
+  if (!key) {
+    std::cout << render_state(*view);
+    return 0;
+  }
+  for (const auto& row : view->rows) {
     if (row.key != *key) continue;
-    std::cout << render_record(row);
+    std::cout << render_record(row, view->organization_id);
     return 0;
   }
   print_error(
@@ -212,7 +251,10 @@ int run_rm(const GlobalOptions& global, const std::vector<std::string>& addresse
 
 // `state list`: every managed address, one per line, sorted.
 // `state show ADDR`: one state row in Terraform's `state show` layout; the
-//   token value shows as (sensitive value) (state never holds it).
+//   token value shows as (sensitive value) (state never holds it), and the
+//   organization the state belongs to once it records one.
+// `state show`: the state's own attributes: lineage, organization, number of
+//   resources, serial.
 // `state rm ADDR…`: under the writer lock, forgets the rows in one
 //   transaction without any API call (the tokens keep existing). An unknown
 //   address removes nothing.
@@ -225,8 +267,11 @@ void add_state_command(CLI::App& app, const GlobalOptions& global, int* exit_cod
   auto* list = cmd->add_subcommand("list", "List the addresses of the managed tokens, sorted");
   list->callback([&global, exit_code] { *exit_code = run_list(global); });
 
-  auto* show = cmd->add_subcommand("show", "Show every recorded attribute of one managed token");
-  show->add_option("ADDR", flags->show_address, "astro_api_token.<key>")->required();
+  auto* show = cmd->add_subcommand(
+      "show",
+      "Show every recorded attribute of one managed token, or without ADDR the state's lineage, "
+      "organization and serial");
+  show->add_option("ADDR", flags->show_address, "astro_api_token.<key>");
   show->callback(
       [&global, flags, exit_code] { *exit_code = run_show(global, flags->show_address); });
 

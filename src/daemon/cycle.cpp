@@ -1,6 +1,7 @@
 #include "daemon/cycle.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <set>
 #include <utility>
@@ -30,7 +31,7 @@ class CycleObserver final : public apply::ApplyObserver {
     if (beat_) beat_();
     logger_.info("change started", {{"address", change.address()},
                                     {"action", std::string(plan::to_string(change.action))},
-                                    {"rotate", change.rotate ? "true" : "false"}});
+                                    {"rotate", change.rotate}});
   }
 
   void finished(const plan::Change& change, const apply::ActionResult& result) override {
@@ -41,7 +42,7 @@ class CycleObserver final : public apply::ApplyObserver {
     if (result.ok) {
       logger_.info("change applied", {{"address", change.address()},
                                       {"action", action},
-                                      {"rotate", result.rotate ? "true" : "false"},
+                                      {"rotate", result.rotate},
                                       {"id", result.token_id},
                                       {"duration", seconds_text(result.seconds)}});
     } else {
@@ -60,23 +61,13 @@ class CycleObserver final : public apply::ApplyObserver {
   const std::function<void()>& beat_;
 };
 
-// The managed-token gauge and the nearest expiry, from state.
-void update_state_gauges(CycleContext& context) {
-  auto rows = context.deps.store.resources();
-  if (!rows.ok()) {
-    context.deps.logger.warn("cannot read state for metrics", {{"error", rows.error().describe()}});
-    return;
-  }
-  context.metrics.set(metric::kManagedTokens, static_cast<double>(rows->size()));
-  std::optional<Timestamp> nearest;
-  for (const state::ResourceRecord& row : rows.value())
-    if (row.end_at && (!nearest || *row.end_at < *nearest)) nearest = row.end_at;
-  if (nearest)
-    context.metrics.set(metric::kNearestExpiry,
-                        static_cast<double>((*nearest - context.deps.clock.now()).count()));
-  else
-    context.metrics.remove(metric::kNearestExpiry);
+std::string join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : separator) + item;
+  return out;
 }
+
+double unix_seconds(Timestamp t) { return static_cast<double>(t.time_since_epoch().count()); }
 
 // Runs a cycle up to its outcome; the caller finishes the history record.
 class Cycle {
@@ -101,10 +92,15 @@ class Cycle {
   void beat() {
     if (context_.beat) context_.beat();
   }
+  void note_plan(const plan::Plan& plan);
+  void update_tokens(const std::map<std::string, std::string>& failures,
+                     const std::set<std::string>& applied);
   CycleOutcome planning_failed(const Error& error);
   CycleOutcome refused(const std::string& reason, const plan::Plan& plan);
   CycleOutcome report_only(const plan::Plan& plan);
   CycleOutcome apply(const apply::PreparedPlan& prepared);
+  void report_held_back(const apply::PreparedPlan& prepared);
+  void count_hooks(const apply::ApplyReport& report);
 
   CycleContext& context_;
   apply::Dependencies& deps_;
@@ -113,8 +109,94 @@ class Cycle {
   const bool plan_mode_;
   apply::RunRecorder history_;
   CycleOutcome outcome_;
+  std::vector<apply::HeldBack> prepared_held_back_;  // once planned
   std::string when_;
+  const plan::Plan* plan_ = nullptr;  // once planned
 };
+
+void Cycle::note_plan(const plan::Plan& plan) {
+  plan_ = &plan;
+  outcome_.planned = true;
+  outcome_.plan_counts = plan.counts();
+  for (const plan::Change& change : plan.changes)
+    outcome_.plan_changes.push_back(PlannedChange{
+        change.address(), std::string(plan::to_string(change.action)), change.rotate});
+}
+
+// After the cycle: the managed-token gauge, the nearest expiry, the per-token
+// gauges and the tokens' status, all from state as the cycle left it.
+// `failures` holds the keys whose change failed (with the error), `applied`
+// those whose change completed.
+void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
+                          const std::set<std::string>& applied) {
+  auto rows = deps_.store.resources();
+  if (!rows.ok()) {
+    logger().warn("cannot read state for metrics", {{"error", rows.error().describe()}});
+    return;
+  }
+  context_.metrics.set(metric::kManagedTokens, static_cast<double>(rows->size()));
+  const Timestamp now = deps_.clock.now();
+  const SteadyTime steady_now = context_.steady.now();
+  std::optional<Timestamp> nearest;
+  std::map<MetricLabels, double> expiry, last_rotation, rotation_due;
+  std::map<std::string, const spec::TokenSpec*> specs;
+  for (const spec::TokenSpec& spec : desired_.tokens) specs[spec.key] = &spec;
+  std::map<std::string, const plan::Change*> changes;
+  std::map<std::string, const plan::Drift*> drifts;
+  if (plan_ != nullptr) {
+    for (const plan::Change& change : plan_->changes) changes[change.key] = &change;
+    for (const plan::Drift& drift : plan_->drift) drifts[drift.key] = &drift;
+  }
+
+  for (const state::ResourceRecord& row : rows.value()) {
+    const MetricLabels labels = {{"address", row.address()}};
+    TokenStatus token;
+    token.address = row.address();
+    token.id = row.id;
+    token.name = row.attrs.name;
+    token.type = row.attrs.type;
+    token.kind = row.attrs.kind;
+    token.role = row.attrs.role;
+    token.roles = row.attrs.roles;
+    token.expires_at = row.end_at;
+    token.last_rotation =
+        row.start_at.time_since_epoch().count() != 0 ? row.start_at : row.created_at;
+    if (row.end_at) {
+      expiry[labels] = unix_seconds(*row.end_at);
+      if (!nearest || *row.end_at < *nearest) nearest = row.end_at;
+    }
+    last_rotation[labels] = unix_seconds(*token.last_rotation);
+    if (auto spec = specs.find(row.key); spec != specs.end()) {
+      token.next_rotation = plan::next_rotation(*spec->second, row);
+      if (token.next_rotation) rotation_due[labels] = unix_seconds(*token.next_rotation);
+    }
+    context_.metrics.increment(metric::kDeliveryHookFailures, labels, 0);
+
+    // What is still to do for it: changes that did not complete.
+    const bool settled = applied.count(row.key) > 0;
+    if (auto change = changes.find(row.key); change != changes.end() && !settled)
+      token.pending =
+          std::string(plan::to_string(change->second->action)) +
+          (change->second->rotate && change->second->action != plan::Action::Rotate ? " and rotate"
+                                                                                    : "");
+    if (auto drift = drifts.find(row.key); drift != drifts.end() && !settled) {
+      token.drifted = plan::drifted_attributes(*drift->second);
+      token.deleted_outside = drift->second->kind == plan::Drift::Kind::Deleted;
+    }
+    if (auto failure = failures.find(row.key); failure != failures.end())
+      token.failure = failure->second;
+    if (auto until = context_.backoff.until(row.key); until && *until > steady_now)
+      token.retry_at = now + std::chrono::duration_cast<std::chrono::seconds>(*until - steady_now);
+    outcome_.tokens.push_back(std::move(token));
+  }
+  if (nearest)
+    context_.metrics.set(metric::kNearestExpiry, static_cast<double>((*nearest - now).count()));
+  else
+    context_.metrics.remove(metric::kNearestExpiry);
+  context_.metrics.set_all(metric::kTokenExpiry, std::move(expiry));
+  context_.metrics.set_all(metric::kTokenLastRotation, std::move(last_rotation));
+  context_.metrics.set_all(metric::kTokenRotationDue, std::move(rotation_due));
+}
 
 CycleOutcome Cycle::run() {
   logger().info("reconcile started",
@@ -126,12 +208,18 @@ CycleOutcome Cycle::run() {
   const plan::Plan& plan = prepared->plan;
   history_.begin(plan);
   outcome_.run_id = history_.id();
+  report_held_back(*prepared);
   outcome_.drift = static_cast<int>(plan.drift.size());
   outcome_.pending = static_cast<int>(plan.changes.size());
-  for (const plan::Drift& drift : plan.drift)
-    logger().warn("changed outside astro-tokend",
-                  {{"address", address_for_key(drift.key)},
-                   {"drift", drift.kind == plan::Drift::Kind::Deleted ? "deleted" : "changed"}});
+  note_plan(plan);
+  for (const plan::Drift& drift : plan.drift) {
+    std::vector<LogField> fields = {
+        {"address", address_for_key(drift.key)},
+        {"drift", drift.kind == plan::Drift::Kind::Deleted ? "deleted" : "changed"}};
+    if (drift.kind == plan::Drift::Kind::Changed)
+      fields.emplace_back("attributes", join(plan::drifted_attributes(drift), ","));
+    logger().log(LogLevel::Warn, "changed outside astro-tokend", fields);
+  }
 
   std::vector<std::string> refusals;
   for (const spec::Diagnostic& diagnostic : prepared->diagnostics) {
@@ -146,11 +234,39 @@ CycleOutcome Cycle::run() {
   if (plan_mode_ && refusals.empty()) return report_only(plan);
   if (!refusals.empty()) {
     if (!plan_mode_)
-      logger().error("reconcile refused; nothing was changed",
-                     {{"errors", std::to_string(refusals.size())}});
+      logger().error("reconcile refused; nothing was changed", {{"errors", refusals.size()}});
     return refused(refusals.front(), plan);
   }
   return apply(prepared.value());
+}
+
+// Tokens whose sink could not be read: an error each (logged by prepare),
+// counted, recorded in the run's history; never applied this cycle.
+void Cycle::report_held_back(const apply::PreparedPlan& prepared) {
+  outcome_.held_back = static_cast<int>(prepared.held_back.size());
+  prepared_held_back_ = prepared.held_back;
+  for (const apply::HeldBack& held : prepared.held_back) {
+    context_.metrics.increment(metric::kErrors,
+                               {{"kind", std::string(to_string(held.error.kind))}});
+    if (history_.id() == 0) continue;
+    state::ActionRecord action{
+        held.address(), "hold", false,
+        held.error.describe() + (held.unwritable
+                                     ? "; the token was held back, neither created nor rotated"
+                                     : "; the token was held back, not rotated"),
+        0};
+    if (Status recorded = deps_.store.record_action(history_.id(), action); !recorded.ok())
+      logger().warn("cannot record the action in run history",
+                    {{"error", recorded.error().describe()}});
+  }
+}
+
+// The failed delivery hooks of `report`, by token.
+void Cycle::count_hooks(const apply::ApplyReport& report) {
+  outcome_.hooks_failed = report.hooks_failed;
+  for (const apply::HookReport& hook : report.hooks)
+    if (!hook.ok)
+      context_.metrics.increment(metric::kDeliveryHookFailures, {{"address", hook.address()}});
 }
 
 CycleOutcome Cycle::planning_failed(const Error& error) {
@@ -174,7 +290,7 @@ CycleOutcome Cycle::planning_failed(const Error& error) {
 
 CycleOutcome Cycle::refused(const std::string& reason, const plan::Plan& plan) {
   context_.metrics.set(metric::kDriftedTokens, static_cast<double>(plan.changes.size()));
-  update_state_gauges(context_);
+  update_tokens({}, {});
   outcome_.result = CycleResult::Refused;
   outcome_.error = reason;
   outcome_.summary =
@@ -188,9 +304,9 @@ CycleOutcome Cycle::report_only(const plan::Plan& plan) {
     logger().info("change pending (plan mode)",
                   {{"address", change.address()},
                    {"action", std::string(plan::to_string(change.action))},
-                   {"rotate", change.rotate ? "true" : "false"}});
+                   {"rotate", change.rotate}});
   context_.metrics.set(metric::kDriftedTokens, static_cast<double>(plan.changes.size()));
-  update_state_gauges(context_);
+  update_tokens({}, {});
   outcome_.summary = "Last check " + when_ +
                      " (plan mode): " + std::to_string(plan.changes.size()) + " changes pending (" +
                      counts_text(plan.counts()) + ")";
@@ -206,11 +322,29 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
   apply::PreparedPlan filtered;
   filtered.recovery = prepared.recovery;
   filtered.dropped_intents = prepared.dropped_intents;
+  filtered.unsettled = prepared.unsettled;
+  filtered.late = prepared.late;
   filtered.plan = plan;
   filtered.plan.changes.clear();
+  for (const apply::PendingDelivery& pending : prepared.deliveries)
+    if (!context_.backoff.holds(pending.key, now)) filtered.deliveries.push_back(pending);
   std::set<std::string> pending_keys;
+  int sink_rotations = 0;
   for (const plan::Change& change : plan.changes) {
     pending_keys.insert(change.key);
+    // A new leader that does not see its predecessor's sink files would
+    // rotate every token at once: rotations for lost sinks are capped.
+    if (change.rotate &&
+        (change.rotate_reason == plan::RotateReason::SinkMissing ||
+         change.rotate_reason == plan::RotateReason::SinkMismatch) &&
+        ++sink_rotations > config_.max_rotations_per_run) {
+      ++outcome_.rotations_capped;
+      logger().warn("rotation held back: max_rotations_per_run reached",
+                    {{"address", change.address()},
+                     {"reason", std::string(plan::to_string(change.rotate_reason))},
+                     {"max_rotations_per_run", std::to_string(config_.max_rotations_per_run)}});
+      continue;
+    }
     if (context_.backoff.holds(change.key, now)) {
       ++outcome_.backing_off;
       auto until = *context_.backoff.until(change.key);
@@ -233,7 +367,7 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
   }
 
   const bool nothing_to_do = filtered.plan.changes.empty() && filtered.recovery.empty() &&
-                             filtered.dropped_intents.empty();
+                             filtered.dropped_intents.empty() && filtered.deliveries.empty();
   apply::ApplyReport report;
   if (!nothing_to_do) {
     apply::ApplyOptions options;
@@ -242,8 +376,12 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
     options.allow_mass_delete = false;
     options.stop = context_.stop;
     options.run_id = history_.id();
+    options.hook_timeout = config_.hook_timeout;
+    options.settle_window = apply::settle_window_for(config_.timeout);
+    options.settle_wait = options.settle_window;
     CycleObserver observer(logger(), context_.metrics, context_.beat);
     report = apply::apply_plan(deps_, filtered, options, &observer);
+    count_hooks(report);
     for (const apply::ActionResult& result : report.results) {
       if (result.ok)
         context_.backoff.record_success(result.key);
@@ -254,12 +392,20 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
   }
 
   int applied_ok = 0;
-  for (const apply::ActionResult& result : report.results)
-    if (result.ok) ++applied_ok;
+  std::map<std::string, std::string> failures;
+  std::set<std::string> applied;
+  for (const apply::ActionResult& result : report.results) {
+    if (result.ok) {
+      ++applied_ok;
+      applied.insert(result.key);
+    } else {
+      failures[result.key] = result.error.describe();
+    }
+  }
   context_.metrics.set(
       metric::kDriftedTokens,
       static_cast<double>(std::max<int>(0, static_cast<int>(plan.changes.size()) - applied_ok)));
-  update_state_gauges(context_);
+  update_tokens(failures, applied);
   outcome_.applied = report.applied;
   outcome_.failed = report.failed;
   outcome_.stopped = report.stopped;
@@ -272,23 +418,43 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
     history_.finish(state::RunResult::Refused, 0, report.refusal);
     return outcome_;
   }
-  if (report.failed > 0) {
+  std::vector<std::string> problems;
+  if (report.failed > 0)
+    problems.push_back(std::to_string(report.failed) +
+                       (report.failed == 1 ? " change" : " changes") + " failed");
+  if (report.hooks_failed > 0)
+    problems.push_back(std::to_string(report.hooks_failed) +
+                       (report.hooks_failed == 1 ? " delivery hook" : " delivery hooks") +
+                       " failed");
+  if (outcome_.held_back > 0)
+    problems.push_back(std::to_string(outcome_.held_back) +
+                       (outcome_.held_back == 1 ? " token" : " tokens") + " held back (" +
+                       apply::held_back_reason(prepared_held_back_) + ")");
+  if (!problems.empty()) {
     outcome_.result = CycleResult::Failure;
-    outcome_.error =
-        std::to_string(report.failed) + (report.failed == 1 ? " change" : " changes") + " failed";
+    for (const std::string& problem : problems)
+      outcome_.error += (outcome_.error.empty() ? "" : ", ") + problem;
   }
   outcome_.summary = "Last reconcile " + when_ + ": " + counts_text(report.applied);
-  if (report.failed > 0) outcome_.summary += ", " + std::to_string(report.failed) + " failed";
+  for (const std::string& problem : problems) outcome_.summary += ", " + problem;
   if (outcome_.backing_off > 0)
     outcome_.summary += ", " + std::to_string(outcome_.backing_off) + " backing off";
+  if (outcome_.rotations_capped > 0)
+    outcome_.summary += ", " + std::to_string(outcome_.rotations_capped) +
+                        " rotations held back (max_rotations_per_run)";
 
   std::string message;
   if (report.stopped) message = "stopped by a signal before every change ran";
   if (outcome_.backing_off > 0)
     message += std::string(message.empty() ? "" : "; ") + std::to_string(outcome_.backing_off) +
                " held back while backing off";
+  if (outcome_.rotations_capped > 0)
+    message += std::string(message.empty() ? "" : "; ") +
+               std::to_string(outcome_.rotations_capped) +
+               " rotations of missing or changed sinks held back by max_rotations_per_run = " +
+               std::to_string(config_.max_rotations_per_run);
   state::RunResult result = state::RunResult::Ok;
-  if (report.failed > 0 || report.stopped)
+  if (report.failed > 0 || report.stopped || !problems.empty())
     result = state::RunResult::Failed;
   else if (plan.empty() && nothing_to_do)
     result = state::RunResult::NoOp;

@@ -13,10 +13,12 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "apply/engine.h"
 #include "daemon/metrics.h"
 #include "daemon/schedule.h"
+#include "daemon/status.h"
 #include "plan/plan.h"
 #include "spec/model.h"
 #include "util/clock.h"
@@ -34,13 +36,22 @@ struct CycleOutcome {
   std::string error;         // when not Success
   std::string trigger;
   bool plan_mode = false;
-  plan::Counts applied;  // apply mode: what completed
-  int failed = 0;        // apply mode: changes that failed
-  int pending = 0;       // changes the plan found (before any was held back)
-  int backing_off = 0;   // changes held back because their token backs off
-  int drift = 0;         // tokens changed outside astro-tokend
-  bool stopped = false;  // `stop` was raised before every change ran
-  int64_t run_id = 0;    // the run in history; 0 when it could not be recorded
+  plan::Counts applied;      // apply mode: what completed
+  int failed = 0;            // apply mode: changes that failed
+  int pending = 0;           // changes the plan found (before any was held back)
+  int backing_off = 0;       // changes held back because their token backs off
+  int rotations_capped = 0;  // sink rotations held back by max_rotations_per_run
+  int held_back = 0;         // tokens held back because their sink could not be read
+  int hooks_failed = 0;      // delivery hooks that failed (or could not run)
+  int drift = 0;             // tokens changed outside astro-tokend
+  bool stopped = false;      // `stop` was raised before every change ran
+  int64_t run_id = 0;        // the run in history; 0 when it could not be recorded
+  // For the status page. `planned` false when planning failed: then the
+  // plan and the tokens below are unknown (the page keeps what it had).
+  bool planned = false;
+  plan::Counts plan_counts;
+  std::vector<PlannedChange> plan_changes;
+  std::vector<TokenStatus> tokens;  // every managed token after the cycle, by address
 };
 
 // What a cycle works with; owned by the caller, outliving the call.
@@ -56,7 +67,7 @@ struct CycleContext {
 };
 
 // Runs one cycle for `desired` (already validated), started by `trigger`
-// ("startup", "timer", "config-change", "sighup"). Never throws; every
+// ("startup", "timer", "config-change", "sighup", "leadership"). Never throws; every
 // failure is in the outcome:
 //   - planning failed (API error): Failure, `unreachable` when the API could
 //     not be reached (Unavailable, Tls, RateLimited); nothing applied;
@@ -67,12 +78,23 @@ struct CycleContext {
 //   - apply mode: changes of tokens that back off at steady.now() are held
 //     back (the others never wait for them); the rest are applied with the
 //     config's parallelism and max_deletes_per_run (the mass-delete guard is
-//     never lifted here: a refusal is Refused); each failed change backs its
-//     token off, each success clears it; Failure when a change failed.
+//     never lifted here: a refusal is Refused); rotations because a sink file
+//     is missing or changed beyond max_rotations_per_run wait for the next
+//     cycle (a new leader on hosts that do not share sinks would otherwise
+//     rotate everything at once); each failed change backs its
+//     token off, each success clears it; pending delivery hooks of tokens
+//     that do not back off run again; Failure when a change or a delivery
+//     hook failed, or a token was held back because its sink could not be
+//     read (each such token counts as an error and is recorded in history
+//     as action "hold"). A failed hook does not back its token off.
 // Every cycle that planned is recorded in history (command "run"; no-op,
 // planned, ok, failed or refused); a cycle whose planning failed is recorded
 // as failed. Sets the drifted- and managed-token gauges, the nearest expiry,
-// the action and error counters; the caller counts the reconcile itself.
+// the per-token expiry, last-rotation and rotation-due gauges (for exactly
+// the tokens in state), the action and error counters, and starts the
+// delivery-hook failure counter of each managed token at 0; the caller
+// counts the reconcile itself. Drift is logged with the attributes changed
+// ("changed outside astro-tokend" address=… drift=changed attributes=name,roles).
 CycleOutcome run_cycle(CycleContext& context, const spec::DesiredState& desired,
                        const std::string& trigger);
 

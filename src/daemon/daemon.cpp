@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,10 +14,12 @@
 #include "daemon/cycle.h"
 #include "daemon/health.h"
 #include "daemon/http_server.h"
+#include "daemon/leadership.h"
 #include "daemon/metrics.h"
 #include "daemon/reload.h"
 #include "daemon/schedule.h"
 #include "daemon/signals.h"
+#include "daemon/status.h"
 #include "daemon/text.h"
 #include "daemon/watcher.h"
 #include "runtime/runtime.h"
@@ -73,6 +77,7 @@ class Daemon {
     watcher_.reset();
     watchdog_.reset();
     signals_.reset();
+    election_.reset();
     {
       std::lock_guard<std::mutex> guard(runtime_mutex_);
       runtime_.reset();
@@ -107,6 +112,18 @@ class Daemon {
   void refuse_reload(const std::vector<spec::Diagnostic>& diagnostics);
   void refuse_reload(const Error& error);
   void notify_status();
+  // Whether this daemon may run a cycle: always on SQLite; on PostgreSQL
+  // only as the leader and before its lease's local deadline (not after
+  // waking up from a stall, nor when it could not renew).
+  bool may_reconcile() const {
+    return leader_ && (!lease_ || std::chrono::steady_clock::now() < lease_->deadline());
+  }
+  // PostgreSQL: opens the lease and starts the election (after the runtime).
+  Status start_election();
+  void log_from_any_thread(LogLevel level, const std::string& message,
+                           const std::vector<LogField>& fields = {});
+  void publish_loaded_config();
+  void publish_cycle(const CycleOutcome& outcome, milliseconds duration);
 
   const DaemonOptions options_;
   std::ostream& log_stream_;
@@ -114,13 +131,17 @@ class Daemon {
   SystemdNotifier systemd_notifier_;
   Notifier& notifier_;
   MetricsRegistry metrics_;                  // thread-safe
+  StatusBoard status_;                       // thread-safe; read by the HTTP server
+  const SystemClock wall_clock_;             // thread-safe
   const SystemMonotonicClock steady_clock_;  // thread-safe
   std::atomic<bool> stop_{false};            // raised by SIGTERM/SIGINT; read by apply_plan
 
   // What depends on the config. Replaced only by the loop; runtime_ under
   // runtime_mutex_ (other threads lock it to log).
   std::mutex runtime_mutex_;
-  std::unique_ptr<state::WriterLease> lock_;
+  std::unique_ptr<state::WriterLease> lock_;   // SQLite: the writer lock, held throughout
+  std::unique_ptr<state::LeaderLease> lease_;  // PostgreSQL: the lease leaders hold
+  std::unique_ptr<LeaderElection> election_;   // PostgreSQL: keeps lease_ (its own thread)
   std::unique_ptr<runtime::Runtime> runtime_;
   std::unique_ptr<HealthServer> server_;
   std::unique_ptr<ChangeWatcher> watcher_;
@@ -133,6 +154,7 @@ class Daemon {
   bool stop_requested_ = false;
   int stop_signal_ = 0;
   bool sighup_ = false;
+  bool leadership_changed_ = false;  // the election took or lost the lease
   Debouncer debouncer_{kDebounceQuiet, kDebounceMax};
   std::string changed_path_;
 
@@ -142,14 +164,22 @@ class Daemon {
   milliseconds health_interval_{0};
   milliseconds health_jitter_{0};
 
+  // Leadership (PostgreSQL; always the leader on SQLite). leader_ is set by
+  // the election's thread; the loop fences the runtime with the epoch.
+  std::atomic<bool> leader_{true};
+  std::mutex leader_mutex_;
+  std::string leader_note_;  // "standing by (leader: host pid)", for STATUS=
+
   // Loop only.
+  int64_t fenced_epoch_ = 0;
   TokenBackoff token_backoff_{kTokenBackoff};
   int unreachable_cycles_ = 0;
   std::mt19937_64 random_;
   std::string reload_note_;  // "Reload failed …; " while a refused reload is the latest
   std::string last_summary_ = "First reconcile running";
-  std::string next_text_;  // "next in 5m" / "retry in 20s", for STATUS=
-  std::string next_in_;    // "5m", for the log
+  std::string next_text_;                   // "next in 5m" / "retry in 20s", for STATUS=
+  std::string next_in_;                     // "5m", for the log
+  std::optional<Timestamp> next_cycle_at_;  // for the status page
   Timestamp loaded_at_{};
 };
 
@@ -164,11 +194,16 @@ Result<std::unique_ptr<runtime::Runtime>> Daemon::open_generation(const spec::Co
   runtime_options.command = "run";
   runtime_options.need_client = true;
   runtime_options.take_lock = false;  // the daemon holds lock_ itself, across runtime rebuilds
+  runtime_options.bind_organization = true;  // and refuses a state of another organization
   runtime_options.create_state_dir = true;
-  runtime_options.observer = [this](astro::Operation op, int http_status) {
+  runtime_options.stop = &stop_;  // SIGTERM cuts the client's waits short
+  runtime_options.observer = [this](astro::Operation op, int http_status,
+                                    std::chrono::duration<double> elapsed) {
+    const std::string operation(astro::to_string(op));
     metrics_.increment(metric::kApiRequests,
-                       {{"operation", std::string(astro::to_string(op))},
+                       {{"operation", operation},
                         {"code", http_status > 0 ? std::to_string(http_status) : "none"}});
+    metrics_.observe(metric::kApiRequestDuration, elapsed.count(), {{"operation", operation}});
     beat();
   };
   return runtime::open_runtime(config, runtime_options, log_stream_);
@@ -181,6 +216,12 @@ Result<std::unique_ptr<HealthServer>> Daemon::start_server(const std::string& li
     std::lock_guard<std::mutex> lock(health_mutex_);
     return decide_readiness(last_success_, steady_clock_.now(), health_interval_, health_jitter_);
   };
+  endpoints.status_html = [this] {
+    return render_status_html(status_.snapshot(), wall_clock_.now());
+  };
+  endpoints.status_json = [this] {
+    return render_status_json(status_.snapshot(), wall_clock_.now());
+  };
   return HealthServer::start(listen, std::move(endpoints));
 }
 
@@ -188,6 +229,66 @@ void Daemon::watch_paths(const std::vector<std::string>& spec_paths) {
   if (!watcher_) return;
   for (const std::string& problem : watcher_->watch(desired_.config.path, spec_paths))
     logger().warn("cannot watch for changes; SIGHUP still reloads", {{"error", problem}});
+}
+
+void Daemon::log_from_any_thread(LogLevel level, const std::string& message,
+                                 const std::vector<LogField>& fields) {
+  std::lock_guard<std::mutex> guard(runtime_mutex_);
+  if (runtime_) runtime_->logger().log(level, message, fields);
+}
+
+Status Daemon::start_election() {
+  LeadershipEvents events;
+  events.became_leader = [this](int64_t epoch) {
+    log_from_any_thread(LogLevel::Info, "became leader (epoch " + std::to_string(epoch) + ")");
+    {
+      std::lock_guard<std::mutex> guard(leader_mutex_);
+      leader_note_.clear();
+    }
+    leader_ = true;
+    metrics_.set(metric::kLeader, 1);
+    {
+      std::lock_guard<std::mutex> lock(events_mutex_);
+      leadership_changed_ = true;
+    }
+    events_.notify_all();
+  };
+  events.lost = [this](const std::string& why) {
+    leader_ = false;
+    metrics_.set(metric::kLeader, 0);
+    log_from_any_thread(LogLevel::Warn, "lost leadership", {{"reason", why}});
+    {
+      std::lock_guard<std::mutex> guard(leader_mutex_);
+      leader_note_ = "Standing by (lost leadership)";
+    }
+    {
+      std::lock_guard<std::mutex> lock(events_mutex_);
+      leadership_changed_ = true;
+    }
+    events_.notify_all();
+  };
+  events.standing_by = [this](const state::LockHolder& leader) {
+    const std::string who = leader.host + " " + std::to_string(leader.pid);
+    log_from_any_thread(LogLevel::Info, "standing by (leader: " + who + ")",
+                        {{"leader_since", format_rfc3339(leader.since)}});
+    {
+      std::lock_guard<std::mutex> guard(leader_mutex_);
+      leader_note_ = "Standing by (leader: " + who + ")";
+    }
+    {
+      std::lock_guard<std::mutex> lock(events_mutex_);
+      leadership_changed_ = true;
+    }
+    events_.notify_all();
+  };
+  events.unreachable = [this](const Error& error, bool leading) {
+    log_from_any_thread(LogLevel::Warn, "cannot reach the state database",
+                        {{"role", leading ? "leader" : "standby"}, {"error", error.message}});
+    metrics_.increment(metric::kErrors, {{"kind", "state"}});
+  };
+  election_ = std::make_unique<LeaderElection>(*lease_, runtime::lease_timings(desired_.config),
+                                               std::move(events));
+  return ok_status();
 }
 
 // ---- events -----------------------------------------------------------------
@@ -233,9 +334,19 @@ Status Daemon::run() {
     }
   }
 
-  auto lock = take_lock(desired_.config);
-  if (!lock.ok()) return lock.error();
-  lock_ = std::move(lock.value());
+  const bool shared_state = desired_.config.state_backend == spec::StateBackend::Postgres;
+  if (!shared_state) {
+    auto lock = take_lock(desired_.config);
+    if (!lock.ok()) return lock.error();
+    lock_ = std::move(lock.value());
+  } else {
+    auto lease = state::open_leader_lease(runtime::store_location(desired_.config), "run",
+                                          runtime::lease_timings(desired_.config));
+    if (!lease.ok()) return lease.error();
+    lease_ = std::move(lease.value());
+    leader_ = false;
+  }
+  metrics_.set(metric::kLeader, leader_ ? 1 : 0);
   auto runtime = open_generation(desired_.config);
   if (!runtime.ok()) return runtime.error();
   {
@@ -248,6 +359,11 @@ Status Daemon::run() {
     health_interval_ = desired_.config.interval;
     health_jitter_ = desired_.config.jitter;
   }
+  status_.update([&](StatusSnapshot& status) {
+    status.version = kVersion;
+    status.started_at = loaded_at_;
+  });
+  publish_loaded_config();
 
   if (!options_.once && !desired_.config.listen.empty()) {
     auto server = start_server(desired_.config.listen);
@@ -268,12 +384,30 @@ Status Daemon::run() {
   logger().info("daemon started",
                 {{"version", kVersion},
                  {"config", config.path},
-                 {"tokens", std::to_string(desired_.tokens.size())},
+                 {"tokens", desired_.tokens.size()},
                  {"mode", config.mode == spec::ReconcileMode::Apply ? "apply" : "plan"},
                  {"interval", format_duration(config.interval)},
                  {"jitter", format_duration(config.jitter)},
-                 {"once", options_.once ? "true" : "false"}});
-  if (server_) logger().info("serving metrics", {{"listen", server_->address()}});
+                 {"once", options_.once}});
+  if (server_)
+    logger().info("serving metrics", {{"listen", server_->address()},
+                                      {"status_page", "http://" + server_->address() + "/"}});
+  if (lease_) {
+    if (options_.once) {
+      // One cycle: take the lease once, or stop naming who leads.
+      auto taken = lease_->try_acquire();
+      if (!taken.ok()) return taken.error();
+      if (!*taken) {
+        auto holder = lease_->holder();
+        return Error::conflict("state is locked by " +
+                               (holder ? holder->describe() : std::string("another process")));
+      }
+      leader_ = true;
+      metrics_.set(metric::kLeader, 1);
+    } else if (Status started = start_election(); !started.ok()) {
+      return started;
+    }
+  }
 
   if (options_.once) {
     auto started = steady_clock_.now();
@@ -285,6 +419,7 @@ Status Daemon::run() {
   }
 
   notifier_.notify("READY=1\nSTATUS=Configuration loaded; first reconcile running");
+  status_.update([](StatusSnapshot& status) { status.state = "running"; });
 
   SteadyTime next_cycle = steady_clock_.now();
   std::string timer_trigger = "startup";
@@ -298,6 +433,15 @@ Status Daemon::run() {
         if (stop_requested_) {
           work = Work::Stop;
           break;
+        }
+        if (leadership_changed_) {
+          leadership_changed_ = false;
+          if (leader_) {
+            work = Work::Cycle;
+            trigger = "leadership";
+            break;
+          }
+          notify_status();
         }
         if (sighup_) {
           sighup_ = false;
@@ -314,6 +458,13 @@ Status Daemon::run() {
           break;
         }
         if (now >= next_cycle) {
+          if (!may_reconcile()) {
+            // A standby reconciles nothing, nor does a leader past its
+            // lease's deadline (it woke up after a stall, or could not
+            // renew); the election wakes the loop when it leads again.
+            next_cycle = now + desired_.config.interval;
+            continue;
+          }
           work = Work::Cycle;
           trigger = timer_trigger;
           break;
@@ -330,6 +481,11 @@ Status Daemon::run() {
     beat();
     if (work == Work::Stop) break;
     if (work == Work::Reload && !reload(trigger, changed_path)) continue;
+    if (!may_reconcile()) {
+      // Reloaded as a standby: the specs are in force for when it leads.
+      next_cycle = steady_clock_.now() + desired_.config.interval;
+      continue;
+    }
 
     auto started = steady_clock_.now();
     CycleOutcome outcome = cycle(trigger);
@@ -340,14 +496,15 @@ Status Daemon::run() {
       ++unreachable_cycles_;
       delay = cycle_retry_delay(kCycleBackoff, unreachable_cycles_, desired_.config.interval,
                                 unit_random());
-      logger().warn("API unreachable; backing off the whole cycle",
-                    {{"consecutive_failures", std::to_string(unreachable_cycles_)},
-                     {"retry_in", rounded_duration(delay)}});
+      logger().warn(
+          "API unreachable; backing off the whole cycle",
+          {{"consecutive_failures", unreachable_cycles_}, {"retry_in", rounded_duration(delay)}});
     } else {
       unreachable_cycles_ = 0;
       delay = jittered_interval(desired_.config.interval, desired_.config.jitter, unit_random());
     }
     next_cycle = finished + delay;
+    next_cycle_at_ = wall_clock_.now() + std::chrono::duration_cast<std::chrono::seconds>(delay);
     next_in_ = rounded_duration(delay);
     next_text_ = (outcome.unreachable ? "retry in " : "next in ") + next_in_;
     after_cycle(outcome, std::chrono::duration_cast<milliseconds>(finished - started));
@@ -359,6 +516,8 @@ Status Daemon::run() {
     signal_number = stop_signal_;
   }
   logger().info("stopping", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+  election_.reset();  // gives the lease up: a standby takes over at once
+  status_.update([](StatusSnapshot& status) { status.state = "stopping"; });
   server_.reset();
   watcher_.reset();
   watchdog_.reset();
@@ -375,6 +534,11 @@ Status Daemon::run() {
 // ---- one cycle -----------------------------------------------------------
 
 CycleOutcome Daemon::cycle(const std::string& trigger) {
+  if (lease_ && lease_->epoch() != fenced_epoch_) {
+    // A new term: every state write checks this epoch, every API write the lease.
+    fenced_epoch_ = lease_->epoch();
+    runtime_->fence(*lease_);
+  }
   CycleContext context{runtime_->dependencies(),
                        steady_clock_,
                        metrics_,
@@ -391,18 +555,18 @@ void Daemon::after_cycle(const CycleOutcome& outcome, milliseconds duration) {
                                   {"trigger", outcome.trigger}};
   if (outcome.plan_mode) {
     fields.push_back({"mode", "plan"});
-    fields.push_back({"pending", std::to_string(outcome.pending)});
+    fields.push_back({"pending", outcome.pending});
   } else {
-    fields.push_back({"added", std::to_string(outcome.applied.add)});
-    fields.push_back({"changed", std::to_string(outcome.applied.change)});
-    fields.push_back({"destroyed", std::to_string(outcome.applied.destroy)});
-    fields.push_back({"rotated", std::to_string(outcome.applied.rotate)});
-    fields.push_back({"failed", std::to_string(outcome.failed)});
-    fields.push_back({"backing_off", std::to_string(outcome.backing_off)});
+    fields.push_back({"added", outcome.applied.add});
+    fields.push_back({"changed", outcome.applied.change});
+    fields.push_back({"destroyed", outcome.applied.destroy});
+    fields.push_back({"rotated", outcome.applied.rotate});
+    fields.push_back({"failed", outcome.failed});
+    fields.push_back({"backing_off", outcome.backing_off});
   }
-  fields.push_back({"drift", std::to_string(outcome.drift)});
+  fields.push_back({"drift", outcome.drift});
   fields.push_back({"duration", seconds_text(std::chrono::duration<double>(duration).count())});
-  if (outcome.stopped) fields.push_back({"stopped", "true"});
+  if (outcome.stopped) fields.push_back({"stopped", true});
   if (!next_in_.empty() && !stop_.load()) fields.push_back({"next_in", next_in_});
   logger().log(outcome.result == CycleResult::Success ? LogLevel::Info : LogLevel::Warn,
                "reconcile finished", fields);
@@ -415,12 +579,71 @@ void Daemon::after_cycle(const CycleOutcome& outcome, milliseconds duration) {
     last_success_ = steady_clock_.now();
   }
   last_summary_ = outcome.summary;
+  publish_cycle(outcome, duration);
   notify_status();
+}
+
+void Daemon::publish_loaded_config() {
+  const spec::Config& config = desired_.config;
+  const double interval = std::chrono::duration<double>(config.interval).count();
+  metrics_.set(metric::kReconcileInterval, interval);
+  metrics_.set(metric::kReloadSuccessful, 1);
+  metrics_.set(metric::kReloadSuccessTimestamp,
+               static_cast<double>(loaded_at_.time_since_epoch().count()));
+  status_.update([&](StatusSnapshot& status) {
+    status.organization_id = config.organization_id;
+    status.mode = config.mode == spec::ReconcileMode::Apply ? "apply" : "plan";
+    status.interval_seconds = interval;
+    status.config_loaded_at = loaded_at_;
+    status.last_reload_ok = true;
+    status.reload_error.clear();
+  });
+}
+
+void Daemon::publish_cycle(const CycleOutcome& outcome, milliseconds duration) {
+  auto runs = runtime_->store().runs(10);
+  if (!runs.ok())
+    logger().warn("cannot read run history for the status page",
+                  {{"error", runs.error().describe()}});
+  const Timestamp now = wall_clock_.now();
+  status_.update([&](StatusSnapshot& status) {
+    status.reconciled = true;
+    status.last_cycle_at = now - std::chrono::duration_cast<std::chrono::seconds>(duration);
+    status.last_result = std::string(to_string(outcome.result));
+    status.last_trigger = outcome.trigger;
+    status.last_duration_seconds = std::chrono::duration<double>(duration).count();
+    status.last_summary = outcome.summary;
+    status.last_error = outcome.error;
+    status.next_cycle_at = stop_.load() || options_.once ? std::nullopt : next_cycle_at_;
+    if (outcome.planned) {
+      status.planned = true;
+      status.plan_counts = outcome.plan_counts;
+      status.plan_changes = outcome.plan_changes;
+      status.drift = outcome.drift;
+      // A token held back while it backs off keeps the failure that started it.
+      std::map<std::string, std::string> failures;
+      for (const TokenStatus& token : status.tokens)
+        if (!token.failure.empty()) failures[token.address] = token.failure;
+      status.tokens = outcome.tokens;
+      for (TokenStatus& token : status.tokens)
+        if (token.failure.empty() && token.retry_at) {
+          auto previous = failures.find(token.address);
+          if (previous != failures.end()) token.failure = previous->second;
+        }
+    }
+    if (runs.ok()) status.history = std::move(runs.value());
+  });
 }
 
 void Daemon::notify_status() {
   if (options_.once) return;
-  std::string status = reload_note_ + last_summary_;
+  std::string status = reload_note_;
+  if (lease_) {
+    std::lock_guard<std::mutex> guard(leader_mutex_);
+    status += leader_ ? "Leader (epoch " + std::to_string(lease_->epoch()) + "); " : leader_note_;
+    if (!leader_) status += "; ";
+  }
+  status += last_summary_;
   if (!next_text_.empty()) status += "; " + next_text_;
   for (char& c : status)
     if (c == '\n') c = ' ';
@@ -434,11 +657,18 @@ void Daemon::refuse_reload(const std::vector<spec::Diagnostic>& diagnostics) {
     logger().error("invalid configuration",
                    {{"at", position_text(diagnostic.pos)}, {"error", diagnostic.message}});
   metrics_.increment(metric::kReloadFailures);
+  metrics_.set(metric::kReloadSuccessful, 0);
+  status_.update([&](StatusSnapshot& status) {
+    status.last_reload_ok = false;
+    status.reload_error = diagnostics.empty() ? std::string("refused")
+                                              : position_text(diagnostics.front().pos) + ": " +
+                                                    diagnostics.front().message;
+  });
   std::size_t n = diagnostics.size();
   reload_note_ = "Reload failed (" + std::to_string(n) + (n == 1 ? " error" : " errors") +
                  "), still running the configuration loaded at " + clock_text(loaded_at_) + ". ";
   logger().warn("configuration reload refused; the previous configuration stays in force",
-                {{"errors", std::to_string(n)}});
+                {{"errors", n}});
 
   // Keep watching what the new config names too, so that fixing a spec in a
   // newly listed directory is noticed.
@@ -475,6 +705,12 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
   std::unique_ptr<state::WriterLease> new_lock;
   std::unique_ptr<runtime::Runtime> new_runtime;
   std::unique_ptr<HealthServer> new_server;
+  if ((decision.move_lock || decision.changes.state) &&
+      (lease_ || next.state_backend == spec::StateBackend::Postgres)) {
+    refuse_reload(
+        Error::invalid("changing [state] or [ha] of a daemon on a shared state needs a restart"));
+    return false;
+  }
   if (decision.move_lock) {
     auto taken = take_lock(next);
     if (!taken.ok()) {
@@ -506,6 +742,7 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
     std::lock_guard<std::mutex> guard(runtime_mutex_);
     old_runtime = std::move(runtime_);
     runtime_ = std::move(new_runtime);
+    fenced_epoch_ = 0;  // the new runtime is fenced before its first cycle
   }
   old_runtime.reset();
   if (new_lock) lock_ = std::move(new_lock);  // releases the old lock
@@ -525,13 +762,14 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
   }
   watch_paths(desired_.config.spec_paths);
   reload_note_.clear();
+  publish_loaded_config();
 
   std::vector<std::string> changed = decision.changes.names();
   if (decision.specs_changed) changed.push_back("tokens");
   logger().info("configuration reloaded",
                 {{"trigger", trigger},
                  {"changed", changed.empty() ? "nothing" : join(changed, ",")},
-                 {"tokens", std::to_string(desired_.tokens.size())}});
+                 {"tokens", desired_.tokens.size()}});
   notifier_.notify("READY=1\nSTATUS=Configuration reloaded; reconciling");
   return true;
 }

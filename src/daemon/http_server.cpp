@@ -27,7 +27,9 @@ class EndpointHandler final : public Poco::Net::HTTPRequestHandler {
     try {
       std::string path = Poco::URI(request.getURI()).getPath();
       bool head = request.getMethod() == "HEAD";
-      if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
+      const bool status_page = (path == "/" && endpoints_.status_html) ||
+                               (path == "/status.json" && endpoints_.status_json);
+      if (path != "/metrics" && path != "/healthz" && path != "/readyz" && !status_page) {
         send(response, head, HTTPResponse::HTTP_NOT_FOUND, "text/plain; charset=utf-8",
              "not found\n");
         return;
@@ -38,7 +40,17 @@ class EndpointHandler final : public Poco::Net::HTTPRequestHandler {
              "method not allowed\n");
         return;
       }
-      if (path == "/metrics") {
+      if (path == "/") {
+        response.set("Content-Security-Policy",
+                     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                     "form-action 'none'; frame-ancestors 'none'");
+        response.set("X-Content-Type-Options", "nosniff");
+        send(response, head, HTTPResponse::HTTP_OK, "text/html; charset=utf-8",
+             endpoints_.status_html());
+      } else if (path == "/status.json") {
+        response.set("X-Content-Type-Options", "nosniff");
+        send(response, head, HTTPResponse::HTTP_OK, "application/json", endpoints_.status_json());
+      } else if (path == "/metrics") {
         send(response, head, HTTPResponse::HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
              endpoints_.metrics());
       } else if (path == "/healthz") {

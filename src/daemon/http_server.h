@@ -4,7 +4,12 @@
 //                 (Content-Type: text/plain; version=0.0.4; charset=utf-8)
 //   GET /healthz  200 "ok" while the process runs
 //   GET /readyz   200 "ok" when ready, else 503 with the reason
-// Other paths answer 404, other methods 405. Poco exceptions stop here.
+//   GET /         the status page (text/html; charset=utf-8), when given
+//   GET /status.json  its data (application/json), when given
+// Other paths answer 404, other methods 405. Pages are sent with
+// Cache-Control: no-store, X-Content-Type-Options: nosniff and a
+// Content-Security-Policy that allows no script and nothing from elsewhere.
+// Poco exceptions stop here.
 #pragma once
 
 #include <functional>
@@ -27,6 +32,8 @@ namespace tokend::daemon {
 struct HealthEndpoints {
   std::function<std::string()> metrics;  // the exposition text
   std::function<Readiness()> readiness;
+  std::function<std::string()> status_html;  // optional: `/` answers 404 without it
+  std::function<std::string()> status_json;  // optional: `/status.json` answers 404 without it
 };
 
 class HealthServer {

@@ -142,6 +142,13 @@ void MetricsRegistry::set_total(std::string_view name, const MetricLabels& label
   if (!inserted && value >= it->second) it->second = value;
 }
 
+void MetricsRegistry::set_all(std::string_view name, std::map<MetricLabels, double> samples) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Family* family = find(name);
+  if (family == nullptr || family->type != MetricType::Gauge) return;
+  family->values = std::move(samples);
+}
+
 void MetricsRegistry::remove(std::string_view name, const MetricLabels& labels) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family* family = find(name);

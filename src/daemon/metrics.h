@@ -40,6 +40,9 @@ class MetricsRegistry {
   // reading the kernel's CPU time); ignored for a value below the current one.
   void set_total(std::string_view name, const MetricLabels& labels, double value);
   void set(std::string_view name, double value) { set(name, {}, value); }
+  // Gauge: replaces every sample of the family with `samples` at once (a
+  // scrape sees the old set or the new one, never a mix).
+  void set_all(std::string_view name, std::map<MetricLabels, double> samples);
   // Gauge or counter: removes the sample (it is then absent from render()).
   void remove(std::string_view name, const MetricLabels& labels = {});
   // Histogram: counts `value` in its buckets, sum and count.

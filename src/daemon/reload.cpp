@@ -22,10 +22,12 @@ ConfigChanges compare_configs(const spec::Config& a, const spec::Config& b) {
                   !(a.rate_limits == b.rate_limits);
   changes.specs = a.spec_paths != b.spec_paths;
   changes.state = a.state_backend != b.state_backend || a.state_path != b.state_path ||
-                  a.state_dsn != b.state_dsn;
+                  a.state_dsn != b.state_dsn || a.ha_lease != b.ha_lease ||
+                  a.ha_renew != b.ha_renew || a.ha_retry != b.ha_retry;
   changes.reconcile = a.interval != b.interval || a.jitter != b.jitter || a.mode != b.mode ||
                       a.parallelism != b.parallelism ||
-                      a.max_deletes_per_run != b.max_deletes_per_run;
+                      a.max_deletes_per_run != b.max_deletes_per_run ||
+                      a.max_rotations_per_run != b.max_rotations_per_run;
   changes.secrets = a.secrets_dir != b.secrets_dir;
   changes.server = a.listen != b.listen;
   changes.log = a.log_level != b.log_level || a.log_format != b.log_format;

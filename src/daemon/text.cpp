@@ -37,9 +37,10 @@ std::string position_text(const spec::SourcePos& pos) {
 }
 
 std::string counts_text(const plan::Counts& counts) {
-  return std::to_string(counts.add) + " added, " + std::to_string(counts.change) + " changed, " +
-         std::to_string(counts.destroy) + " destroyed, " + std::to_string(counts.rotate) +
-         " rotated";
+  std::string imported = counts.import > 0 ? std::to_string(counts.import) + " imported, " : "";
+  return imported + std::to_string(counts.add) + " added, " + std::to_string(counts.change) +
+         " changed, " + std::to_string(counts.destroy) + " destroyed, " +
+         std::to_string(counts.rotate) + " rotated";
 }
 
 }  // namespace tokend::daemon

@@ -19,7 +19,8 @@ std::string seconds_text(double seconds);
 std::string rounded_duration(std::chrono::milliseconds d);
 // "FILE:LINE:COL", or "FILE" when the line is unknown.
 std::string position_text(const spec::SourcePos& pos);
-// "1 added, 0 changed, 2 destroyed, 0 rotated".
+// "1 added, 0 changed, 2 destroyed, 0 rotated", led by "N imported, " when
+// there are imports.
 std::string counts_text(const plan::Counts& counts);
 
 }  // namespace tokend::daemon

@@ -102,17 +102,13 @@ ObjectDiff diff(const Change& change) {
       after = new_token_values(*change.after);
       break;
     case Action::Import:
-      if (before) {
-        after = *before;
-        set_spec_values(*after, *change.after);
-        if (change.update_name_description || change.update_roles)
-          (*after)["updated_at"] = of_kind(Kind::Unknown);
-      } else {
+      if (!before) {
         after = new_token_values(*change.after);
         (*after)["id"] = string_value(change.after->import_id.value_or(""));
-        (*after)["token"] = of_kind(Kind::Sensitive);
+        (*after)["token"] = of_kind(change.rotate ? Kind::NewSensitive : Kind::Sensitive);
+        break;
       }
-      break;
+      [[fallthrough]];
     case Action::Update:
     case Action::Rotate:
       after = *before;

@@ -74,7 +74,8 @@ spec::TokenSpec effective_spec(spec::TokenSpec spec, const TokenAttrs* current) 
 }
 
 RotateReason rotation_due(const state::ResourceRecord& row, const state::ResourceRecord& current,
-                          const spec::TokenSpec& spec, const Input& input) {
+                          const spec::TokenSpec& spec, const Input& input, bool requested) {
+  if (requested) return RotateReason::Requested;
   if (row.rotate_pending) return RotateReason::ValueLost;
   if (current.end_at && *current.end_at <= input.now) return RotateReason::Expired;
   if (!row.sink_sha256.empty()) {
@@ -125,6 +126,7 @@ class Differ {
     for (const auto& entry : specs_) keys.insert(entry.first);
     for (const auto& entry : rows_) keys.insert(entry.first);
     std::set<std::string> targets(input_.targets.begin(), input_.targets.end());
+    check_rotations(targets);
     for (const std::string& key : keys) {
       if (!targets.empty() && !targets.count(address_for_key(key))) continue;
       auto spec = specs_.find(key);
@@ -136,6 +138,23 @@ class Differ {
   }
 
  private:
+  // Records each valid --rotate address's key; an error for every other.
+  void check_rotations(const std::set<std::string>& targets) {
+    for (const std::string& address : input_.rotations) {
+      std::optional<std::string> key = key_for_address(address);
+      if (!key) {
+        plan_.errors.push_back("invalid --rotate \"" + address +
+                               "\": expected an address such as astro_api_token.<key>");
+      } else if (!specs_.count(*key)) {
+        plan_.errors.push_back("--rotate " + address + " names no token in the configuration");
+      } else if (!targets.empty() && !targets.count(address)) {
+        plan_.errors.push_back("--rotate " + address + " is not among the --target addresses");
+      } else {
+        rotations_.insert(*key);
+      }
+    }
+  }
+
   void plan_key(const std::string& key, const spec::TokenSpec* spec,
                 const state::ResourceRecord* row) {
     if (row == nullptr) {
@@ -169,6 +188,14 @@ class Differ {
         change.before = *row;
       }
       plan_.changes.push_back(std::move(change));
+      return;
+    }
+
+    // A sink that cannot be read says nothing about the value: the token is
+    // held back, neither rotated nor changed otherwise.
+    if (auto sink = input_.sinks.find(key);
+        sink != input_.sinks.end() && sink->second == SinkStatus::Unreadable) {
+      if (current) plan_.unchanged.push_back(std::move(*current));
       return;
     }
 
@@ -209,6 +236,10 @@ class Differ {
     }
 
     change.action = Action::Import;
+    if (rotations_.count(key)) {
+      change.rotate = true;
+      change.rotate_reason = RotateReason::Requested;
+    }
     if (!input_.observed.refreshed) {
       change.after = effective_spec(spec, nullptr);
       plan_.changes.push_back(std::move(change));
@@ -271,7 +302,8 @@ class Differ {
     }
 
     set_update_flags(change, current.attrs, after.attrs);
-    change.rotate_reason = rotation_due(row, current, after, input_);
+    change.rotate_reason =
+        rotation_due(row, current, after, input_, rotations_.count(spec.key) > 0);
     change.rotate = change.rotate_reason != RotateReason::None;
     if (change.update_name_description || change.update_roles) {
       change.action = Action::Update;
@@ -291,11 +323,44 @@ class Differ {
   std::map<std::string, const state::ResourceRecord*> rows_;
   std::map<std::string, std::string> keys_by_id_;  // state row id -> key
   std::map<std::string, std::string> importers_;   // import_id -> first key importing it
+  std::set<std::string> rotations_;                // keys named by valid --rotate addresses
   Plan plan_;
 };
 
 }  // namespace
 
 Plan compute(const Input& input) { return Differ(input).run(); }
+
+std::optional<Timestamp> next_rotation(const spec::TokenSpec& spec,
+                                       const state::ResourceRecord& current) {
+  std::optional<Timestamp> due;
+  auto consider = [&due](Timestamp t) {
+    if (!due || t < *due) due = t;
+  };
+  if (current.end_at) {
+    consider(*current.end_at);
+    if (spec.rotate_before_expiry_days > 0)
+      consider(*current.end_at - spec.rotate_before_expiry_days * kDay);
+  }
+  if (spec.rotate_every_days > 0) consider(current.start_at + spec.rotate_every_days * kDay);
+  return due;
+}
+
+std::vector<std::string> drifted_attributes(const Drift& drift) {
+  if (drift.kind == Drift::Kind::Deleted || !drift.observed) return {};
+  const TokenAttrs& recorded = drift.recorded.attrs;
+  const TokenAttrs observed = drift.observed->attrs();
+  std::vector<std::string> changed;
+  if (recorded.name != observed.name) changed.push_back("name");
+  if (recorded.description != observed.description) changed.push_back("description");
+  if (recorded.type != observed.type) changed.push_back("type");
+  if (recorded.role != observed.role) changed.push_back("role");
+  if (normalize_roles(recorded.roles) != normalize_roles(observed.roles))
+    changed.push_back("roles");
+  if (recorded.expiry_period_in_days != observed.expiry_period_in_days)
+    changed.push_back("expiry_period_in_days");
+  if (recorded.kind != observed.kind) changed.push_back("kind");
+  return changed;
+}
 
 }  // namespace tokend::plan

@@ -17,7 +17,7 @@ constexpr std::array<std::pair<Action, std::string_view>, 7> kActionNames{{
     {Action::Forget, "forget"},
 }};
 
-constexpr std::array<std::pair<RotateReason, std::string_view>, 7> kRotateReasonNames{{
+constexpr std::array<std::pair<RotateReason, std::string_view>, 8> kRotateReasonNames{{
     {RotateReason::None, "none"},
     {RotateReason::BeforeExpiry, "before_expiry"},
     {RotateReason::Cadence, "cadence"},
@@ -25,6 +25,7 @@ constexpr std::array<std::pair<RotateReason, std::string_view>, 7> kRotateReason
     {RotateReason::SinkMissing, "sink_missing"},
     {RotateReason::SinkMismatch, "sink_mismatch"},
     {RotateReason::ValueLost, "value_lost"},
+    {RotateReason::Requested, "requested"},
 }};
 
 }  // namespace
@@ -58,8 +59,12 @@ Counts Plan::counts() const {
   for (const Change& change : changes) {
     switch (change.action) {
       case Action::Create:
-      case Action::Import:
         ++counts.add;
+        break;
+      case Action::Import:
+        ++counts.import;
+        if (change.update_name_description || change.update_roles) ++counts.change;
+        if (change.rotate) ++counts.rotate;
         break;
       case Action::Update:
         ++counts.change;

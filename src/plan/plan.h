@@ -22,7 +22,7 @@ namespace tokend::plan {
 
 enum class Action {
   Create,   // `+`  in specs, not in state (or gone remotely)
-  Import,   // `+`  in specs with import_id, not in state: adopt the existing token
+  Import,   // `<=` in specs with import_id, not in state: adopt the existing token
   Update,   // `~`  name/description/roles differ; may also rotate
   Replace,  // `-/+` or `+/-`  type or expiry differs (cannot be updated)
   Delete,   // `-`  in state, not in specs
@@ -41,10 +41,11 @@ enum class RotateReason {
   Expired,
   SinkMissing,
   SinkMismatch,
-  ValueLost
+  ValueLost,
+  Requested,  // --rotate ADDR
 };
 // "none", "before_expiry", "cadence", "expired", "sink_missing",
-// "sink_mismatch", "value_lost".
+// "sink_mismatch", "value_lost", "requested".
 std::string_view to_string(RotateReason reason);
 std::optional<RotateReason> parse_rotate_reason(std::string_view text);
 
@@ -53,6 +54,9 @@ enum class SinkStatus {
   Ok,        // exists and its SHA-256 matches the recorded fingerprint
   Missing,   // no file at the recorded sink path
   Mismatch,  // file exists but does not match (or the sink path changed)
+  // Something is there that cannot be read (permissions, I/O error): it may
+  // well hold the value, so it is never a reason to rotate.
+  Unreadable,
 };
 
 struct Change {
@@ -98,8 +102,10 @@ struct Drift {
 };
 
 struct Counts {
-  int add = 0, change = 0, destroy = 0, rotate = 0;
-  bool empty() const { return add == 0 && change == 0 && destroy == 0 && rotate == 0; }
+  int import = 0, add = 0, change = 0, destroy = 0, rotate = 0;
+  bool empty() const {
+    return import == 0 && add == 0 && change == 0 && destroy == 0 && rotate == 0;
+  }
 };
 
 struct Plan {
@@ -119,18 +125,26 @@ struct Plan {
   Timestamp created_at{};
   std::vector<std::string> targets;  // --target addresses, empty = all
 
-  // Terraform's counting: Create/Import add 1, Update changes 1, Replace adds 1
-  // and destroys 1, Delete destroys 1, Rotate (or Update with rotate) rotates 1.
+  // Terraform's counting: Import imports 1 (and changes 1 when it also
+  // updates), Create adds 1, Update changes 1, Replace adds 1 and destroys 1,
+  // Delete destroys 1, Rotate (or an Update or Import with rotate) rotates 1.
   // Forget counts nothing (no API call; the token is already gone).
   Counts counts() const;
   bool empty() const { return changes.empty(); }
 };
 
 // What the API reports, by token id. `refreshed` false means no refresh was
-// done (--refresh=false): the differ then trusts state.
+// done (--refresh=false): the differ then trusts state. A token missing from
+// `tokens` is gone: the refresh confirms every recorded token a listing did
+// not show with a GET by id before leaving it out.
 struct Observed {
   bool refreshed = true;
   std::map<std::string, astro::ApiToken> tokens;  // by id
+  // For intent recovery (the differ ignores these): whether the listing is
+  // believed to show every token of the organization (its pages were
+  // consistent and no token it left out turned up by GET), and when it began.
+  bool complete = true;
+  Timestamp listed_at{};
 };
 
 struct Input {
@@ -140,6 +154,8 @@ struct Input {
   std::map<std::string, SinkStatus> sinks;  // by key; absent = not checked (treated as Ok)
   Timestamp now{};
   std::vector<std::string> targets;  // addresses; empty = all
+  // --rotate: addresses whose tokens rotate whatever their age.
+  std::vector<std::string> rotations;
   std::string lineage;
   int64_t serial = 0;
   std::string spec_hash;
@@ -178,7 +194,8 @@ struct Input {
 //     when refreshed, the id is not in observed.tokens, or the token's type
 //     or expiry_period_in_days differs from the spec's (an import cannot
 //     replace). Name, description and roles differences set the update flags
-//     of the Import. An Import never rotates.
+//     of the Import. An Import rotates only when `rotations` names it
+//     (reason Requested).
 //   - spec and row, token gone (refreshed): Create with
 //     recreate_after_remote_delete.
 //   - spec and row, token present: type or expiry_period_in_days differ ->
@@ -192,18 +209,43 @@ struct Input {
 //     "delete_because_no_resource_config"; Forget when the token is gone
 //     (refreshed), which needs no API call.
 //
+// Held back. A key with a spec and a state row whose sink is Unreadable gets
+// no change at all, whatever else differs (drift is still reported, and a
+// token that still exists goes to Plan::unchanged): the caller reports it as
+// an error for that token.
+//
 // Rotation (only for a kept token: Update or otherwise no-op), the first
-// reason that holds: ValueLost (row.rotate_pending); Expired (end_at <= now);
+// reason that holds: Requested (`rotations` names its address); ValueLost
+// (row.rotate_pending); Expired (end_at <= now);
 // SinkMissing / SinkMismatch (only when the row has a sink_sha256, i.e. a
 // value was delivered: sinks[key] Missing or Mismatch, or the spec's sink
 // path differs from the row's sink_path, which is a Mismatch); BeforeExpiry
 // (end_at - now < rotate_before_expiry_days days); Cadence
 // (rotate_every_days > 0 and now - start_at >= rotate_every_days days).
 //
+// `rotations`. A Create or Replace issues a new value anyway, so naming it
+// adds nothing. Errors, one per address: it is not an address; no spec names
+// it ("--rotate astro_api_token.k names no token in the configuration"; a
+// token only in state is destroyed, not rotated); `targets` is non-empty and
+// does not name it.
+//
 // Error messages name the address, e.g.
 //   import_id "X" for astro_api_token.k does not exist in the organization
 //   astro_api_token.k has lifecycle.prevent_destroy set, but the plan calls
 //   for this resource to be destroyed
 Plan compute(const Input& input);
+
+// When the token's next rotation falls due by time alone (compute()'s
+// Expired, BeforeExpiry and Cadence reasons), as of its current record: the
+// earliest of its expiry, its expiry less rotate_before_expiry_days and its
+// start plus rotate_every_days. nullopt when none applies (a token that never
+// expires and has no cadence). Pure.
+std::optional<Timestamp> next_rotation(const spec::TokenSpec& spec,
+                                       const state::ResourceRecord& current);
+
+// The attributes that `drift` changed outside astro-tokend, of name,
+// description, type, role, roles, expiry_period_in_days and kind, in that order;
+// empty for a deleted token. Pure.
+std::vector<std::string> drifted_attributes(const Drift& drift);
 
 }  // namespace tokend::plan

@@ -3,11 +3,13 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 
 #include <limits>
+#include <map>
+#include <set>
 #include "plan/json_output.h"
 #include "util/files.h"
+#include "util/json_parse.h"
 #include "util/json_text.h"
 #include "version.h"
 
@@ -68,6 +70,7 @@ Object::Ptr encode_record(const state::ResourceRecord& r) {
   o->set("sink_path", r.sink_path);
   o->set("sink_sha256", r.sink_sha256);
   o->set("rotate_pending", r.rotate_pending);
+  o->set("delivery_pending", r.delivery_pending);
   return o;
 }
 
@@ -290,6 +293,7 @@ state::ResourceRecord decode_record(const Fields& f) {
   r.sink_path = f.str("sink_path");
   r.sink_sha256 = f.str("sink_sha256");
   r.rotate_pending = f.boolean("rotate_pending");
+  r.delivery_pending = f.has("delivery_pending") && f.boolean("delivery_pending");
   return r;
 }
 
@@ -387,7 +391,16 @@ Plan decode_plan(const Fields& f) {
   plan.created_at = f.time("created_at");
   plan.refreshed = f.boolean("refreshed");
   plan.targets = f.strings("targets");
-  for (const Fields& change : f.objects("changes")) plan.changes.push_back(decode_change(change));
+  std::map<std::string, size_t> first_change;  // key -> index in changes
+  for (const Fields& change : f.objects("changes")) {
+    plan.changes.push_back(decode_change(change));
+    const std::string& key = plan.changes.back().key;
+    const size_t at = plan.changes.size() - 1;
+    if (auto [seen, fresh] = first_change.emplace(key, at); !fresh)
+      throw DecodeError{"changes[" + std::to_string(at) + "]: a second change for " +
+                        address_for_key(key) + " (changes[" + std::to_string(seen->second) +
+                        "] is the first); a plan changes each token once"};
+  }
   for (const Fields& drift : f.objects("drift")) plan.drift.push_back(decode_drift(drift));
   // Absent from files written before unchanged tokens were kept.
   if (f.has("unchanged"))
@@ -428,18 +441,12 @@ std::string save_plan(const Plan& plan) {
 }
 
 Result<Plan> load_plan(const std::string& text) {
-  Object::Ptr root;
-  try {
-    Poco::JSON::Parser parser;
-    Var parsed = parser.parse(text);
-    if (parsed.type() != typeid(Object::Ptr))
-      return invalid("not an astro-tokend plan file: expected a JSON object");
-    root = parsed.extract<Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return invalid("not an astro-tokend plan file: invalid JSON: " + e.message());
-  } catch (const std::exception& e) {
-    return invalid(std::string("not an astro-tokend plan file: invalid JSON: ") + e.what());
-  }
+  auto parsed = parse_json(text);
+  if (!parsed.ok())
+    return invalid("not an astro-tokend plan file: invalid JSON: " + parsed.error().message);
+  if (parsed->type() != typeid(Object::Ptr))
+    return invalid("not an astro-tokend plan file: expected a JSON object");
+  Object::Ptr root = parsed->extract<Object::Ptr>();
   if (!root->has("astro_tokend_plan"))
     return invalid("not an astro-tokend plan file: no \"astro_tokend_plan\" version field");
   try {
@@ -467,6 +474,25 @@ Status check_plan_current(const Plan& plan, const std::string& lineage, int64_t 
                  std::to_string(plan.serial) + ", now " + std::to_string(serial) + ").");
   if (plan.spec_hash != spec_hash)
     return stale("the token specs have changed since the plan was created.");
+  return ok_status();
+}
+
+Status check_plan_creates(const Plan& plan, const std::vector<state::ResourceRecord>& resources) {
+  std::map<std::string, std::string> managed;  // key -> token id
+  for (const state::ResourceRecord& row : resources) managed.emplace(row.key, row.id);
+  // Tokens the plan saw deleted outside astro-tokend, as recorded: creating
+  // them again is what the plan is for.
+  std::set<std::pair<std::string, std::string>> deleted;
+  for (const Drift& drift : plan.drift)
+    if (drift.kind == Drift::Kind::Deleted) deleted.emplace(drift.key, drift.recorded.id);
+  for (size_t i = 0; i < plan.changes.size(); ++i) {
+    const Change& change = plan.changes[i];
+    auto row = managed.find(change.key);
+    if (change.action != Action::Create || row == managed.end()) continue;
+    if (change.recreate_after_remote_delete && deleted.count({change.key, row->second})) continue;
+    return invalid("plan file: changes[" + std::to_string(i) + "]: creates " + change.address() +
+                   ", which the state already manages");
+  }
   return ok_status();
 }
 

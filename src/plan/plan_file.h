@@ -12,10 +12,15 @@
 //
 // Like a Plan, a plan file never holds a secret value; it does hold the
 // SHA-256 fingerprints that state keeps. Encoding and decoding round-trip
-// exactly. Pure: callers read and write the file.
+// exactly, except the specs' delivery settings (sink_mode, sink_group,
+// on_delivery), which a plan file never carries: `apply FILE` takes them
+// from the specs as loaded (whose hash the plan names), so that a plan file
+// cannot make astro-tokend run a program. Pure: callers read and write the
+// file.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "plan/plan.h"
 #include "util/result.h"
@@ -28,14 +33,22 @@ inline constexpr int kPlanFileVersion = 1;
 std::string save_plan(const Plan& plan);
 
 // Error Invalid when the text is not JSON, not a plan file, of another
-// version than kPlanFileVersion, or misses or mistypes a field; the message
-// names the field (e.g. `plan file: changes[0].action: unknown action "x"`).
+// version than kPlanFileVersion, misses or mistypes a field, or holds two
+// changes for one address; the message names the field (e.g.
+// `plan file: changes[0].action: unknown action "x"`) or both changes.
 Result<Plan> load_plan(const std::string& text);
 
 // Reads the plan file at `path` (at most kMaxInputFileBytes) and loads it.
 // Io "cannot read plan file PATH: REASON" when it cannot be read; Invalid
 // "PATH is larger than N bytes"; load_plan's Invalid with "PATH: " in front.
 Result<Plan> load_plan_file(const std::string& path);
+
+// Whether a saved plan creates only tokens the state does not manage yet,
+// or re-creates one whose recorded token (the state's id) the plan found
+// deleted outside astro-tokend (a Deleted drift). Error Invalid "plan file: changes[N]: creates
+// ADDR, which the state already manages" otherwise. (load_plan already refuses a plan that changes
+// one address twice.)
+Status check_plan_creates(const Plan& plan, const std::vector<state::ResourceRecord>& resources);
 
 // Whether a saved plan may still be applied to the state (lineage, serial)
 // and specs (spec_hash) as they are now. Error Conflict, checked in this order:

@@ -106,7 +106,7 @@ std::vector<std::string> actions_of(const Change& change) {
     case Action::Create:
       return {"create"};
     case Action::Import:
-      if (change.update_name_description || change.update_roles) return {"update"};
+      if (change.update_name_description || change.update_roles || change.rotate) return {"update"};
       return {"no-op"};
     case Action::Update:
     case Action::Rotate:
@@ -223,7 +223,7 @@ JsonDiagnostic json_diagnostic(const std::string& message) {
   return out;
 }
 
-std::string render_json(const Plan& plan) {
+std::string render_json(const Plan& plan, const std::vector<JsonDiagnostic>& problems) {
   // planned_values and prior_state, by key (so sorted by address).
   std::map<std::string, Object::Ptr> planned;
   std::map<std::string, Object::Ptr> prior;
@@ -248,7 +248,7 @@ std::string render_json(const Plan& plan) {
   root.set("serial", static_cast<Poco::Int64>(plan.serial));
   root.set("timestamp", format_rfc3339(plan.created_at));
   root.set("applyable", !errored && !plan.changes.empty());
-  root.set("complete", !errored && plan.targets.empty());
+  root.set("complete", !errored && plan.targets.empty() && problems.empty());
   root.set("errored", errored);
   root.set("refreshed", plan.refreshed);
   root.set("planned_values", root_module(planned));
@@ -266,6 +266,7 @@ std::string render_json(const Plan& plan) {
   root.set("errors", string_array(plan.errors));
   std::vector<JsonDiagnostic> diagnostics;
   for (const std::string& error : plan.errors) diagnostics.push_back(json_diagnostic(error));
+  diagnostics.insert(diagnostics.end(), problems.begin(), problems.end());
   root.set("diagnostics", diagnostics_array(diagnostics));
   return indented_json(root);
 }

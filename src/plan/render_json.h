@@ -11,8 +11,9 @@
 //                    "values": {"root_module": {"resources": [ResourceValues…]}}},
 //    "errors": ["…"], "diagnostics": [Diagnostic…]}
 //
-// applyable: no errors and at least one change. complete: no errors and no
-// --target (a targeted plan covers only part of the configuration). errored:
+// applyable: no errors and at least one change. complete: no errors, no
+// --target (a targeted plan covers only part of the configuration) and no
+// token left out (problems, below). errored:
 // there are errors (Plan::errors, also given as diagnostics).
 //
 // ResourceValues (Terraform's values representation) has address, mode
@@ -25,9 +26,10 @@
 // A ResourceChange has address, mode, type, name, provider_name, change
 // {actions, before, after, after_unknown, before_sensitive, after_sensitive}
 // and action_reason when there is one. Actions: Create ["create"]; Import
-// ["update"] when it also updates, else ["no-op"], with change.importing
-// {"id": …}; Update ["update"]; Rotate ["update"] with change.rotate true
-// (also set on an Update that rotates) and change.rotate_reason; Replace
+// ["update"] when it also updates or rotates, else ["no-op"], with
+// change.importing {"id": …} (Terraform's import representation); Update
+// ["update"]; Rotate ["update"] with change.rotate true (also set on an
+// Update or Import that rotates) and change.rotate_reason; Replace
 // ["delete","create"], or ["create","delete"] with create_before_destroy, and
 // change.replace_paths; Delete ["delete"]; Forget ["forget"] (Terraform's
 // action for dropping an object from state without destroying it). No-ops
@@ -50,8 +52,13 @@ namespace tokend::plan {
 
 inline constexpr const char* kProviderName = "registry.terraform.io/astronomer/astro";
 
-// Indented JSON text ending in a newline.
-std::string render_json(const Plan& plan);
+struct JsonDiagnostic;
+
+// Indented JSON text ending in a newline. `problems`: per-token errors met
+// while planning that left a token out of the plan (a sink that cannot be
+// read); they follow the plan's errors in diagnostics and make the plan
+// incomplete, not errored (the rest of it can be applied).
+std::string render_json(const Plan& plan, const std::vector<JsonDiagnostic>& problems = {});
 
 // One of Terraform's diagnostics: severity "error", summary, detail and, when
 // the position is known, range {filename, start {line, column}, end {line,

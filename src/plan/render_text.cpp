@@ -27,7 +27,17 @@ constexpr const char* kBold = "\x1b[1m";
 constexpr const char* kReset = "\x1b[0m";
 
 // The marker of one attribute line or one block.
-enum class Marker { None, Create, Update, Delete, Rotate, Forget, DeleteCreate, CreateDelete };
+enum class Marker {
+  None,
+  Create,
+  Import,
+  Update,
+  Delete,
+  Rotate,
+  Forget,
+  DeleteCreate,
+  CreateDelete
+};
 
 class Writer {
  public:
@@ -54,6 +64,8 @@ class Writer {
         return " ";
       case Marker::Create:
         return paint(kGreen, "+");
+      case Marker::Import:
+        return paint(kCyan, "<=");
       case Marker::Update:
         return paint(kYellow, "~");
       case Marker::Delete:
@@ -72,8 +84,15 @@ class Writer {
 
   // The symbol right-aligned in three columns, as Terraform lays out blocks.
   std::string block_symbol(Marker marker) const {
-    bool wide = marker == Marker::DeleteCreate || marker == Marker::CreateDelete;
-    return (wide ? "" : "  ") + symbol(marker);
+    switch (marker) {
+      case Marker::DeleteCreate:
+      case Marker::CreateDelete:
+        return symbol(marker);
+      case Marker::Import:
+        return " " + symbol(marker);
+      default:
+        return "  " + symbol(marker);
+    }
   }
 
   std::string rule() const {
@@ -267,13 +286,18 @@ void write_change(Writer& w, const Change& change) {
       write_heading(w, address, "will be created");
       write_block(w, Marker::Create, change.key, diff, Mode::Create);
       break;
-    case Action::Import:
+    case Action::Import: {
+      const bool updates = change.update_name_description || change.update_roles;
       write_heading(w, address,
-                    change.update_name_description || change.update_roles
-                        ? "will be imported and updated in-place"
-                        : "will be imported");
-      write_block(w, Marker::Create, change.key, diff, change.before ? Mode::Update : Mode::Create);
+                    updates && change.rotate ? "will be imported, updated in-place and rotated"
+                    : updates                ? "will be imported and updated in-place"
+                    : change.rotate          ? "will be imported and rotated"
+                                             : "will be imported");
+      w.out += "  # (imported from " + json_quote(change.after->import_id.value_or("")) + ")\n";
+      if (change.rotate) w.out += "  # (because " + describe_rotation(change) + ")\n";
+      write_block(w, Marker::Import, change.key, diff, change.before ? Mode::Update : Mode::Create);
       break;
+    }
     case Action::Update:
       write_heading(
           w, address,
@@ -286,11 +310,23 @@ void write_change(Writer& w, const Change& change) {
       write_block(w, change.create_before_destroy ? Marker::CreateDelete : Marker::DeleteCreate,
                   change.key, diff, Mode::Update);
       break;
-    case Action::Delete:
-      write_heading(w, address, "will be destroyed");
-      w.out += "  # (because " + address + " is not in configuration)\n";
+    case Action::Delete: {
+      // A deposed key, "<key>~<token id>": an extra token of <key>, shown as
+      // Terraform shows a deposed object.
+      const size_t tilde = change.key.find('~');
+      if (tilde == std::string::npos) {
+        write_heading(w, address, "will be destroyed");
+        w.out += "  # (because " + address + " is not in configuration)\n";
+      } else {
+        const std::string owner = address_for_key(change.key.substr(0, tilde));
+        write_heading(w, owner + " (deposed object " + change.key.substr(tilde + 1) + ")",
+                      "will be destroyed");
+        w.out += "  # (because it is not the token of " + owner +
+                 ": left over from a replacement, or made by a create that took effect late)\n";
+      }
       write_block(w, Marker::Delete, change.key, diff, Mode::Destroy);
       break;
+    }
     case Action::Rotate:
       write_heading(w, address, "will be rotated");
       w.out += "  # (because " + describe_rotation(change) + ")\n";
@@ -339,7 +375,9 @@ void write_legend(Writer& w, const Plan& plan) {
   auto line = [&](Marker marker, std::string_view text) {
     w.out += w.block_symbol(marker) + " " + std::string(text) + "\n";
   };
-  if (has([](const Change& c) { return c.action == Action::Create || c.action == Action::Import; }))
+  if (has([](const Change& c) { return c.action == Action::Import; }))
+    line(Marker::Import, "import");
+  if (has([](const Change& c) { return c.action == Action::Create; }))
     line(Marker::Create, "create");
   if (has([](const Change& c) { return c.action == Action::Update; }))
     line(Marker::Update, "update in-place");
@@ -358,6 +396,8 @@ void write_legend(Writer& w, const Plan& plan) {
 }  // namespace
 
 std::string describe_rotation(const Change& change) {
+  if (change.rotate && change.rotate_reason == RotateReason::Requested)
+    return "its rotation was requested with --rotate";
   if (!change.rotate || !change.before) return "";
   const state::ResourceRecord& before = *change.before;
   const std::string end_at = before.end_at ? format_rfc3339(*before.end_at) : "never";
@@ -365,6 +405,7 @@ std::string describe_rotation(const Change& change) {
       before.sink_path.empty() && change.after ? change.after->sink : before.sink_path;
   switch (change.rotate_reason) {
     case RotateReason::None:
+    case RotateReason::Requested:
       return "";
     case RotateReason::ValueLost:
       return "its current value was lost before it was delivered";
@@ -412,9 +453,11 @@ std::string render_text(const Plan& plan, const RenderOptions& options) {
     write_change(w, change);
   }
   Counts counts = plan.counts();
-  w.out += "\n" + w.paint(kBold, "Plan:") + " " + std::to_string(counts.add) + " to add, " +
-           std::to_string(counts.change) + " to change, " + std::to_string(counts.destroy) +
-           " to destroy, " + std::to_string(counts.rotate) + " to rotate.\n";
+  w.out += "\n" + w.paint(kBold, "Plan:") + " ";
+  if (counts.import > 0) w.out += std::to_string(counts.import) + " to import, ";
+  w.out += std::to_string(counts.add) + " to add, " + std::to_string(counts.change) +
+           " to change, " + std::to_string(counts.destroy) + " to destroy, " +
+           std::to_string(counts.rotate) + " to rotate.\n";
   return w.out;
 }
 

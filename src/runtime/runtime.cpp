@@ -39,7 +39,16 @@ std::map<std::pair<astro::Operation, int>, int> RequestCounter::snapshot() const
 }
 
 apply::Dependencies Runtime::dependencies() {
-  return apply::Dependencies{*client_, *store_, sink_, clock_, *logger_};
+  return apply::Dependencies{client(), *store_, sink_, clock_, *logger_, hooks_};
+}
+
+void Runtime::fence(state::WriterLease& lease) {
+  if (store_) store_->fence_writes(lease.epoch());
+  if (client_) fenced_client_ = std::make_unique<apply::FencedClient>(*client_, lease);
+}
+
+state::LeaseTimings lease_timings(const spec::Config& config) {
+  return state::LeaseTimings{config.ha_lease, config.ha_renew, config.ha_retry};
 }
 
 state::StoreLocation store_location(const spec::Config& config) {
@@ -57,6 +66,26 @@ bool uses_state_file(const spec::Config& config) {
   return config.state_backend == spec::StateBackend::Sqlite && config.state_path != ":memory:";
 }
 
+// Records the config's organization in a state that records none yet.
+Status bind_organization(state::StateStore& store, const spec::Config& config, Logger& logger) {
+  auto bound = store.bind_organization(config.organization_id);
+  if (!bound.ok()) {
+    // Bound to another organization meanwhile: say so as check_organization does.
+    Status mismatch = apply::check_organization(store, config.organization_id);
+    if (!mismatch.ok()) return mismatch;
+    return bound.error();
+  }
+  if (!*bound) return ok_status();
+  if (store.serial() > 0) {
+    logger.info("the state recorded no organization; it now belongs to the configured one",
+                {{"organization_id", config.organization_id}});
+  } else {
+    logger.debug("new state bound to its organization",
+                 {{"organization_id", config.organization_id}});
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 bool state_exists(const spec::Config& config) {
@@ -72,7 +101,7 @@ Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config&
         !made.ok())
       return made.error();
   }
-  return state::acquire_writer(store_location(config), command);
+  return state::acquire_writer(store_location(config), command, lease_timings(config));
 }
 
 Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
@@ -93,7 +122,8 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
       return made.error();
   }
   if (options.take_lock) {
-    auto lock = state::acquire_writer(store_location(config), options.command);
+    auto lock =
+        state::acquire_writer(store_location(config), options.command, lease_timings(config));
     if (!lock.ok()) return lock.error();
     runtime->lock_ = std::move(lock.value());
   }
@@ -101,6 +131,17 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
     auto store = state::open_store(store_location(config));
     if (!store.ok()) return store.error();
     runtime->store_ = std::move(store.value());
+    const bool bind = options.take_lock || options.bind_organization;
+    if (bind || options.need_client) {
+      if (Status same = apply::check_organization(*runtime->store_, config.organization_id);
+          !same.ok())
+        return same.error();
+    }
+    if (bind) {
+      if (Status bound = bind_organization(*runtime->store_, config, *runtime->logger_);
+          !bound.ok())
+        return bound.error();
+    }
   }
 
   if (options.need_client) {
@@ -111,6 +152,8 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
     client_options.organization_id = config.organization_id;
     client_options.bearer_token = std::move(token.value());
     client_options.request_timeout = config.timeout;
+    client_options.max_response_bytes = static_cast<size_t>(config.max_response_bytes);
+    client_options.stop = options.stop;
     client_options.connect_timeout = std::min(config.timeout, client_options.connect_timeout);
     client_options.ca_file = config.ca_file;
     client_options.rate_limits.get = config.rate_limits.get;
@@ -118,14 +161,16 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
     client_options.rate_limits.delete_ = config.rate_limits.del;
     std::shared_ptr<RequestCounter> counter = runtime->requests_;
     astro::RequestObserver extra = options.observer;
-    client_options.observer = [counter, extra](astro::Operation op, int status) {
+    client_options.observer = [counter, extra](astro::Operation op, int status,
+                                               std::chrono::duration<double> elapsed) {
       counter->record(op, status);
-      if (extra) extra(op, status);
+      if (extra) extra(op, status, elapsed);
     };
     auto client = astro::HttpClient::create(std::move(client_options), *runtime->logger_);
     if (!client.ok()) return client.error();
     runtime->client_ = std::move(client.value());
   }
+  if (runtime->lock_) runtime->fence(*runtime->lock_);
   return runtime;
 }
 

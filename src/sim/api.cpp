@@ -2,7 +2,6 @@
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <Poco/URI.h>
 #include <Poco/UUIDGenerator.h>
 
@@ -13,6 +12,7 @@
 
 #include "astro/json.h"
 #include "sim/bodies.h"
+#include "util/json_parse.h"
 #include "util/json_text.h"
 
 namespace tokend::sim {
@@ -432,9 +432,11 @@ SimResponse Simulator::perform(const std::string& op, ApiVersion version, const 
     if (!update.ok()) return fail(update.error());
     // The decoder cannot tell an absent description from an empty one.
     std::optional<std::string> description;
-    Poco::JSON::Parser parser;
-    auto body = parser.parse(request.body).extract<Poco::JSON::Object::Ptr>();
-    if (body->has("description") && !body->isNull("description")) description = update->description;
+    auto body = parse_json(request.body);  // decoded above: an object within the limits
+    if (!body.ok()) return from_error(body.error());
+    auto object = body->extract<Poco::JSON::Object::Ptr>();
+    if (object->has("description") && !object->isNull("description"))
+      description = update->description;
     auto token = org_.update_token(token_id, update->name, description);
     if (!token.ok()) return fail(token.error());
     return json_response(200, token_json(*token, false, version), op);

@@ -3,13 +3,13 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <Poco/JSON/Stringifier.h>
 
 #include <set>
 #include <sstream>
 
 #include "sim/v1_json.h"
+#include "util/json_parse.h"
 #include "util/json_text.h"
 
 namespace tokend::sim {
@@ -26,14 +26,10 @@ constexpr int kMaxBulkCount = 100000;
 Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 Result<Object::Ptr> parse_object(const std::string& body) {
-  try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var root = parser.parse(body);
-    if (root.type() != typeid(Object::Ptr)) return invalid("body must be a JSON object");
-    return root.extract<Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return invalid("body is not valid JSON: " + e.message());
-  }
+  auto root = parse_json(body);
+  if (!root.ok()) return invalid("body is not valid JSON: " + root.error().message);
+  if (root->type() != typeid(Object::Ptr)) return invalid("body must be a JSON object");
+  return root->extract<Object::Ptr>();
 }
 
 std::string stringify(const Object& obj) {

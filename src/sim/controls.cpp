@@ -3,13 +3,13 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
 
+#include "util/json_parse.h"
 #include "util/json_text.h"
 
 namespace tokend::sim {
@@ -128,12 +128,12 @@ std::string encode_fault_plan(const FaultPlan& plan) {
 }
 
 Result<FaultPlan> decode_fault_plan(const std::string& body) {
+  auto root = parse_json(body);
+  if (!root.ok()) return invalid("body is not valid JSON: " + root.error().message);
   try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var root = parser.parse(body);
-    if (root.type() != typeid(Poco::JSON::Object::Ptr))
+    if (root->type() != typeid(Poco::JSON::Object::Ptr))
       return invalid("body must be a JSON object");
-    auto obj = root.extract<Poco::JSON::Object::Ptr>();
+    auto obj = root->extract<Poco::JSON::Object::Ptr>();
     for (const auto& [name, value] : *obj) {
       if (name != "rules" && name != "randomSeed") return invalid("unknown field " + name);
     }

@@ -2,7 +2,6 @@
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 
 #include <algorithm>
 #include <array>
@@ -12,6 +11,7 @@
 
 #include "sim/v1_json.h"
 #include "util/hash.h"
+#include "util/json_parse.h"
 #include "util/json_text.h"
 
 namespace tokend::sim {
@@ -647,11 +647,11 @@ std::string Organization::encode_data() const {
 }
 
 Status Organization::load_data(const std::string& json) {
+  auto root = parse_json(json);
+  if (!root.ok()) return invalid("not valid JSON: " + root.error().message);
   try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var root = parser.parse(json);
-    if (root.type() != typeid(Poco::JSON::Object::Ptr)) return invalid("not a JSON object");
-    auto object = root.extract<Poco::JSON::Object::Ptr>();
+    if (root->type() != typeid(Poco::JSON::Object::Ptr)) return invalid("not a JSON object");
+    auto object = root->extract<Poco::JSON::Object::Ptr>();
     if (object->optValue<std::string>("format", "") != kDataFormat)
       return invalid("not an astro-api-sim data file (format is not \"astro-api-sim-data\")");
     std::string org = object->optValue<std::string>("organizationId", "");

@@ -4,8 +4,8 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 
+#include "util/json_parse.h"
 #include "util/json_text.h"
 
 namespace tokend::sim::v1 {
@@ -19,16 +19,10 @@ using Poco::JSON::Object;
 Error invalid(std::string message) { return Error::invalid(std::move(message)); }
 
 Result<Object::Ptr> parse_object(const std::string& body) {
-  try {
-    Poco::JSON::Parser parser;
-    Poco::Dynamic::Var root = parser.parse(body);
-    if (root.type() != typeid(Object::Ptr)) return invalid("body is not a JSON object");
-    return root.extract<Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    return invalid("body is not valid JSON: " + e.message());
-  } catch (const std::exception& e) {
-    return invalid(std::string("body is not valid JSON: ") + e.what());
-  }
+  auto root = parse_json(body);
+  if (!root.ok()) return invalid("body is not valid JSON: " + root.error().message);
+  if (root->type() != typeid(Object::Ptr)) return invalid("body is not a JSON object");
+  return root->extract<Object::Ptr>();
 }
 
 // Field readers: the first problem is kept in `error`; a reader that fails

@@ -5,10 +5,13 @@
 #include <filesystem>
 #include <system_error>
 
+#include "spec/delivery.h"
+#include "spec/keys.h"
 #include "spec/loader.h"
 #include "spec/loading.h"
 #include "spec/text.h"
 #include "spec/toml_document.h"
+#include "util/duration.h"
 #include "util/log.h"
 #include "util/suggest.h"
 
@@ -17,6 +20,10 @@ namespace tokend::spec {
 namespace {
 
 namespace fs = std::filesystem;
+
+// [astro] max_response_bytes: from a few small answers to 4 GiB.
+constexpr std::int64_t kMinResponseBytes = 4096;
+constexpr std::int64_t kMaxResponseBytes = std::int64_t{4} << 30;
 
 // "" or HOST:PORT with a non-empty host ("[::1]" for IPv6) and a port 0..65535.
 bool is_listen_address(std::string_view text) {
@@ -99,7 +106,7 @@ class ConfigParser {
 
   void parse() {
     TableReader top(document_, document_.root(), "", reading_.diagnostics);
-    top.report_unknown_keys({"astro", "specs", "state", "reconcile", "secrets", "server", "log"});
+    top.report_unknown_keys(config_keys(""));
     if (const toml::value* astro = top.table("astro")) {
       parse_astro(*astro);
     } else if (!top.has("astro")) {
@@ -110,6 +117,7 @@ class ConfigParser {
     }
     if (const toml::value* specs = top.table("specs")) parse_specs(*specs);
     if (const toml::value* state = top.table("state")) parse_state(*state);
+    if (const toml::value* ha = top.table("ha")) parse_ha(*ha);
     if (const toml::value* reconcile = top.table("reconcile")) parse_reconcile(*reconcile);
     if (const toml::value* secrets = top.table("secrets")) parse_secrets(*secrets);
     if (const toml::value* server = top.table("server")) parse_server(*server);
@@ -142,8 +150,7 @@ class ConfigParser {
 
   void parse_astro(const toml::value& astro) {
     TableReader t = reader(astro, "[astro]");
-    t.report_unknown_keys({"organization_id", "api_url", "token_file", "token_env", "timeout",
-                           "ca_file", "rate_limits"});
+    t.report_unknown_keys(config_keys("astro"));
     if (std::optional<std::string> id = t.string("organization_id")) {
       if (id->empty()) t.error_at_value("organization_id", "organization_id must not be empty");
       config_.organization_id = *id;
@@ -167,10 +174,19 @@ class ConfigParser {
       else
         config_.timeout = *timeout;
     }
+    if (auto max_bytes = t.integer("max_response_bytes")) {
+      if (*max_bytes < kMinResponseBytes || *max_bytes > kMaxResponseBytes)
+        t.error_at_value("max_response_bytes", "max_response_bytes must be between " +
+                                                   std::to_string(kMinResponseBytes) + " and " +
+                                                   std::to_string(kMaxResponseBytes) + ", got " +
+                                                   std::to_string(*max_bytes));
+      else
+        config_.max_response_bytes = *max_bytes;
+    }
     if (auto file = path_value(t, "ca_file", true)) config_.ca_file = *file;
     if (const toml::value* limits = t.table("rate_limits")) {
       TableReader r = reader(*limits, "[astro.rate_limits]");
-      r.report_unknown_keys({"get", "post", "delete"});
+      r.report_unknown_keys(config_keys("astro.rate_limits"));
       const auto rate = [&r](std::string_view key, double& out) {
         std::optional<double> value = r.number(key);
         if (!value) return;
@@ -188,7 +204,7 @@ class ConfigParser {
 
   void parse_specs(const toml::value& specs) {
     TableReader t = reader(specs, "[specs]");
-    t.report_unknown_keys({"paths"});
+    t.report_unknown_keys(config_keys("specs"));
     const toml::value* paths = t.array("paths");
     if (!paths) return;
     std::vector<std::string> resolved;
@@ -219,7 +235,7 @@ class ConfigParser {
 
   void parse_state(const toml::value& state) {
     TableReader t = reader(state, "[state]");
-    t.report_unknown_keys({"backend", "path", "dsn"});
+    t.report_unknown_keys(config_keys("state"));
     if (auto backend = t.string("backend")) {
       if (*backend == "sqlite")
         config_.state_backend = StateBackend::Sqlite;
@@ -249,7 +265,7 @@ class ConfigParser {
 
   void parse_reconcile(const toml::value& reconcile) {
     TableReader t = reader(reconcile, "[reconcile]");
-    t.report_unknown_keys({"interval", "jitter", "mode", "parallelism", "max_deletes_per_run"});
+    t.report_unknown_keys(config_keys("reconcile"));
     if (auto interval = t.duration("interval")) {
       if (interval->count() <= 0)
         t.error_at_value("interval", "interval must be greater than 0");
@@ -280,17 +296,65 @@ class ConfigParser {
       else
         config_.max_deletes_per_run = static_cast<int>(*max_deletes);
     }
+    if (auto max_rotations = t.integer("max_rotations_per_run")) {
+      if (*max_rotations < 1 || *max_rotations > INT_MAX)
+        t.error_at_value("max_rotations_per_run", "max_rotations_per_run must be 1 or more, got " +
+                                                      std::to_string(*max_rotations));
+      else
+        config_.max_rotations_per_run = static_cast<int>(*max_rotations);
+    }
+  }
+
+  // [ha]: retry < renew < lease, each reported at the value that breaks it.
+  void parse_ha(const toml::value& ha) {
+    TableReader t = reader(ha, "[ha]");
+    t.report_unknown_keys(config_keys("ha"));
+    bool valid = true;
+    for (auto [key, field] :
+         {std::pair{"lease", &config_.ha_lease}, std::pair{"renew", &config_.ha_renew},
+          std::pair{"retry", &config_.ha_retry}}) {
+      if (auto value = t.duration(key)) {
+        if (value->count() <= 0) {
+          t.error_at_value(key, std::string(key) + " must be greater than 0");
+          valid = false;
+        } else {
+          *field = *value;
+        }
+      }
+    }
+    if (!valid) return;
+    if (config_.ha_renew >= config_.ha_lease) {
+      const char* key = t.has("renew") ? "renew" : "lease";
+      t.error_at_value(key, "renew (" + format_duration(config_.ha_renew) +
+                                ") must be shorter than lease (" +
+                                format_duration(config_.ha_lease) + ")");
+    }
+    if (config_.ha_retry >= config_.ha_renew) {
+      const char* key = t.has("retry") ? "retry" : "renew";
+      t.error_at_value(key, "retry (" + format_duration(config_.ha_retry) +
+                                ") must be shorter than renew (" +
+                                format_duration(config_.ha_renew) + ")");
+    }
   }
 
   void parse_secrets(const toml::value& secrets) {
     TableReader t = reader(secrets, "[secrets]");
-    t.report_unknown_keys({"dir"});
+    t.report_unknown_keys(config_keys("secrets"));
     if (auto dir = path_value(t, "dir", false)) config_.secrets_dir = *dir;
+    if (auto mode = read_sink_mode(t)) config_.sink_mode = *mode;
+    if (auto group = read_sink_group(t)) config_.sink_group = *group;
+    if (auto hook = read_on_delivery(t)) config_.on_delivery = std::move(*hook);
+    if (auto timeout = t.duration("hook_timeout")) {
+      if (timeout->count() <= 0)
+        t.error_at_value("hook_timeout", "hook_timeout must be greater than 0");
+      else
+        config_.hook_timeout = *timeout;
+    }
   }
 
   void parse_server(const toml::value& server) {
     TableReader t = reader(server, "[server]");
-    t.report_unknown_keys({"listen"});
+    t.report_unknown_keys(config_keys("server"));
     if (auto listen = t.string("listen")) {
       if (!is_listen_address(*listen))
         t.error_at_value("listen",
@@ -303,7 +367,7 @@ class ConfigParser {
 
   void parse_log(const toml::value& log) {
     TableReader t = reader(log, "[log]");
-    t.report_unknown_keys({"level", "format"});
+    t.report_unknown_keys(config_keys("log"));
     if (auto level = t.string("level")) {
       if (!parse_log_level(*level))
         t.error_at_value("level", "level must be one of debug, info, warn, error, got " +

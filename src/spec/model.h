@@ -24,6 +24,7 @@ struct SourcePos {
   std::string file;
   int line = 0;
   int column = 0;
+  bool operator==(const SourcePos&) const = default;
 };
 
 struct Diagnostic {
@@ -56,6 +57,11 @@ struct TokenSpec {
   int rotate_before_expiry_days = 0;  // 0 = off
   int rotate_every_days = 0;          // 0 = off
   std::string sink;                   // absolute path; defaults to {secrets.dir}/{key}.token
+  int sink_mode = 0600;               // 0600, 0640, 0400 or 0440; default [secrets] sink_mode
+  std::string sink_group;             // group name of the sink file; "" = the writer's own
+  // The delivery hook: program (absolute path) and arguments, run without a
+  // shell after each delivery; empty = none. Default [secrets] on_delivery.
+  std::vector<std::string> on_delivery;
   std::optional<std::string> import_id;
   Lifecycle lifecycle;
   SourcePos pos;  // where the table starts
@@ -82,7 +88,8 @@ struct Config {
   std::string token_file;  // absolute when set
   std::string token_env = "ASTRO_API_TOKEN";
   std::chrono::milliseconds timeout{30000};
-  std::string ca_file;  // absolute when set
+  std::int64_t max_response_bytes = std::int64_t{64} << 20;  // cap of one API answer's body
+  std::string ca_file;                                       // absolute when set
   RateLimits rate_limits;
 
   // [specs]
@@ -93,15 +100,25 @@ struct Config {
   std::string state_path = "/var/lib/astro-tokend/state.db";  // absolute (sqlite)
   std::string state_dsn;  // postgres: a libpq connection string, never with a password
 
+  // [ha] (postgres): leader lease length, renewal and standby retry periods
+  std::chrono::milliseconds ha_lease{15000};
+  std::chrono::milliseconds ha_renew{10000};
+  std::chrono::milliseconds ha_retry{2000};
+
   // [reconcile]
   std::chrono::milliseconds interval{5 * 60 * 1000};
   std::chrono::milliseconds jitter{30 * 1000};
   ReconcileMode mode = ReconcileMode::Apply;
   int parallelism = 4;
   int max_deletes_per_run = 5;
+  int max_rotations_per_run = 5;  // rotations of values whose sink file is missing, per run
 
-  // [secrets]
+  // [secrets]: the sink directory and the delivery defaults of every token
   std::string secrets_dir = "/var/lib/astro-tokend/tokens";  // absolute
+  int sink_mode = 0600;
+  std::string sink_group;                // "" = the writer's own group
+  std::vector<std::string> on_delivery;  // empty = no hook
+  std::chrono::milliseconds hook_timeout{30000};
 
   // [server]
   std::string listen = "127.0.0.1:9464";  // "" disables

@@ -11,9 +11,12 @@
 #include <system_error>
 #include <thread>
 
+#include "spec/delivery.h"
+#include "spec/keys.h"
 #include "spec/loader.h"
 #include "spec/loading.h"
 #include "spec/roles.h"
+#include "spec/sink_rules.h"
 #include "spec/text.h"
 #include "spec/toml_document.h"
 #include "util/hash.h"
@@ -29,20 +32,9 @@ constexpr std::size_t kMaxNameChars = 256;
 constexpr std::size_t kMaxDescriptionChars = 500;
 constexpr std::int64_t kMaxDays = 3650;
 
-const std::vector<std::string_view> kTokenAttributes = {"name",
-                                                        "description",
-                                                        "type",
-                                                        "role",
-                                                        "roles",
-                                                        "expiry_period_in_days",
-                                                        "rotate_before_expiry_days",
-                                                        "rotate_every_days",
-                                                        "sink",
-                                                        "import_id",
-                                                        "lifecycle"};
-const std::vector<std::string_view> kRoleAttributes = {"role", "entity_id", "entity_type"};
-const std::vector<std::string_view> kLifecycleAttributes = {
-    "prevent_destroy", "create_before_destroy", "ignore_changes"};
+const std::vector<std::string_view>& kTokenAttributes = spec_keys("api_token.<key>");
+const std::vector<std::string_view>& kRoleAttributes = spec_keys("api_token.<key>.roles");
+const std::vector<std::string_view>& kLifecycleAttributes = spec_keys("api_token.<key>.lifecycle");
 const std::vector<std::string_view> kIgnorableAttributes = {
     "name", "description", "role", "roles", "type", "expiry_period_in_days", "all"};
 const std::vector<std::string_view> kEntityTypes = {"ORGANIZATION", "WORKSPACE", "DEPLOYMENT"};
@@ -62,20 +54,31 @@ std::string absolute_path(const std::string& path) {
   return (error ? fs::path(path) : absolute).lexically_normal().string();
 }
 
+// Whether lexically normal `path` lies below lexically normal `dir`.
+bool lies_under(const fs::path& path, const fs::path& dir) {
+  auto [dir_end, path_at] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
+  if (path_at == path.end()) return false;  // `path` is `dir` itself, or above it
+  // A trailing separator of `dir` reads as an empty last element.
+  return dir_end == dir.end() || (std::next(dir_end) == dir.end() && dir_end->empty());
+}
+
 std::string location_text(const SourcePos& pos) {
   return pos.file + ":" + std::to_string(pos.line);
 }
 
 class SpecParser {
  public:
-  SpecParser(const Config& config, std::vector<Diagnostic>& out) : config_(config), out_(out) {
+  // `spec_files`: every file being loaded (a sink must not overwrite one).
+  SpecParser(const Config& config, const std::vector<std::string>& spec_files,
+             std::vector<Diagnostic>& out)
+      : config_(config), out_(out), sink_rules_(config, spec_files) {
     secrets_dir_ = absolute_path(config.secrets_dir);
   }
 
   // Validates every token of `document`, in the order they are written.
   void parse_document(const TomlDocument& document) {
     TableReader top(document, document.root(), "", out_);
-    top.report_unknown_keys({"api_token"});
+    top.report_unknown_keys(spec_keys(""));
     const toml::value* tokens = top.table("api_token");
     if (!tokens) return;
     std::vector<std::pair<std::string, const toml::value*>> ordered;
@@ -176,6 +179,9 @@ class SpecParser {
     parse_roles(document, t, address, type, role, spec);
     parse_days(t, spec);
     parse_sink(t, key, spec);
+    spec.sink_mode = read_sink_mode(t).value_or(config_.sink_mode);
+    spec.sink_group = read_sink_group(t).value_or(config_.sink_group);
+    spec.on_delivery = read_on_delivery(t).value_or(config_.on_delivery);
 
     if (std::optional<std::string> import_id = t.string("import_id")) {
       if (import_id->empty()) {
@@ -330,8 +336,15 @@ class SpecParser {
         t.error_at_value("sink", "sink must not be empty");
         return;
       }
-      path = path.is_absolute() ? path.lexically_normal()
-                                : (fs::path(secrets_dir_) / path).lexically_normal();
+      const bool relative = !path.is_absolute();
+      path =
+          relative ? (fs::path(secrets_dir_) / path).lexically_normal() : path.lexically_normal();
+      if (relative && !lies_under(path, fs::path(secrets_dir_))) {
+        t.error_at_value("sink", "sink " + in_quotes(*written) + " climbs out of [secrets] dir " +
+                                     in_quotes(secrets_dir_, 400) +
+                                     " with \"..\"; write an absolute path for a sink elsewhere");
+        return;
+      }
       if (!path.has_filename()) {
         t.error_at_value("sink", "sink must name a file, got " + in_quotes(*written));
         return;
@@ -344,13 +357,39 @@ class SpecParser {
       sink = (fs::path(secrets_dir_) / (key + ".token")).lexically_normal().string();
       where = t.position();
     }
-    if (auto [first, inserted] = sinks_.try_emplace(sink, address_for_key(key), where); !inserted) {
-      t.error_at_value("sink", "sink " + in_quotes(sink, 400) + " is also the sink of " +
-                                   first->second.first + " (" +
-                                   location_text(first->second.second) +
-                                   "); each token needs its own file");
+    const bool written = t.has("sink");
+    const auto report = [&](std::string message) {
+      if (written)
+        t.error_at_value("sink", std::move(message));
+      else
+        t.error_at_table(std::move(message) + " (the default sink of " + address_for_key(key) +
+                         ")");
+    };
+    if (std::optional<std::string> problem = sink_rules_.problem(sink)) {
+      report(std::move(*problem));
       return;
     }
+    // One file may hide behind several paths (symlinks, hard links).
+    const std::string resolved = SinkRules::resolve(sink);
+    auto first = sinks_.find(resolved);
+    if (first == sinks_.end()) {
+      if (auto id = SinkRules::identity(resolved)) {
+        auto same = sink_inodes_.find(*id);
+        if (same != sink_inodes_.end()) first = sinks_.find(same->second);
+      }
+    }
+    if (first != sinks_.end()) {
+      const SinkOwner& owner = first->second;
+      report("sink " + in_quotes(sink, 400) + " is also the sink of " + owner.address + " (" +
+             location_text(owner.where) + ")" +
+             (owner.sink == sink         ? ""
+              : first->first == resolved ? ": both are the file " + in_quotes(resolved, 400)
+                                         : std::string(": both name one file (hard links)")) +
+             "; each token needs its own file");
+      return;
+    }
+    sinks_.emplace(resolved, SinkOwner{address_for_key(key), where, sink});
+    if (auto id = SinkRules::identity(resolved)) sink_inodes_.emplace(*id, resolved);
     spec.sink = sink;
   }
 
@@ -388,8 +427,15 @@ class SpecParser {
   std::vector<Diagnostic>& out_;
   std::string secrets_dir_;
   std::vector<TokenSpec> tokens_;
-  std::map<std::string, SourcePos> definitions_;                    // key -> first definition
-  std::map<std::string, std::pair<std::string, SourcePos>> sinks_;  // sink -> (address, where)
+  std::map<std::string, SourcePos> definitions_;  // key -> first definition
+  SinkRules sink_rules_;
+  struct SinkOwner {
+    std::string address;
+    SourcePos where;
+    std::string sink;  // as the owner's spec gives it (absolute)
+  };
+  std::map<std::string, SinkOwner> sinks_;                      // resolved sink -> owner
+  std::map<std::pair<dev_t, ino_t>, std::string> sink_inodes_;  // existing file -> resolved
   std::map<std::string, std::pair<std::string, SourcePos>>
       imports_;  // import_id -> (address, where)
 };
@@ -456,9 +502,9 @@ ParsedFile parse_file(const std::string& file) {
 
 std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
                                   std::vector<Diagnostic>& diagnostics, std::string* spec_hash) {
-  SpecParser parser(config, diagnostics);
   Sha256 hashed;
   const std::vector<std::string> files = spec_files(config, report_missing_paths, diagnostics);
+  SpecParser parser(config, files, diagnostics);
   // Parsing (toml11) is nearly all the cost of loading a large spec set, and
   // files parse independently: up to one file per CPU (at most 4) is parsed on
   // worker threads while this thread validates the files in load order, so

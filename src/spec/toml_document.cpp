@@ -281,6 +281,12 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path,
                                 std::string("file is not valid UTF-8 (byte ") + hex + ")"));
     return std::nullopt;
   }
+  if (std::optional<TextLocation> deep = find_deep_toml_nesting(bytes)) {
+    out.push_back(diagnostic_in(bytes, SourcePos{display_name, deep->line, deep->column},
+                                "nesting deeper than " + std::to_string(kMaxTomlDepth) +
+                                    " levels of arrays, inline tables or dotted keys"));
+    return std::nullopt;
+  }
   try {
     std::istringstream stream(bytes);
     toml::value root = toml::parse(stream, kTomlSourceName);
@@ -292,6 +298,98 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path,
   } catch (const std::exception& error) {
     out.push_back(Diagnostic{
         SourcePos{display_name, 0, 0}, std::string("cannot parse file: ") + error.what(), {}});
+  }
+  return std::nullopt;
+}
+
+std::optional<TextLocation> find_deep_toml_nesting(std::string_view text, int max_depth) {
+  const std::size_t n = text.size();
+  int depth = 0;     // open arrays, inline tables and header brackets
+  int key_dots = 0;  // dots since the last bracket, '=', ',' or line break
+  int line = 1;
+  std::size_t line_start = 0;
+  std::size_t i = 0;
+  const auto here = [&](std::size_t at) {
+    return TextLocation{line, static_cast<int>(at - line_start) + 1};
+  };
+  const auto newline = [&](std::size_t at) {
+    ++line;
+    line_start = at + 1;
+  };
+  // Skips a string opened by `quote` at i (one or three quotes); basic
+  // strings (") honour backslash escapes, literal strings (') do not. A
+  // single-line string also ends at a line break (toml11 reports it).
+  const auto skip_string = [&](char quote) {
+    const bool escapes = quote == '"';
+    const bool multiline = i + 2 < n && text[i + 1] == quote && text[i + 2] == quote;
+    i += multiline ? 3 : 1;
+    while (i < n) {
+      const char c = text[i];
+      if (escapes && c == '\\') {
+        if (i + 1 < n && text[i + 1] == '\n') newline(i + 1);
+        i += 2;
+        continue;
+      }
+      if (c == '\n') {
+        if (!multiline) return;
+        newline(i);
+      } else if (c == quote) {
+        if (!multiline) {
+          ++i;
+          return;
+        }
+        if (i + 2 < n && text[i + 1] == quote && text[i + 2] == quote) {
+          i += 3;
+          // Up to two more quotes belong to the content ("""a"""").
+          for (int extra = 0; extra < 2 && i < n && text[i] == quote; ++extra) ++i;
+          return;
+        }
+      }
+      ++i;
+    }
+  };
+  while (i < n) {
+    const char c = text[i];
+    switch (c) {
+      case '\n':
+        newline(i);
+        key_dots = 0;
+        ++i;
+        break;
+      case '#':
+        while (i < n && text[i] != '\n') ++i;
+        break;
+      case '"':
+      case '\'':
+        skip_string(c);
+        break;
+      case '[':
+      case '{':
+        key_dots = 0;
+        if (++depth > max_depth) return here(i);
+        ++i;
+        break;
+      case ']':
+      case '}':
+        key_dots = 0;
+        if (depth > 0) --depth;
+        ++i;
+        break;
+      case '=':
+      case ',':
+        key_dots = 0;
+        ++i;
+        break;
+      case '.':
+        // A dotted key nests a table per dot; a number or time has one dot
+        // at most, which is not counted.
+        if (++key_dots > 1 && depth + key_dots - 1 > max_depth) return here(i);
+        ++i;
+        break;
+      default:
+        ++i;
+        break;
+    }
   }
   return std::nullopt;
 }
@@ -492,6 +590,10 @@ void TableReader::error_at_key(std::string_view key, std::string message) {
 
 void TableReader::error_at_table(std::string message) {
   out_.push_back(document_.error_at(position(), std::move(message)));
+}
+
+void TableReader::error_at(const toml::value& value, std::string message) {
+  out_.push_back(document_.error_at(document_.position_of(value), std::move(message)));
 }
 
 }  // namespace tokend::spec

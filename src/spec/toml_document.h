@@ -27,7 +27,8 @@ class TomlDocument {
  public:
   // Reads and parses `path`; diagnostics name it `display_name`. Returns
   // nullopt after appending at least one diagnostic to `out` when the file
-  // cannot be read, is not valid UTF-8, or is not valid TOML. When `bytes` is
+  // cannot be read, is not valid UTF-8, nests deeper than kMaxTomlDepth, or
+  // is not valid TOML. When `bytes` is
   // given it receives whatever was read, even on failure.
   static std::optional<TomlDocument> load(const std::string& path, const std::string& display_name,
                                           std::vector<Diagnostic>& out,
@@ -59,6 +60,23 @@ class TomlDocument {
   // not a count of the newlines before them (toml11's source_location).
   std::vector<std::size_t> line_starts_;
 };
+
+// How deep arrays, inline tables, table headers and dotted keys may nest,
+// all together, in a file astro-tokend reads.
+inline constexpr int kMaxTomlDepth = 64;
+
+// Where TOML `text` first nests deeper than `max_depth` levels (arrays,
+// inline tables, table headers and the parts of a dotted key, counted
+// together), as a 1-based line and byte column; nullopt when it never does.
+// toml11 recurses once per level, so this runs before it does: linear, no
+// recursion. Strings and comments are skipped; anything else that is not
+// TOML is left for toml11 to report.
+struct TextLocation {
+  int line = 0;
+  int column = 0;
+};
+std::optional<TextLocation> find_deep_toml_nesting(std::string_view text,
+                                                   int max_depth = kMaxTomlDepth);
 
 // A diagnostic at `pos` with the source line read from `bytes` (the whole file).
 Diagnostic diagnostic_in(std::string_view bytes, const SourcePos& pos, std::string message);
@@ -104,6 +122,8 @@ class TableReader {
   void error_at_value(std::string_view key, std::string message);
   void error_at_key(std::string_view key, std::string message);
   void error_at_table(std::string message);
+  // A diagnostic at `value`, a value nested in this table (an array entry).
+  void error_at(const toml::value& value, std::string message);
 
   SourcePos position_of_value(std::string_view key) const;
   SourcePos position_of_key(std::string_view key) const;

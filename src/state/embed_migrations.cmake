@@ -1,12 +1,16 @@
-# Embeds the schema migrations (schema/NNN_words.sql) into a C++ source that
-# defines tokend::state::schema_migrations(), so that the installed binary
-# needs no source tree. Run at build time by CMakeLists.txt:
+# Embeds the schema migrations (NNN_words.sql in SCHEMA_DIR) into a C++
+# source that defines tokend::state::FUNCTION() (default schema_migrations),
+# so that the installed binary needs no source tree. Run at build time by
+# CMakeLists.txt, once for schema/ and once for schema/postgres/:
 #
-#   cmake -DSCHEMA_DIR=<dir> -DOUTPUT=<file.cpp> -P embed_migrations.cmake
+#   cmake -DSCHEMA_DIR=<dir> -DOUTPUT=<file.cpp> [-DFUNCTION=<name>] -P embed_migrations.cmake
 #
 # Fails (and so fails the build) when there is no migration, when a file name
 # is not NNN_words.sql, or when the numbers are not 1, 2, 3 … without gaps.
 cmake_minimum_required(VERSION 3.25)
+if(NOT FUNCTION)
+  set(FUNCTION schema_migrations)
+endif()
 
 file(GLOB sql_files "${SCHEMA_DIR}/*.sql")
 list(SORT sql_files)
@@ -38,7 +42,7 @@ foreach(sql_file IN LISTS sql_files)
   math(EXPR expected "${expected} + 1")
 endforeach()
 
-file(WRITE "${OUTPUT}" "// Generated from schema/*.sql by src/state/embed_migrations.cmake. Do not edit.
+file(WRITE "${OUTPUT}" "// Generated from ${SCHEMA_DIR}/*.sql by src/state/embed_migrations.cmake. Do not edit.
 #include \"state/migrations.h\"
 
 namespace tokend::state {
@@ -50,7 +54,7 @@ ${entries}};
 
 }  // namespace
 
-std::span<const Migration> schema_migrations() { return kMigrations; }
+std::span<const Migration> ${FUNCTION}() { return kMigrations; }
 
 }  // namespace tokend::state
 ")

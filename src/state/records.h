@@ -27,6 +27,9 @@ struct ResourceRecord {
   std::string
       sink_sha256;  // fingerprint of the delivered value; "" when never delivered (imported)
   bool rotate_pending = false;  // the current value is unknown (lost in a crash): rotate next run
+  // The delivery hook has not yet succeeded for the value at sink_path: run
+  // it again (ASTRO_TOKEND_ACTION=deliver) on the next run.
+  bool delivery_pending = false;
 
   std::string address() const { return address_for_key(key); }
   bool operator==(const ResourceRecord&) const = default;
@@ -34,7 +37,8 @@ struct ResourceRecord {
 
 // A non-idempotent call about to be made. Journalled before the call, resolved
 // in the same transaction that records its outcome; a pending intent after a
-// crash or an Ambiguous answer is resolved by the next run.
+// crash or an Ambiguous answer is resolved by the next run, once a listing
+// taken at or after settle_after settles it.
 enum class IntentKind { Create, Rotate };
 struct Intent {
   int64_t id = 0;  // assigned by journal_intent
@@ -44,6 +48,15 @@ struct Intent {
   TokenAttrs attrs;      // Create: what was requested
   std::string sink_path;
   Timestamp started_at{};
+  // From this time on, a listing shows any token the call made: the call's
+  // start plus the client's timeout and a margin (a request whose answer was
+  // lost may still reach the API until then). The epoch: any listing.
+  Timestamp settle_after{};
+  // A create intent is kept once resolved (StateStore::recent_creates), with
+  // the token it made ("" when none), so that a token that lands late is
+  // still recognised as made by astro-tokend.
+  bool resolved = false;
+  std::string made_token_id;
 
   bool operator==(const Intent&) const = default;
 };
@@ -59,7 +72,13 @@ struct Outcome {
 // One action of a run, as history shows it.
 struct ActionRecord {
   std::string address;
-  std::string action;  // "create", "update", "replace", "delete", "rotate", "import", "forget"
+  // A plan action ("create", "update", "replace", "delete", "rotate",
+  // "import", "forget"), "deliver" (a run of the token's delivery hook) or
+  // "hold" (the token was held back: its sink could not be read), "adopt"
+  // (a token a create made that took effect late was adopted) or "orphan"
+  // (such a token, beside the key's own, kept under its deposed key to be
+  // destroyed).
+  std::string action;
   bool ok = true;
   std::string message;  // error description when !ok (never a secret)
   double duration_seconds = 0;

@@ -133,7 +133,7 @@ int64_t bump_serial(SQLite::Database& db) {
 
 constexpr const char* kResourceColumns =
     "key, id, name, description, type, role, expiry_period_in_days, short_token, created_at, "
-    "updated_at, start_at, end_at, sink_path, sink_sha256, rotate_pending";
+    "updated_at, start_at, end_at, sink_path, sink_sha256, rotate_pending, delivery_pending";
 
 ResourceRecord resource_row(SQLite::Statement& row) {
   ResourceRecord r;
@@ -152,6 +152,7 @@ ResourceRecord resource_row(SQLite::Statement& row) {
   r.sink_path = row.getColumn(12).getString();
   r.sink_sha256 = row.getColumn(13).getString();
   r.rotate_pending = row.getColumn(14).getInt() != 0;
+  r.delivery_pending = row.getColumn(15).getInt() != 0;
   return r;
 }
 
@@ -186,14 +187,15 @@ std::vector<ResourceRecord> read_resources(SQLite::Database& db, const std::stri
 void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
   SQLite::Statement upsert(
       db, std::string("INSERT INTO resources (") + kResourceColumns +
-              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
               "ON CONFLICT (key) DO UPDATE SET id = excluded.id, name = excluded.name, "
               "description = excluded.description, type = excluded.type, role = excluded.role, "
               "expiry_period_in_days = excluded.expiry_period_in_days, "
               "short_token = excluded.short_token, created_at = excluded.created_at, "
               "updated_at = excluded.updated_at, start_at = excluded.start_at, "
               "end_at = excluded.end_at, sink_path = excluded.sink_path, "
-              "sink_sha256 = excluded.sink_sha256, rotate_pending = excluded.rotate_pending");
+              "sink_sha256 = excluded.sink_sha256, rotate_pending = excluded.rotate_pending, "
+              "delivery_pending = excluded.delivery_pending");
   upsert.bind(1, r.key);
   upsert.bind(2, r.id);
   upsert.bind(3, r.attrs.name);
@@ -209,6 +211,7 @@ void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
   upsert.bind(13, r.sink_path);
   upsert.bind(14, r.sink_sha256);
   upsert.bind(15, r.rotate_pending ? 1 : 0);
+  upsert.bind(16, r.delivery_pending ? 1 : 0);
   upsert.exec();
 
   SQLite::Statement clear(db, "DELETE FROM resource_roles WHERE resource_key = ?");
@@ -230,13 +233,16 @@ void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
 
 // --- intents -------------------------------------------------------------------
 
-std::vector<Intent> read_intents(SQLite::Database& db) {
+// Reads the pending intents, or the resolved ones, roles included, oldest first.
+std::vector<Intent> read_intents(SQLite::Database& db, bool resolved) {
   std::vector<Intent> out;
   std::unordered_map<int64_t, size_t> index;
   {
     SQLite::Statement rows(db,
                            "SELECT id, key, kind, token_id, name, description, type, role, "
-                           "expiry_period_in_days, sink_path, started_at FROM intents ORDER BY id");
+                           "expiry_period_in_days, sink_path, started_at, settle_after, resolved, "
+                           "made_token_id FROM intents WHERE resolved = ? ORDER BY id");
+    rows.bind(1, resolved ? 1 : 0);
     while (rows.executeStep()) {
       Intent i;
       i.id = rows.getColumn(0).getInt64();
@@ -250,11 +256,17 @@ std::vector<Intent> read_intents(SQLite::Database& db) {
       i.attrs.expiry_period_in_days = optional_int(rows.getColumn(8));
       i.sink_path = rows.getColumn(9).getString();
       i.started_at = from_seconds(rows.getColumn(10).getInt64());
+      i.settle_after = from_seconds(rows.getColumn(11).getInt64());
+      i.resolved = rows.getColumn(12).getInt() != 0;
+      i.made_token_id = rows.getColumn(13).getString();
       out.push_back(std::move(i));
       index.emplace(out.back().id, out.size() - 1);
     }
   }
-  SQLite::Statement roles(db, "SELECT intent_id, role, entity_id, entity_type FROM intent_roles");
+  SQLite::Statement roles(db,
+                          "SELECT intent_id, role, entity_id, entity_type FROM intent_roles "
+                          "WHERE intent_id IN (SELECT id FROM intents WHERE resolved = ?)");
+  roles.bind(1, resolved ? 1 : 0);
   while (roles.executeStep()) {
     auto found = index.find(roles.getColumn(0).getInt64());
     if (found == index.end()) throw CorruptRow("a role names an intent that does not exist");
@@ -264,6 +276,26 @@ std::vector<Intent> read_intents(SQLite::Database& db) {
   }
   for (Intent& i : out) i.attrs.roles = normalize_roles(std::move(i.attrs.roles));
   return out;
+}
+
+// Resolves the pending intent `id`: deletes a rotate intent, marks a create
+// intent resolved with the token it made. False when there is no such
+// pending intent.
+bool settle_intent(SQLite::Database& db, int64_t id, const std::string& made_token_id) {
+  SQLite::Statement kind(db, "SELECT kind FROM intents WHERE id = ? AND resolved = 0");
+  kind.bind(1, id);
+  if (!kind.executeStep()) return false;
+  if (intent_kind_column(kind.getColumn(0)) == IntentKind::Rotate) {
+    SQLite::Statement remove(db, "DELETE FROM intents WHERE id = ?");
+    remove.bind(1, id);
+    remove.exec();
+    return true;
+  }
+  SQLite::Statement mark(db, "UPDATE intents SET resolved = 1, made_token_id = ? WHERE id = ?");
+  mark.bind(1, made_token_id);
+  mark.bind(2, id);
+  mark.exec();
+  return true;
 }
 
 // --- runs ------------------------------------------------------------------------
@@ -446,6 +478,30 @@ int64_t SqliteStore::serial() const {
   return last_serial_;
 }
 
+Result<std::string> SqliteStore::organization_id() const {
+  std::lock_guard lock(mutex_);
+  return guarded("reading the organization of the state", [&]() -> Result<std::string> {
+    return db_->execAndGet("SELECT organization_id FROM meta WHERE id = 1").getString();
+  });
+}
+
+Result<bool> SqliteStore::bind_organization(const std::string& organization_id) {
+  if (organization_id.empty()) return Error::invalid("an empty organization id");
+  std::lock_guard lock(mutex_);
+  return guarded("recording the organization of the state", [&]() -> Result<bool> {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::string recorded =
+        db_->execAndGet("SELECT organization_id FROM meta WHERE id = 1").getString();
+    if (recorded == organization_id) return false;
+    if (!recorded.empty()) return organization_conflict(recorded, organization_id);
+    SQLite::Statement bind(*db_, "UPDATE meta SET organization_id = ? WHERE id = 1");
+    bind.bind(1, organization_id);
+    bind.exec();
+    tx.commit();
+    return true;
+  });
+}
+
 Result<std::vector<ResourceRecord>> SqliteStore::resources() const {
   std::lock_guard lock(mutex_);
   return guarded("reading resources", [&]() -> Result<std::vector<ResourceRecord>> {
@@ -504,9 +560,8 @@ Status SqliteStore::record_outcomes(const std::vector<Outcome>& outcomes) {
         remove.exec();
       }
       if (outcome.resolved_intent) {
-        SQLite::Statement resolve(*db_, "DELETE FROM intents WHERE id = ?");
-        resolve.bind(1, *outcome.resolved_intent);
-        if (resolve.exec() == 0) {
+        if (!settle_intent(*db_, *outcome.resolved_intent,
+                           outcome.resource ? outcome.resource->id : std::string())) {
           return Error::not_found("intent " + std::to_string(*outcome.resolved_intent) +
                                   " does not exist");
         }
@@ -522,53 +577,55 @@ Status SqliteStore::record_outcomes(const std::vector<Outcome>& outcomes) {
 Result<int64_t> SqliteStore::journal_intent(const Intent& intent) {
   if (intent.key.empty()) return Error::invalid("an intent without a key");
   std::lock_guard lock(mutex_);
-  return guarded("journalling an intent for " + address_for_key(intent.key),
-                 [&]() -> Result<int64_t> {
-                   SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-                   SQLite::Statement insert(
-                       *db_,
-                       "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
-                       "expiry_period_in_days, sink_path, started_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-                   insert.bind(1, intent.key);
-                   insert.bind(2, std::string(intent_kind_text(intent.kind)));
-                   insert.bind(3, intent.token_id);
-                   insert.bind(4, intent.attrs.name);
-                   insert.bind(5, intent.attrs.description);
-                   insert.bind(6, std::string(to_string(intent.attrs.type)));
-                   insert.bind(7, intent.attrs.role);
-                   bind_optional_int(insert, 8, intent.attrs.expiry_period_in_days);
-                   insert.bind(9, intent.sink_path);
-                   insert.bind(10, to_seconds(intent.started_at));
-                   insert.exec();
-                   const int64_t id = db_->getLastInsertRowid();
+  return guarded(
+      "journalling an intent for " + address_for_key(intent.key), [&]() -> Result<int64_t> {
+        SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        SQLite::Statement insert(
+            *db_,
+            "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
+            "expiry_period_in_days, sink_path, started_at, settle_after) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        insert.bind(1, intent.key);
+        insert.bind(2, std::string(intent_kind_text(intent.kind)));
+        insert.bind(3, intent.token_id);
+        insert.bind(4, intent.attrs.name);
+        insert.bind(5, intent.attrs.description);
+        insert.bind(6, std::string(to_string(intent.attrs.type)));
+        insert.bind(7, intent.attrs.role);
+        bind_optional_int(insert, 8, intent.attrs.expiry_period_in_days);
+        insert.bind(9, intent.sink_path);
+        insert.bind(10, to_seconds(intent.started_at));
+        insert.bind(11, to_seconds(intent.settle_after));
+        insert.exec();
+        const int64_t id = db_->getLastInsertRowid();
+        SQLite::Statement prune(*db_, "DELETE FROM intents WHERE resolved = 1 AND started_at < ?");
+        prune.bind(1, to_seconds(intent.started_at - kResolvedCreateRetention));
+        prune.exec();
 
-                   SQLite::Statement role_insert(
-                       *db_,
-                       "INSERT INTO intent_roles (intent_id, role, entity_id, entity_type) "
-                       "VALUES (?, ?, ?, ?)");
-                   for (const Role& role : normalize_roles(intent.attrs.roles)) {
-                     role_insert.bind(1, id);
-                     role_insert.bind(2, role.role);
-                     role_insert.bind(3, role.entity_id);
-                     role_insert.bind(4, std::string(to_string(role.entity_type)));
-                     role_insert.exec();
-                     role_insert.reset();
-                   }
-                   int64_t serial = bump_serial(*db_);
-                   tx.commit();
-                   last_serial_ = serial;
-                   return id;
-                 });
+        SQLite::Statement role_insert(
+            *db_,
+            "INSERT INTO intent_roles (intent_id, role, entity_id, entity_type) "
+            "VALUES (?, ?, ?, ?)");
+        for (const Role& role : normalize_roles(intent.attrs.roles)) {
+          role_insert.bind(1, id);
+          role_insert.bind(2, role.role);
+          role_insert.bind(3, role.entity_id);
+          role_insert.bind(4, std::string(to_string(role.entity_type)));
+          role_insert.exec();
+          role_insert.reset();
+        }
+        int64_t serial = bump_serial(*db_);
+        tx.commit();
+        last_serial_ = serial;
+        return id;
+      });
 }
 
 Status SqliteStore::resolve_intent(int64_t intent_id) {
   std::lock_guard lock(mutex_);
   return guarded("resolving intent " + std::to_string(intent_id), [&]() -> Status {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement remove(*db_, "DELETE FROM intents WHERE id = ?");
-    remove.bind(1, intent_id);
-    if (remove.exec() == 0) {
+    if (!settle_intent(*db_, intent_id, "")) {
       return Error::not_found("intent " + std::to_string(intent_id) + " does not exist");
     }
     int64_t serial = bump_serial(*db_);
@@ -582,7 +639,17 @@ Result<std::vector<Intent>> SqliteStore::pending_intents() const {
   std::lock_guard lock(mutex_);
   return guarded("reading pending intents", [&]() -> Result<std::vector<Intent>> {
     SQLite::Transaction tx(*db_);
-    auto out = read_intents(*db_);
+    auto out = read_intents(*db_, false);
+    tx.commit();
+    return out;
+  });
+}
+
+Result<std::vector<Intent>> SqliteStore::recent_creates() const {
+  std::lock_guard lock(mutex_);
+  return guarded("reading resolved creates", [&]() -> Result<std::vector<Intent>> {
+    SQLite::Transaction tx(*db_);
+    auto out = read_intents(*db_, true);
     tx.commit();
     return out;
   });

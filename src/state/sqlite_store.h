@@ -40,6 +40,8 @@ class SqliteStore final : public StateStore {
   std::string lineage() const override;
   int64_t serial() const override;
   int schema_version() const override;
+  Result<std::string> organization_id() const override;
+  Result<bool> bind_organization(const std::string& organization_id) override;
 
   Result<std::vector<ResourceRecord>> resources() const override;
   Result<std::optional<ResourceRecord>> resource(const std::string& key) const override;
@@ -49,11 +51,13 @@ class SqliteStore final : public StateStore {
   Result<int64_t> journal_intent(const Intent& intent) override;
   Status resolve_intent(int64_t intent_id) override;
   Result<std::vector<Intent>> pending_intents() const override;
+  Result<std::vector<Intent>> recent_creates() const override;
 
   Result<int64_t> begin_run(const RunRecord& run) override;
   Status record_action(int64_t run_id, const ActionRecord& action) override;
   Status finish_run(const RunRecord& run) override;
   Result<std::vector<RunRecord>> runs(int limit) const override;
+  void fence_writes(int64_t) override {}
 
  private:
   explicit SqliteStore(std::unique_ptr<SQLite::Database> db);

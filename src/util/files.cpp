@@ -1,12 +1,15 @@
 #include "util/files.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 namespace tokend {
 
@@ -28,7 +31,49 @@ Status make_private_directories(const std::string& dir) {
   return ok_status();
 }
 
-Status write_file_atomically(const std::string& path, std::string_view content, mode_t mode) {
+Status make_directories(const std::string& dir, mode_t mode, std::optional<gid_t> group) {
+  if (dir.empty()) return ok_status();
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return ok_status();
+  if (Status parent = make_directories(fs::path(dir).parent_path().string(), mode, group);
+      !parent.ok())
+    return parent;
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return ok_status();
+    return errno_error("cannot create directory", dir, errno);
+  }
+  if (group && chown(dir.c_str(), static_cast<uid_t>(-1), *group) != 0)
+    return errno_error("cannot set the group of directory", dir, errno);
+  if (chmod(dir.c_str(), mode) != 0) return errno_error("cannot set the mode of", dir, errno);
+  return ok_status();
+}
+
+std::optional<gid_t> group_id(const std::string& name) {
+  struct group entry {};
+  struct group* found = nullptr;
+  std::vector<char> buffer(16384);
+  for (;;) {
+    const int rc = getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found);
+    if (rc == ERANGE && buffer.size() < (1u << 22)) {
+      buffer.resize(buffer.size() * 4);
+      continue;
+    }
+    if (rc != 0 || found == nullptr) return std::nullopt;
+    return found->gr_gid;
+  }
+}
+
+bool may_use_group(gid_t gid) {
+  if (geteuid() == 0 || getegid() == gid) return true;
+  const int count = getgroups(0, nullptr);
+  if (count <= 0) return false;
+  std::vector<gid_t> groups(static_cast<std::size_t>(count));
+  const int got = getgroups(count, groups.data());
+  return got > 0 && std::find(groups.begin(), groups.begin() + got, gid) != groups.begin() + got;
+}
+
+Status write_file_atomically(const std::string& path, std::string_view content, mode_t mode,
+                             std::optional<gid_t> group) {
   const fs::path target(path);
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
@@ -40,6 +85,12 @@ Status write_file_atomically(const std::string& path, std::string_view content, 
     unlink(temp.c_str());
     return errno_error(what, path, err);
   };
+  if (group) {
+    struct stat made {};
+    if (fstat(fd, &made) != 0) return fail("cannot write");
+    if (made.st_gid != *group && fchown(fd, static_cast<uid_t>(-1), *group) != 0)
+      return fail("cannot set the group of");
+  }
   if (fchmod(fd, mode) != 0) return fail("cannot set the mode of");
   size_t written = 0;
   while (written < content.size()) {

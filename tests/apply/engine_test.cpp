@@ -44,7 +44,7 @@ class RecordingClient final : public astro::Client {
  public:
   explicit RecordingClient(astro::FakeClient& inner) : inner_(inner) {}
 
-  Result<std::vector<astro::ApiToken>> list_tokens() override {
+  Result<astro::TokenListing> list_tokens() override {
     note(Operation::ListApiTokens, "");
     return inner_.list_tokens();
   }
@@ -132,7 +132,8 @@ struct Fixture {
   RecordingClient client{fake};
   std::unique_ptr<state::StateStore> store;
   apply::MemorySink sink;
-  apply::Dependencies deps{client, *store, sink, clock, null_logger()};
+  apply::FakeHookRunner hooks;
+  apply::Dependencies deps{client, *store, sink, clock, null_logger(), hooks};
   spec::DesiredState desired;
   apply::ApplyOptions options;
 
@@ -475,7 +476,9 @@ TEST_CASE("import records the adopted token and applies its updates", "[apply]")
   auto report = f.apply();
   REQUIRE_APPLIED(report);
   CHECK(f.client.log() == std::vector<std::string>{"UpdateApiToken " + existing->id});
-  CHECK(report.applied.add == 1);
+  CHECK(report.applied.import == 1);
+  CHECK(report.applied.add == 0);
+  CHECK(report.applied.change == 1);
   state::ResourceRecord r = f.row("legacy");
   CHECK(r.id == existing->id);
   CHECK(r.attrs.description == "now managed");
@@ -483,6 +486,30 @@ TEST_CASE("import records the adopted token and applies its updates", "[apply]")
   CHECK(r.sink_sha256.empty());
   CHECK_FALSE(f.sink.content("/sinks/legacy.token"));
   CHECK(f.fake.tokens().size() == 1);
+}
+
+TEST_CASE("an import with a requested rotation delivers a new value", "[apply]") {
+  Fixture f;
+  auto existing = f.fake.create_token(
+      {"token legacy", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, std::nullopt});
+  REQUIRE(existing.ok());
+  spec::TokenSpec s = workspace_spec("legacy");
+  s.import_id = existing->id;
+  f.set_specs({s});
+  apply::PlanRequest request;
+  request.rotations = {"astro_api_token.legacy"};
+  auto prepared = apply::prepare_plan(f.deps, f.desired, request);
+  REQUIRE(prepared.ok());
+  REQUIRE(prepared->plan.changes.size() == 1);
+  CHECK(prepared->plan.changes[0].rotate_reason == plan::RotateReason::Requested);
+  f.client.clear();
+  auto report = apply::apply_plan(f.deps, *prepared, f.options);
+  REQUIRE_APPLIED(report);
+  CHECK(f.client.log() == std::vector<std::string>{"RotateApiToken " + existing->id});
+  CHECK(report.applied.import == 1);
+  CHECK(report.applied.rotate == 1);
+  CHECK(f.row("legacy").id == existing->id);
+  f.check_delivered("legacy");
 }
 
 TEST_CASE("import without refresh reads the token first", "[apply]") {
@@ -493,7 +520,7 @@ TEST_CASE("import without refresh reads the token first", "[apply]") {
   spec::TokenSpec s = workspace_spec("legacy");
   s.import_id = existing->id;
   f.set_specs({s});
-  auto prepared = apply::prepare_plan(f.deps, f.desired, {false, {}, false});
+  auto prepared = apply::prepare_plan(f.deps, f.desired, {false, {}, false, {}});
   REQUIRE(prepared.ok());
   REQUIRE(prepared->plan.changes.size() == 1);
   CHECK_FALSE(prepared->plan.changes[0].before);
@@ -575,6 +602,71 @@ TEST_CASE("an ambiguous create that stays unresolved leaves its intent for the n
   CHECK(f.fake.tokens().size() == 1);
   f.check_delivered("a");
   CHECK(f.pending_intents() == 0);
+}
+
+TEST_CASE("an ambiguous create is never retried on the word of an inconsistent listing",
+          "[apply]") {
+  Fixture f;
+  f.set_specs({workspace_spec("a")});
+  auto prepared = f.prepare();
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 1, false, "timed out", 0});
+  f.fake.set_listing_problem("token x was listed on two pages");
+  auto report = apply::apply_plan(f.deps, prepared, f.options);
+  REQUIRE(report.failed == 1);
+  CHECK(report.results[0].error.kind == ErrorKind::Ambiguous);
+  CHECK_THAT(report.results[0].error.message,
+             Catch::Contains("the listing of tokens that would show it was inconsistent (token x "
+                             "was listed on two pages); the next run will settle it"));
+  CHECK(f.fake.calls(Operation::CreateApiToken) == 1);
+  CHECK(f.pending_intents() == 1);
+  CHECK_FALSE(f.has_row("a"));
+}
+
+TEST_CASE("apply settles an interrupted create before it creates again", "[apply]") {
+  Fixture f;
+  f.set_specs({workspace_spec("a")});
+  state::Intent intent;
+  intent.key = "a";
+  intent.kind = state::IntentKind::Create;
+  intent.attrs = f.desired.tokens[0].attrs;
+  intent.sink_path = f.desired.tokens[0].sink;
+  intent.started_at = kNow - seconds(5);
+  REQUIRE(f.store->journal_intent(intent).ok());
+  // The plan's listing is inconsistent: the intent stays unsettled.
+  f.fake.set_listing_problem("totalCount changed from 3 to 2 between pages");
+  auto prepared = f.prepare();
+  REQUIRE(prepared.unsettled.size() == 1);
+  f.client.clear();
+
+  SECTION("a consistent listing shows nothing: the intent is dropped and the token created") {
+    f.fake.set_listing_problem("");
+    REQUIRE_APPLIED(apply::apply_plan(f.deps, prepared, f.options));
+    CHECK(f.client.log() == std::vector<std::string>{"ListApiTokens", "CreateApiToken token a"});
+    REQUIRE(f.fake.tokens().size() == 1);
+    f.check_delivered("a");
+    CHECK(f.pending_intents() == 0);
+  }
+  SECTION("the token the interrupted create made shows up: it is adopted, not made again") {
+    auto made = f.fake.create_token(
+        {"token a", "", EntityType::Workspace, "WORKSPACE_OWNER", kWorkspace, std::nullopt});
+    REQUIRE(made.ok());
+    REQUIRE_APPLIED(apply::apply_plan(f.deps, prepared, f.options));
+    CHECK(f.client.log() ==
+          std::vector<std::string>{"ListApiTokens", "RotateApiToken " + made->id});
+    REQUIRE(f.fake.tokens().size() == 1);
+    CHECK(f.row("a").id == made->id);
+    f.check_delivered("a");
+    CHECK(f.pending_intents() == 0);
+  }
+  SECTION("the listing is still inconsistent: nothing is created and the intent stays") {
+    auto report = apply::apply_plan(f.deps, prepared, f.options);
+    REQUIRE(report.failed == 1);
+    CHECK(report.results[0].error.kind == ErrorKind::Ambiguous);
+    CHECK(f.client.log() == std::vector<std::string>{"ListApiTokens"});
+    CHECK(f.fake.tokens().empty());
+    CHECK(f.pending_intents() == 1);
+  }
 }
 
 TEST_CASE("an ambiguous create is tried at most three times", "[apply]") {
@@ -970,4 +1062,107 @@ TEST_CASE("no token value ever reaches the state database", "[apply]") {
   }
   SQLite::Database raw(db, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA integrity_check").getString() == "ok");
+}
+
+TEST_CASE("an ambiguous create is not made again while its request may still reach the API",
+          "[apply]") {
+  Fixture f;
+  f.options.settle_window = std::chrono::seconds(5);  // a 3 s client timeout and its margin
+  f.set_specs({workspace_spec("a")});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 1, false, "connection reset", 0});
+  auto report = f.apply();
+  REQUIRE(report.failed == 1);
+  CHECK(report.results[0].error.kind == ErrorKind::Ambiguous);
+  CHECK(report.results[0].error.message.find("may still take effect") != std::string::npos);
+  CHECK(f.client.log() == std::vector<std::string>{"CreateApiToken token a", "ListApiTokens"});
+  CHECK(f.pending_intents() == 1);
+  CHECK_FALSE(f.has_row("a"));
+
+  // A run within the window creates nothing either.
+  f.clock.advance(std::chrono::seconds(2));
+  report = f.apply();
+  REQUIRE(report.failed == 1);
+  CHECK(f.fake.calls(Operation::CreateApiToken) == 0);
+  CHECK(f.pending_intents() == 1);
+
+  // The request lands late; the first run after the window adopts its token.
+  astro::CreateTokenRequest late;
+  late.name = "token a";
+  late.type = EntityType::Workspace;
+  late.role = "WORKSPACE_OWNER";
+  late.entity_id = kWorkspace;
+  REQUIRE(f.fake.create_token(late).ok());
+  f.clock.advance(std::chrono::seconds(7));
+  REQUIRE_APPLIED(f.apply());
+  CHECK(f.fake.calls(Operation::CreateApiToken) == 0);
+  CHECK(f.fake.tokens().size() == 1);
+  f.check_delivered("a");
+  CHECK(f.pending_intents() == 0);
+  CHECK(f.prepare().plan.empty());
+}
+
+TEST_CASE("a second token a create made late is destroyed - and recorded in history", "[apply]") {
+  Fixture f;
+  f.options.settle_window = std::chrono::seconds(8);
+  f.set_specs({workspace_spec("a")});
+  REQUIRE_APPLIED(f.apply());
+  const std::string mine = f.row("a").id;
+  // The same create reached the API twice (a retry behind a proxy): a second
+  // token with the primary role, within the create's window.
+  f.clock.advance(std::chrono::seconds(1));
+  astro::CreateTokenRequest twin;
+  twin.name = "token a";
+  twin.type = EntityType::Workspace;
+  twin.role = "WORKSPACE_OWNER";
+  twin.entity_id = kWorkspace;
+  auto extra = f.fake.create_token(twin);
+  REQUIRE(extra.ok());
+  // And a person's token of the same name, made an hour later: never ours.
+  f.clock.advance(std::chrono::hours(1));
+  auto person = f.fake.create_token(twin);
+  REQUIRE(person.ok());
+
+  auto prepared = f.prepare();
+  REQUIRE(prepared.late.size() == 1);
+  CHECK(prepared.late[0].token_id == extra->id);
+  REQUIRE(prepared.plan.changes.size() == 1);
+  CHECK(prepared.plan.changes[0].action == plan::Action::Delete);
+  CHECK(prepared.plan.changes[0].key == apply::deposed_key("a", extra->id));
+  auto run = f.store->begin_run(state::RunRecord{});
+  REQUIRE(run.ok());
+  f.options.run_id = *run;
+  REQUIRE_APPLIED(apply::apply_plan(f.deps, prepared, f.options));
+  std::vector<std::string> ids;
+  for (const auto& token : f.fake.tokens()) ids.push_back(token.id);
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::string> expected{mine, person->id};
+  std::sort(expected.begin(), expected.end());
+  CHECK(ids == expected);
+  CHECK(f.row("a").id == mine);
+  CHECK_FALSE(f.has_row(apply::deposed_key("a", extra->id)));
+  auto runs = f.store->runs(1);
+  REQUIRE(runs.ok());
+  REQUIRE(runs->size() == 1);
+  std::vector<std::string> actions;
+  for (const auto& action : runs->front().actions) actions.push_back(action.action);
+  CHECK(actions == std::vector<std::string>{"orphan", "delete"});
+  CHECK(f.prepare().plan.empty());
+}
+
+TEST_CASE("an ambiguous create waits out a short window - then creates again", "[apply]") {
+  Fixture f;
+  f.options.settle_window = std::chrono::seconds(1);
+  f.options.settle_wait = std::chrono::seconds(2);
+  f.set_specs({workspace_spec("a")});
+  f.fake.script_failure(Operation::CreateApiToken,
+                        {ErrorKind::Ambiguous, 1, false, "connection reset", 0});
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE_APPLIED(f.apply());
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(900));
+  CHECK(f.client.log() == std::vector<std::string>{"CreateApiToken token a", "ListApiTokens",
+                                                   "ListApiTokens", "CreateApiToken token a"});
+  REQUIRE(f.fake.tokens().size() == 1);
+  f.check_delivered("a");
+  CHECK(f.pending_intents() == 0);
 }

@@ -15,7 +15,7 @@ TEST_CASE("FileSink writes 0600 files atomically into 0700 directories", "[apply
   apply::FileSink sink;
   std::string path = dir.file("nested/deeper/ci.token");
   umask(022);
-  REQUIRE(sink.write(path, SecretValue("first")).ok());
+  REQUIRE(sink.write(apply::SinkTarget{path, 0600, ""}, SecretValue("first")).ok());
   CHECK(testing::read_file(path) == "first");
   struct stat st {};
   REQUIRE(stat(path.c_str(), &st) == 0);
@@ -23,7 +23,7 @@ TEST_CASE("FileSink writes 0600 files atomically into 0700 directories", "[apply
   REQUIRE(stat(dir.file("nested/deeper").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0700);
 
-  REQUIRE(sink.write(path, SecretValue("second")).ok());
+  REQUIRE(sink.write(apply::SinkTarget{path, 0600, ""}, SecretValue("second")).ok());
   CHECK(testing::read_file(path) == "second");
   // No temporary files are left behind.
   int entries = 0;
@@ -47,9 +47,44 @@ TEST_CASE("FileSink reports failures with the path and never the value", "[apply
   testing::TempDir dir;
   testing::write_file(dir.file("blocker"), "x");
   apply::FileSink sink;
-  auto status = sink.write(dir.file("blocker/ci.token"), SecretValue("s3cr3t-value"));
+  auto status = sink.write(apply::SinkTarget{dir.file("blocker/ci.token"), 0600, ""},
+                           SecretValue("s3cr3t-value"));
   REQUIRE_FALSE(status.ok());
   CHECK(status.error().kind == ErrorKind::Io);
   CHECK(status.error().message.find("blocker") != std::string::npos);
   CHECK(status.error().message.find("s3cr3t-value") == std::string::npos);
+}
+
+TEST_CASE("FileSink tells a sink that can take a value from one that cannot", "[apply][sink]") {
+  testing::TempDir dir;
+  apply::FileSink sink;
+  // Missing directories are made by write: fine.
+  CHECK(sink.check_writable(apply::SinkTarget{dir.file("a/b/ci.token"), 0600, ""}).ok());
+  testing::write_file(dir.file("existing.token"), "old");
+  CHECK(sink.check_writable(apply::SinkTarget{dir.file("existing.token"), 0600, ""}).ok());
+
+  // Below a regular file: nothing is there to read, and nothing can be written.
+  testing::write_file(dir.file("blocker"), "a file, not a directory");
+  const std::string under = dir.file("blocker/sub/ci.token");
+  Status below = sink.check_writable(apply::SinkTarget{under, 0600, ""});
+  REQUIRE_FALSE(below.ok());
+  CHECK(below.error().kind == ErrorKind::Io);
+  CHECK(below.error().message ==
+        "cannot write " + under + ": " + dir.file("blocker") + " is not a directory");
+  auto read = sink.read(under);
+  REQUIRE(read.ok());
+  CHECK_FALSE(read->has_value());
+  CHECK_FALSE(sink.write(apply::SinkTarget{under, 0600, ""}, SecretValue("v")).ok());
+
+  // A directory at the path itself.
+  std::filesystem::create_directories(dir.file("adir"));
+  Status directory = sink.check_writable(apply::SinkTarget{dir.file("adir"), 0600, ""});
+  REQUIRE_FALSE(directory.ok());
+  CHECK(directory.error().message.find("Is a directory") != std::string::npos);
+
+  // A group that does not exist.
+  Status group =
+      sink.check_writable(apply::SinkTarget{dir.file("g.token"), 0640, "no-such-group-tokend"});
+  REQUIRE_FALSE(group.ok());
+  CHECK(group.error().message.find("is not a group on this system") != std::string::npos);
 }

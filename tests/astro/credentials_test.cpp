@@ -65,6 +65,8 @@ TEST_CASE("missing or unusable tokens give clear errors without the value", "[as
       {{dir.file("empty"), ""}, {}, ErrorKind::Invalid, "is empty"},
       {{"", "MY_TOKEN"}, {{"MY_TOKEN", ""}}, ErrorKind::Invalid, "is empty"},
       {{dir.file("spaced"), ""}, {}, ErrorKind::Invalid, "whitespace or control characters"},
+      // An endless file is refused at the cap, not read to the end.
+      {{"/dev/zero", ""}, {}, ErrorKind::Invalid, "/dev/zero is larger than 65536 bytes"},
   };
   for (const Row& row : rows) {
     INFO(row.says);

@@ -40,8 +40,9 @@ TEST_CASE("FakeClient runs the token lifecycle like the API", "[astro]") {
 
   auto listed = fake.list_tokens();
   REQUIRE(listed.ok());
-  REQUIRE(listed->size() == 1);
-  CHECK(listed->front().token.empty());
+  REQUIRE(listed->tokens.size() == 1);
+  CHECK(listed->consistent);
+  CHECK(listed->tokens.front().token.empty());
   auto got = fake.get_token(created->id);
   REQUIRE(got.ok());
   CHECK(got->token.empty());
@@ -186,5 +187,5 @@ TEST_CASE("FakeClient is safe to call from many threads and issues unique ids an
   CHECK(ids.size() == 200);
   CHECK(values.size() == 200);
   CHECK(fake.calls(Operation::CreateApiToken) == 200);
-  CHECK(fake.list_tokens()->size() == 200);
+  CHECK(fake.list_tokens()->tokens.size() == 200);
 }

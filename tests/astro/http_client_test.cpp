@@ -94,10 +94,12 @@ unsigned short closed_port() {
 struct ObservedCalls {
   std::mutex mutex;
   std::vector<std::pair<Operation, int>> calls;
+  std::vector<double> durations;  // seconds, by call
   RequestObserver observer() {
-    return [this](Operation op, int status) {
+    return [this](Operation op, int status, std::chrono::duration<double> elapsed) {
       std::lock_guard<std::mutex> lock(mutex);
       calls.emplace_back(op, status);
+      durations.push_back(elapsed.count());
     };
   }
 };
@@ -142,7 +144,7 @@ TEST_CASE("every operation sends the contract's method - path - headers and body
   };
   const std::string id = token_id(1);
   const std::vector<Expected> expected = {
-      {"GET", kTokens + "?offset=0&limit=1000", ""},
+      {"GET", kTokens + "?offset=0&limit=1000&sorts=createdAt:asc", ""},
       {"GET", kTokens + "/" + id, ""},
       {"POST", kTokens, json::encode_create_request(create)},
       {"POST", kTokens + "/" + id, json::encode_update_request(update)},
@@ -348,15 +350,19 @@ TEST_CASE("list_tokens follows every page with limit 1000 and stops at totalCoun
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();
   REQUIRE(tokens.ok());
-  REQUIRE(tokens->size() == kTotal);
-  CHECK(tokens->front().id == token_id(0));
-  CHECK(tokens->back().id == token_id(kTotal - 1));
+  REQUIRE(tokens->tokens.size() == kTotal);
+  CHECK(tokens->consistent);
+  CHECK(tokens->tokens.front().id == token_id(0));
+  CHECK(tokens->tokens.back().id == token_id(kTotal - 1));
   auto requests = server.requests();
   REQUIRE(requests.size() == 3);
   CHECK(requests[0].query("offset") == std::vector<std::string>{"0"});
   CHECK(requests[1].query("offset") == std::vector<std::string>{"1000"});
   CHECK(requests[2].query("offset") == std::vector<std::string>{"2000"});
-  for (const auto& r : requests) CHECK(r.query("limit") == std::vector<std::string>{"1000"});
+  for (const auto& r : requests) {
+    CHECK(r.query("limit") == std::vector<std::string>{"1000"});
+    CHECK(r.query("sorts") == std::vector<std::string>{"createdAt:asc"});
+  }
 }
 
 TEST_CASE("list_tokens follows smaller pages than asked for and never reports a token twice",
@@ -379,9 +385,57 @@ TEST_CASE("list_tokens follows smaller pages than asked for and never reports a 
   auto tokens = client->list_tokens();
   REQUIRE(tokens.ok());
   std::set<std::string> ids;
-  for (const auto& t : *tokens) ids.insert(t.id);
-  CHECK(ids.size() == tokens->size());
+  for (const auto& t : tokens->tokens) ids.insert(t.id);
+  CHECK(ids.size() == tokens->tokens.size());
   CHECK(server.request_count() <= 3);
+  // A token on two pages means the pages shifted: others may be missing.
+  CHECK_FALSE(tokens->consistent);
+  CHECK(tokens->problem == "token " + token_id(19) + " was listed on two pages");
+}
+
+TEST_CASE("list_tokens calls a listing inconsistent when its pages add up to fewer tokens",
+          "[astro]") {
+  // Three tokens of the first page are deleted before the second is asked
+  // for: the second page starts three tokens later and totalCount shrinks.
+  static constexpr int kTotal = 1500;
+  LocalServer server([](const RecordedRequest& r) {
+    const int offset = std::stoi(r.query("offset").at(0));
+    json::TokenPage page;
+    page.offset = offset;
+    page.limit = 1000;
+    page.total_count = offset == 0 ? kTotal : kTotal - 3;
+    const int shift = offset == 0 ? 0 : 3;
+    for (int i = offset + shift; i < std::min(kTotal, offset + shift + 1000); ++i)
+      page.tokens.push_back(sample_token(token_id(i)));
+    return answer(200, json::encode_token_page(page));
+  });
+  auto client = make_client(fast_options(server.url()));
+  auto tokens = client->list_tokens();
+  REQUIRE(tokens.ok());
+  CHECK(server.request_count() == 2);
+  CHECK(tokens->tokens.size() == kTotal - 3);
+  CHECK_FALSE(tokens->consistent);
+  CHECK(tokens->problem == "the pages held 1497 tokens, but the first said totalCount 1500");
+}
+
+TEST_CASE("list_tokens calls a listing inconsistent when totalCount grows between pages",
+          "[astro]") {
+  LocalServer server([](const RecordedRequest& r) {
+    const int offset = std::stoi(r.query("offset").at(0));
+    json::TokenPage page;
+    page.offset = offset;
+    page.limit = 1000;
+    page.total_count = offset == 0 ? 1200 : 1201;
+    for (int i = offset; i < std::min(page.total_count, offset + 1000); ++i)
+      page.tokens.push_back(sample_token(token_id(i)));
+    return answer(200, json::encode_token_page(page));
+  });
+  auto client = make_client(fast_options(server.url()));
+  auto tokens = client->list_tokens();
+  REQUIRE(tokens.ok());
+  CHECK(tokens->tokens.size() == 1201);
+  CHECK_FALSE(tokens->consistent);
+  CHECK(tokens->problem == "totalCount changed from 1200 to 1201 between pages");
 }
 
 TEST_CASE("list_tokens gives up on an empty page short of totalCount", "[astro]") {
@@ -484,6 +538,21 @@ TEST_CASE("a GET survives three 503s", "[astro]") {
   REQUIRE(observed.calls.size() == 4);
   CHECK(observed.calls[0] == std::make_pair(Operation::GetApiToken, 503));
   CHECK(observed.calls[3] == std::make_pair(Operation::GetApiToken, 200));
+}
+
+TEST_CASE("the observer is told how long each exchange took", "[astro]") {
+  LocalServer server([](const RecordedRequest&) {
+    Reply reply = answer(200, token_body(token_id(1)));
+    reply.delay = std::chrono::milliseconds(150);
+    return reply;
+  });
+  ObservedCalls observed;
+  auto options = fast_options(server.url());
+  options.observer = observed.observer();
+  REQUIRE(make_client(options)->get_token(token_id(1)).ok());
+  REQUIRE(observed.durations.size() == 1);
+  CHECK(observed.durations[0] >= 0.15);
+  CHECK(observed.durations[0] < 2.0);  // within the request timeout
 }
 
 TEST_CASE(
@@ -735,4 +804,66 @@ TEST_CASE("requests the contract forbids are refused locally and never sent", "[
   CHECK(client->create_token({"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", 3650})
             .ok());
   CHECK(server.request_count() == 2);
+}
+
+TEST_CASE("a back-off or a Retry-After wait ends at once when stop is raised", "[astro]") {
+  const bool rate_limited = GENERATE(true, false);
+  LocalServer server([&](const RecordedRequest&) {
+    return rate_limited
+               ? answer(429, error_body("slow down", "req-1", 429), {{"Retry-After", "30"}})
+               : answer(503, error_body("busy", "req-2", 503));
+  });
+  std::atomic<bool> stop{false};
+  auto options = fast_options(server.url());
+  options.retry.base_delay = std::chrono::milliseconds(30000);
+  options.retry.max_delay = std::chrono::milliseconds(30000);
+  options.retry.max_retry_after = std::chrono::milliseconds(60000);
+  options.stop = &stop;
+  auto client = make_client(options);
+  std::thread stopper([&] {
+    while (server.request_count() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop = true;
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto listed = client->list_tokens();
+  const auto took = std::chrono::steady_clock::now() - start;
+  stopper.join();
+  REQUIRE_FALSE(listed.ok());
+  CHECK(listed.error().kind == ErrorKind::Unavailable);
+  CHECK(listed.error().message == "ListApiTokens: not sent, shutting down");
+  CHECK(took < std::chrono::milliseconds(1000));
+  // (Full jitter may make the first back-off short enough for a second try.)
+  CHECK(server.request_count() <= 2);
+}
+
+TEST_CASE("an answer over max_response_bytes is an error naming the cap and is not retried",
+          "[astro]") {
+  const bool declared = GENERATE(true, false);
+  std::string page = "{\"tokens\":[";
+  for (int i = 1; i <= 40; ++i) page += (i > 1 ? "," : "") + token_body(token_id(i));
+  page += "],\"totalCount\":40,\"offset\":0,\"limit\":1000}";
+  LocalServer server([&](const RecordedRequest&) {
+    Reply reply = answer(200, page);
+    reply.chunked = !declared;
+    return reply;
+  });
+  auto options = fast_options(server.url());
+  options.max_response_bytes = 4096;
+  auto client = make_client(options);
+  auto listed = client->list_tokens();
+  INFO(page.size());
+  REQUIRE(page.size() > 4096);
+  REQUIRE_FALSE(listed.ok());
+  CHECK(listed.error().message ==
+        "ListApiTokens: the answer is larger than max_response_bytes (4096 bytes)");
+  CHECK(server.request_count() == 1);
+
+  // A create whose answer is too large may have taken effect.
+  auto created = client->create_token(
+      {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  REQUIRE_FALSE(created.ok());
+  CHECK(created.error().kind == ErrorKind::Ambiguous);
+  CHECK(created.error().message.find("larger than max_response_bytes (4096 bytes)") !=
+        std::string::npos);
 }

@@ -63,6 +63,7 @@ struct Reply {
   std::map<std::string, std::string> headers;
   bool drop = false;                   // close the connection without answering
   std::chrono::milliseconds delay{0};  // wait before answering (or dropping)
+  bool chunked = false;                // Transfer-Encoding: chunked instead of Content-Length
 };
 
 class LocalServer {
@@ -149,7 +150,10 @@ class LocalServer {
         return;
       }
       response.setContentType("application/json");
-      response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
+      if (reply.chunked)
+        response.setChunkedTransferEncoding(true);
+      else
+        response.setContentLength(static_cast<std::streamsize>(reply.body.size()));
       response.send() << reply.body;
     }
 

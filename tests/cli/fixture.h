@@ -48,18 +48,27 @@ class CliWorkspace {
     return secrets_dir() + "/" + key + ".token";
   }
 
-  // Rewrites astro-tokend.toml with `spec_paths` (absolute) and the sim's URL.
+  // Rewrites astro-tokend.toml with `spec_paths` (absolute) and the API URL
+  // (the sim's, unless use_api_url() named another).
   void write_config(const std::vector<std::string>& spec_paths, const std::string& extra = "") {
+    spec_paths_ = spec_paths;
     std::string paths;
     for (const std::string& path : spec_paths)
       paths += (paths.empty() ? "\"" : ", \"") + path + "\"";
     config_path_ = dir_.file("astro-tokend.toml");
-    write_file(config_path_, "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" +
-                                 sim_->base_url() + "\"\ntoken_env = \"" + kBearerEnv +
-                                 "\"\ntimeout = \"10s\"\n[specs]\npaths = [" + paths +
-                                 "]\n[state]\npath = \"" + state_path() +
-                                 "\"\n[secrets]\ndir = \"" + secrets_dir() +
-                                 "\"\n[log]\nlevel = \"warn\"\n" + extra);
+    write_file(config_path_,
+               "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" +
+                   (api_url_.empty() ? sim_->base_url() : api_url_) + "\"\ntoken_env = \"" +
+                   kBearerEnv + "\"\ntimeout = \"10s\"\n[specs]\npaths = [" + paths +
+                   "]\n[state]\npath = \"" + state_path() + "\"\n[secrets]\ndir = \"" +
+                   secrets_dir() + "\"\n[log]\nlevel = \"warn\"\n" + extra);
+  }
+
+  // Points the config at `url` (e.g. a FaultProxy in front of the sim)
+  // instead of the sim itself.
+  void use_api_url(const std::string& url, const std::string& extra = "") {
+    api_url_ = url;
+    write_config(spec_paths_, extra);
   }
 
   // Writes specs/NAME (a token spec file in the default spec directory).
@@ -109,6 +118,8 @@ class CliWorkspace {
   TempDir dir_;
   std::unique_ptr<SimProcess> sim_;
   std::string config_path_;
+  std::vector<std::string> spec_paths_;
+  std::string api_url_;
 };
 
 // A WORKSPACE token spec on the simulator's default workspace.

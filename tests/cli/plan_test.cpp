@@ -236,6 +236,44 @@ TEST_CASE("plan --refresh=false makes no API call at all", "[cli][plan]") {
   CHECK(contains(refreshed.out, "Plan: 2 to add, 0 to change, 0 to destroy, 0 to rotate."));
 }
 
+TEST_CASE("plan --rotate plans a rotation whatever the age and refuses unknown addresses",
+          "[cli][plan]") {
+  CliWorkspace ws;
+  ws.write_spec("a.toml", workspace_spec("alpha", "alpha token") + workspace_spec("beta", "beta"));
+  auto store = ws.open_state();
+  ws.record(*store, "alpha",
+            create_out_of_band(ws.control(), workspace_token("alpha", "alpha token")));
+  ws.record(*store, "beta", create_out_of_band(ws.control(), workspace_token("beta", "beta")));
+
+  ProcessResult none = ws.tokend({"plan", "--detailed-exitcode"});
+  CHECK(none.exit_code == 0);
+  ProcessResult rotate =
+      ws.tokend({"plan", "--rotate", "astro_api_token.beta", "--detailed-exitcode"});
+  INFO(rotate.err);
+  CHECK(rotate.exit_code == 2);
+  CHECK(contains(rotate.out,
+                 "  # astro_api_token.beta will be rotated\n"
+                 "  # (because its rotation was requested with --rotate)\n"));
+  CHECK_FALSE(contains(rotate.out, "astro_api_token.alpha"));
+  CHECK(contains(rotate.out, "Plan: 0 to add, 0 to change, 0 to destroy, 1 to rotate."));
+  ProcessResult json = ws.tokend({"plan", "--json", "--rotate", "astro_api_token.beta"});
+  CHECK(json.exit_code == 0);
+  CHECK(contains(json.out, "\"rotate_reason\": \"requested\""));
+
+  ProcessResult unknown =
+      ws.tokend({"plan", "--rotate", "astro_api_token.nope", "--rotate", "beta"});
+  CHECK(unknown.exit_code == 1);
+  CHECK(contains(unknown.err,
+                 "Error: --rotate astro_api_token.nope names no token in the configuration\n"));
+  CHECK(contains(unknown.err,
+                 "Error: invalid --rotate \"beta\": expected an address such as "
+                 "astro_api_token.<key>\n"));
+  ProcessResult saved =
+      ws.tokend({"apply", ws.dir().file("x.plan"), "--rotate", "astro_api_token.beta"});
+  CHECK(saved.exit_code == 1);
+  CHECK(contains(saved.err, "--target, --rotate and --refresh cannot be used with a saved plan"));
+}
+
 TEST_CASE("plan --target plans only the named addresses and refuses unknown ones", "[cli][plan]") {
   CliWorkspace ws;
   ws.write_spec("a.toml", workspace_spec("alpha", "alpha") + workspace_spec("beta", "beta"));
@@ -380,7 +418,8 @@ TEST_CASE("every plan-family command answers --help", "[cli][plan]") {
     CHECK(contains(result.out, "Usage:"));
   }
   ProcessResult plan_help = tokend::testing::run_tokend({"plan", "--help"});
-  for (const char* flag : {"--out", "--json", "--detailed-exitcode", "--target", "--refresh"})
+  for (const char* flag :
+       {"--out", "--json", "--detailed-exitcode", "--target", "--rotate", "--refresh"})
     CHECK(contains(plan_help.out, flag));
   CHECK(contains(tokend::testing::run_tokend({"validate", "--help"}).out, "--remote"));
 }

@@ -63,6 +63,7 @@ TEST_CASE("every subcommand's --help lists the global options", "[cli]") {
                                                                 {"state", "show", "--help"},
                                                                 {"state", "rm", "--help"},
                                                                 {"import", "--help"},
+                                                                {"adopt", "--help"},
                                                                 {"history", "--help"}}) {
     ProcessResult result = run_tokend(args);
     INFO(args[0] << (args.size() > 2 ? " " + args[1] : ""));

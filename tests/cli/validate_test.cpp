@@ -107,12 +107,14 @@ std::vector<Fixture> fixtures_in(const std::string& kind) {
 }
 
 // A daemon config that validates the spec file or directory at `spec_path`.
+// The config, the state file and the secrets dir share `dir`, so that a
+// fixture's relative sink "state.db" names the state file.
 std::string write_config_for(const TempDir& dir, const std::string& spec_path) {
   const std::string config = dir.file("astro-tokend.toml");
   tokend::testing::write_file(config, "[astro]\norganization_id = \"" + kOrganizationId +
                                           "\"\n[specs]\npaths = [\"" + spec_path +
                                           "\"]\n[state]\npath = \"" + dir.file("state.db") +
-                                          "\"\n[secrets]\ndir = \"" + dir.file("tokens") + "\"\n");
+                                          "\"\n[secrets]\ndir = \"" + dir.path() + "\"\n");
   return config;
 }
 
@@ -376,4 +378,65 @@ TEST_CASE("validate --remote reports each missing workspace and deployment at it
   const ProcessResult fine = ws.tokend({"validate", "--remote"}, in_dir);
   CHECK(fine.exit_code == 0);
   CHECK(fine.out == "1 token valid.\n");
+}
+
+TEST_CASE("validate sees through symlinks and hard links to a sink's file", "[spec][cli]") {
+  TempDir dir;
+  const std::string specs = dir.file("specs");
+  fs::create_directories(specs);
+  fs::create_directories(dir.file("real"));
+  fs::create_directories(dir.file("state"));
+  fs::create_directory_symlink(dir.file("real"), dir.file("alias"));
+  fs::create_directory_symlink(dir.file("state"), dir.file("state-link"));
+  tokend::testing::write_file(dir.file("real/linked.token"), "old value\n");
+  fs::create_hard_link(dir.file("real/linked.token"), dir.file("hard.token"));
+  const auto token = [](const std::string& key, const std::string& sink) {
+    return "[api_token." + key + "]\nname = \"" + key +
+           "\"\ntype = \"WORKSPACE\"\nrole = \"WORKSPACE_OWNER\"\n"
+           "roles = [{ role = \"WORKSPACE_OWNER\", entity_id = \"clx42sxw501gl01o0gjenthnh\", "
+           "entity_type = \"WORKSPACE\" }]\nsink = \"" +
+           sink + "\"\n\n";
+  };
+  const std::string spec_file = specs + "/a.toml";
+  tokend::testing::write_file(
+      spec_file, token("one", dir.file("real/x.token")) + token("two", dir.file("alias/x.token")) +
+                     token("three", dir.file("real/linked.token")) +
+                     token("four", dir.file("hard.token")) + token("spec", spec_file) +
+                     token("spec_dir", specs) + token("new_spec", specs + "/new.toml") +
+                     token("state", dir.file("state-link/state.db")) +
+                     token("fine", specs + "/.hidden.toml"));
+  const std::string config = dir.file("astro-tokend.toml");
+  tokend::testing::write_file(config, "[astro]\norganization_id = \"" + kOrganizationId +
+                                          "\"\n[specs]\npaths = [\"" + specs +
+                                          "\"]\n[state]\npath = \"" + dir.file("state/state.db") +
+                                          "\"\n[secrets]\ndir = \"" + dir.file("secrets") + "\"\n");
+
+  const ProcessResult result = run_tokend({"validate", "-c", config});
+  INFO(result.err);
+  require_no_sanitizer_report(result);
+  CHECK(result.exit_code == 1);
+  const std::vector<ReportedError> errors = reported_errors(result.err);
+  const std::vector<std::pair<int, std::string>> expected = {
+      {13, "sink \"" + dir.file("alias/x.token") + "\" is also the sink of astro_api_token.one (" +
+               spec_file + ":6): both are the file \"" + fs::canonical(dir.file("real")).string() +
+               "/x.token\"; each token needs its own file"},
+      {27, "sink \"" + dir.file("hard.token") + "\" is also the sink of astro_api_token.three (" +
+               spec_file +
+               ":20): both name one file "
+               "(hard links); each token needs its own file"},
+      {34, "sink \"" + spec_file + "\" is the spec file"},
+      {41, "sink \"" + specs + "\" is the spec directory"},
+      {48, "sink \"" + specs + "/new.toml\" is a .toml file in the spec directory"},
+      {55, "sink \"" + dir.file("state-link/state.db") + "\" is the state file (it resolves to \"" +
+               fs::canonical(dir.file("state")).string() + "/state.db\")"},
+  };
+  REQUIRE(errors.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO(errors[i].raw);
+    CHECK(errors[i].line == expected[i].first);
+    CHECK(errors[i].message.find(expected[i].second) != std::string::npos);
+  }
+  // Nothing was written: the hard-linked file keeps its content.
+  CHECK(tokend::testing::read_file(dir.file("hard.token")) == "old value\n");
+  CHECK_FALSE(fs::exists(dir.file("state/state.db")));
 }

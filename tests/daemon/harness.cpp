@@ -83,13 +83,14 @@ DaemonUnderTest::~DaemonUnderTest() {
 void DaemonUnderTest::write_config(const DaemonConfig& config) {
   serving_ = !config.listen.empty();
   std::string toml =
-      "[astro]\norganization_id = \"" + std::string(kSimOrgId) + "\"\napi_url = \"" +
+      "[astro]\norganization_id = \"" + config.organization_id + "\"\napi_url = \"" +
       config.api_url + "\"\ntoken_env = \"" + bearer_env_ + "\"\ntimeout = \"" + config.timeout +
-      "\"\n\n[specs]\npaths = [\"tokens.d\"]\n\n[state]\npath = \"state/state.db\"\n\n"
+      "\"\n\n[specs]\npaths = [\"tokens.d\"]\n\n[state]\n" + config.state +
+      "\n\n"
       "[reconcile]\ninterval = \"" +
       config.interval + "\"\njitter = \"" + config.jitter + "\"\nmode = \"" + config.mode +
-      "\"\nparallelism = " + std::to_string(config.parallelism) +
-      "\n\n[secrets]\ndir = \"secrets\"\n\n[server]\nlisten = \"" + config.listen +
+      "\"\nparallelism = " + std::to_string(config.parallelism) + "\n\n[secrets]\ndir = \"" +
+      config.secrets_dir + "\"\n\n[server]\nlisten = \"" + config.listen +
       "\"\n\n[log]\nlevel = \"info\"\nformat = \"" + config.log_format + "\"\n" + config.extra;
   std::string temporary = dir_.file(".astro-tokend.toml.tmp");
   write_file(temporary, toml);
@@ -113,6 +114,7 @@ RunOptions DaemonUnderTest::run_options() const {
 void DaemonUnderTest::start(const std::string& notify_socket) {
   RunOptions options = run_options();
   if (!notify_socket.empty()) options.env["NOTIFY_SOCKET"] = notify_socket;
+  const size_t from = log().size();  // a restart appends to the same log
   process_ = std::make_unique<BackgroundProcess>(
       std::vector<std::string>{TOKEND_BIN, "run", "-c", config_path()}, options,
       dir_.file("stdout.log"), dir_.file("stderr.log"));
@@ -127,10 +129,10 @@ void DaemonUnderTest::start(const std::string& notify_socket) {
   bool found = eventually(
       [&] {
         std::string text = log();
-        size_t at = text.find(text_marker);
+        size_t at = text.find(text_marker, from);
         size_t skip = text_marker.size();
         if (at == std::string::npos) {
-          at = text.find(json_marker);
+          at = text.find(json_marker, from);
           skip = json_marker.size();
         }
         if (at == std::string::npos) return false;

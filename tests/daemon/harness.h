@@ -18,7 +18,8 @@
 namespace tokend::testing {
 
 struct DaemonConfig {
-  std::string api_url;  // the simulator's base URL
+  std::string api_url;                      // the simulator's base URL
+  std::string organization_id = kSimOrgId;  // [astro] organization_id
   std::string mode = "apply";
   std::string interval = "1s";
   std::string jitter = "0s";
@@ -26,6 +27,8 @@ struct DaemonConfig {
   std::string log_format = "text";
   std::string timeout = "5s";
   int parallelism = 4;
+  std::string state = "path = \"state/state.db\"";  // the [state] table's keys
+  std::string secrets_dir = "secrets";
   std::string extra;  // appended verbatim
 };
 

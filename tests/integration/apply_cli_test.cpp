@@ -36,7 +36,8 @@ void save_current_plan(ApplyWorkspace& ws, const std::string& path) {
   auto store = ws.open_state();
   apply::FileSink sink;
   SystemClock clock;
-  apply::Dependencies deps{**client, *store, sink, clock, null_logger()};
+  apply::ProcessHookRunner hooks;
+  apply::Dependencies deps{**client, *store, sink, clock, null_logger(), hooks};
   auto prepared = apply::prepare_plan(deps, *desired.value, {});
   REQUIRE(prepared.ok());
   REQUIRE(prepared->recovery.empty());

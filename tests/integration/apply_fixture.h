@@ -55,7 +55,8 @@ class ApplyWorkspace {
     return secrets_dir() + "/" + key + ".token";
   }
 
-  void write_config(const std::string& extra = "") const {
+  // `extra` goes at the end (new tables); `secrets` into [secrets], after dir.
+  void write_config(const std::string& extra = "", const std::string& secrets = "") const {
     write_file(config_path(),
                "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" +
                    sim_->base_url() + "\"\ntoken_env = \"" + kApplyBearerEnv +
@@ -63,8 +64,8 @@ class ApplyWorkspace {
                    "[specs]\npaths = [\"" + spec_dir() + "\"]\n[state]\npath = \"" + state_path() +
                    "\"\n[reconcile]\nparallelism = " + std::to_string(options_.parallelism) +
                    "\nmax_deletes_per_run = " + std::to_string(options_.max_deletes_per_run) +
-                   "\n[secrets]\ndir = \"" + secrets_dir() + "\"\n[log]\nlevel = \"warn\"\n" +
-                   extra);
+                   "\n[secrets]\ndir = \"" + secrets_dir() + "\"\n" + secrets +
+                   "[log]\nlevel = \"warn\"\n" + extra);
   }
 
   // The example specs of the repository (config/tokens.d), copied.

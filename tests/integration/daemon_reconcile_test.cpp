@@ -2,6 +2,12 @@
 // outside, plan mode, --once, and bad input at startup.
 #include <catch2/catch.hpp>
 
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <cmath>
+#include <ctime>
+
 #include <signal.h>
 
 #include <filesystem>
@@ -87,6 +93,10 @@ TEST_CASE("an invalid edit keeps the previous set in force until a valid edit",
   daemon.start();
   REQUIRE(eventually([&] { return token_named(sim, "ci deployer").has_value(); }, seconds(10)));
   CHECK(daemon.metric("astro_tokend_config_reload_failures_total") == 0);
+  CHECK(daemon.metric("astro_tokend_config_last_reload_successful") == 1);
+  const double loaded_at =
+      daemon.metric("astro_tokend_config_last_reload_success_timestamp_seconds").value_or(0);
+  CHECK(std::abs(loaded_at - static_cast<double>(std::time(nullptr))) < 60);
 
   // A half-valid set: a broken file next to a new valid one. The broken one
   // is written first, so every reload sees it.
@@ -101,6 +111,14 @@ TEST_CASE("an invalid edit keeps the previous set in force until a valid edit",
   CHECK(log.find("level=error msg=\"invalid configuration\" at=" + daemon.spec_path("broken.toml") +
                  ":3:") != std::string::npos);
   CHECK(daemon.metric("astro_tokend_config_reload_failures_total") == 1);
+  CHECK(daemon.metric("astro_tokend_config_last_reload_successful") == 0);
+  CHECK(daemon.metric("astro_tokend_config_last_reload_success_timestamp_seconds") == loaded_at);
+  auto status = Poco::JSON::Parser()
+                    .parse(daemon.get("/status.json").body)
+                    .extract<Poco::JSON::Object::Ptr>();
+  CHECK_FALSE(status->getObject("daemon")->getValue<bool>("last_reload_ok"));
+  CHECK(status->getObject("daemon")->getValue<std::string>("reload_error").find("broken.toml:3:") !=
+        std::string::npos);
 
   // The old set keeps running (cycles go on) and nothing of the new one is applied.
   size_t refused_at = daemon.log().size();
@@ -117,6 +135,7 @@ TEST_CASE("an invalid edit keeps the previous set in force until a valid edit",
                  seconds(3)));
   CHECK(daemon.wait_for_log("msg=\"configuration reloaded\"", refused_at));
   CHECK(daemon.metric("astro_tokend_config_reload_failures_total") == 1);
+  CHECK(daemon.metric("astro_tokend_config_last_reload_successful") == 1);
 }
 
 TEST_CASE("plan mode reports drift and changes nothing", "[integration][daemon]") {

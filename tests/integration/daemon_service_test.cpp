@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 
@@ -244,6 +245,23 @@ TEST_CASE("promtool check metrics accepts a scrape of the running daemon",
   CHECK(daemon.metric("astro_tokend_actions_total{action=\"delete\",result=\"failed\"}") == 0);
   CHECK(daemon.metric("astro_tokend_config_reload_failures_total") == 0);
   CHECK(daemon.metric("astro_tokend_leader") == 1);
+  // Wired by the daemon: the interval, the per-token gauges, the API latency.
+  CHECK(daemon.metric("astro_tokend_reconcile_interval_seconds") == 1);
+  const double expiry =
+      daemon.metric("astro_tokend_token_expiry_timestamp_seconds{address=\"astro_api_token.ci\"}")
+          .value_or(0);
+  CHECK(std::abs(expiry - (static_cast<double>(std::time(nullptr)) + 30 * 86400)) < 120);
+  CHECK(daemon.metric(
+            "astro_tokend_token_last_rotation_timestamp_seconds{address=\"astro_api_token.ci\"}") <=
+        static_cast<double>(std::time(nullptr)));
+  CHECK(daemon.metric(
+            "astro_tokend_token_rotation_due_timestamp_seconds{address=\"astro_api_token.ci\"}") ==
+        expiry);  // no rotate_before_expiry_days: it rotates at expiry
+  CHECK(daemon.metric(
+            "astro_tokend_delivery_hook_failures_total{address=\"astro_api_token.ci\"}") == 0);
+  CHECK(
+      daemon.metric("astro_tokend_api_request_duration_seconds_count{operation=\"ListApiTokens\"}")
+          .value_or(0) >= 1);
   // The process, as /proc/self tells at the scrape.
   const double now = static_cast<double>(std::time(nullptr));
   const double started = daemon.metric("process_start_time_seconds").value_or(0);

@@ -420,6 +420,37 @@ const Case kCases[] = {
        in.sinks["a"] = SinkStatus::Missing;
      },
      "a rotate rotate=sink_missing\n"},
+    {"held back: an unreadable sink is no reason to rotate",
+     [](Input& in) {
+       add_managed(in, "a");
+       in.sinks["a"] = SinkStatus::Unreadable;
+     },
+     ""},
+    {"held back: an unreadable sink holds back whatever else is due",
+     [](Input& in) {
+       add_managed(in, "a");
+       add_managed(in, "b");
+       in.sinks["a"] = SinkStatus::Unreadable;
+       spec_of(in, "a").attrs.name = "renamed";
+       remote_of(in, "a").end_at = now();
+       spec_of(in, "a").attrs.expiry_period_in_days = 30;
+       in.sinks["b"] = SinkStatus::Missing;
+     },
+     "b rotate rotate=sink_missing\n"},
+    {"held back: a token deleted outside is not created again while its sink is unreadable",
+     [](Input& in) {
+       add_managed(in, "a");
+       in.sinks["a"] = SinkStatus::Unreadable;
+       remove_remote(in, "a");
+     },
+     "drift a deleted\n"},
+    {"held back: no longer in specs, the token is deleted as usual",
+     [](Input& in) {
+       add_managed(in, "a");
+       in.sinks["a"] = SinkStatus::Unreadable;
+       remove_spec(in, "a");
+     },
+     "a delete (delete_because_no_resource_config)\n"},
     {"rotation: sink mismatch",
      [](Input& in) {
        add_managed(in, "a");
@@ -580,6 +611,73 @@ const Case kCases[] = {
        in.targets = {"astro_api_token.b", "astro_api_token.zzz"};
      },
      "b delete (delete_because_no_resource_config)\n"},
+    {"--rotate: a fresh token rotates",
+     [](Input& in) {
+       add_managed(in, "a");
+       add_managed(in, "b");
+       in.rotations = {"astro_api_token.a"};
+     },
+     "a rotate rotate=requested\n"},
+    {"--rotate: the request comes before any other reason",
+     [](Input& in) {
+       add_managed(in, "a");
+       remote_of(in, "a").end_at = days_from_now(-1);
+       in.rotations = {"astro_api_token.a"};
+     },
+     "a rotate rotate=requested\n"},
+    {"--rotate: an update that also rotates",
+     [](Input& in) {
+       add_managed(in, "a");
+       spec_of(in, "a").attrs.name = "renamed";
+       in.rotations = {"astro_api_token.a"};
+     },
+     "a update name_description rotate=requested\n"},
+    {"--rotate: a token never delivered (adopted) rotates",
+     [](Input& in) {
+       add_managed(in, "a");
+       row_of(in, "a").sink_sha256.clear();
+       in.rotations = {"astro_api_token.a", "astro_api_token.a"};
+     },
+     "a rotate rotate=requested\n"},
+    {"--rotate: an import that also rotates",
+     [](Input& in) {
+       add_unmanaged(in, "a");
+       in.desired.push_back(make_spec("a"));
+       spec_of(in, "a").import_id = id_for("a");
+       in.rotations = {"astro_api_token.a"};
+     },
+     "a import rotate=requested\n"},
+    {"--rotate: a create or a replace issues a new value anyway",
+     [](Input& in) {
+       in.desired.push_back(make_spec("a"));
+       add_managed(in, "b");
+       spec_of(in, "b").attrs.expiry_period_in_days = 30;
+       in.rotations = {"astro_api_token.a", "astro_api_token.b"};
+     },
+     "a create\n"
+     "b replace path=expiry_period_in_days (replace_because_cannot_update)\n"},
+    {"--rotate: addresses that name no token to rotate",
+     [](Input& in) {
+       add_managed(in, "a");
+       add_managed(in, "gone");
+       remove_spec(in, "gone");
+       in.rotations = {"astro_api_token.nope", "api_token.a", "astro_api_token.gone",
+                       "astro_api_token.a"};
+     },
+     "a rotate rotate=requested\n"
+     "gone delete (delete_because_no_resource_config)\n"
+     "error: --rotate astro_api_token.nope names no token in the configuration\n"
+     "error: invalid --rotate \"api_token.a\": expected an address such as "
+     "astro_api_token.<key>\n"
+     "error: --rotate astro_api_token.gone names no token in the configuration\n"},
+    {"--rotate: an address outside --target",
+     [](Input& in) {
+       add_managed(in, "a");
+       add_managed(in, "b");
+       in.targets = {"astro_api_token.a"};
+       in.rotations = {"astro_api_token.b"};
+     },
+     "error: --rotate astro_api_token.b is not among the --target addresses\n"},
     {"tokens nobody manages are left alone",
      [](Input& in) {
        add_managed(in, "a");
@@ -731,15 +829,17 @@ TEST_CASE("differ: the plan records what it was computed against", "[plan]") {
 
 TEST_CASE("plan counts follow Terraform", "[plan]") {
   Plan plan;
-  auto add = [&](Action action, bool rotate = false) {
+  auto add = [&](Action action, bool rotate = false) -> Change& {
     Change change;
     change.key = "k" + std::to_string(plan.changes.size());
     change.action = action;
     change.rotate = rotate;
     plan.changes.push_back(change);
+    return plan.changes.back();
   };
   add(Action::Create);
   add(Action::Import);
+  add(Action::Import, true).update_roles = true;  // imported, updated and rotated
   add(Action::Update);
   add(Action::Update, true);
   add(Action::Replace);
@@ -747,23 +847,81 @@ TEST_CASE("plan counts follow Terraform", "[plan]") {
   add(Action::Rotate, true);
   add(Action::Forget);
   Counts counts = plan.counts();
-  CHECK(counts.add == 3);
-  CHECK(counts.change == 2);
+  CHECK(counts.import == 2);
+  CHECK(counts.add == 2);
+  CHECK(counts.change == 3);
   CHECK(counts.destroy == 2);
-  CHECK(counts.rotate == 2);
+  CHECK(counts.rotate == 3);
   CHECK_FALSE(counts.empty());
+
+  Plan import_only;
+  import_only.changes.push_back(plan.changes[1]);
+  Counts imported = import_only.counts();
+  CHECK(imported.import == 1);
+  CHECK(imported.add + imported.change + imported.destroy + imported.rotate == 0);
+  CHECK_FALSE(imported.empty());
 }
 
 TEST_CASE("action and rotate reason names round-trip", "[plan]") {
   for (Action action : {Action::Create, Action::Import, Action::Update, Action::Replace,
                         Action::Delete, Action::Rotate, Action::Forget})
     CHECK(parse_action(to_string(action)) == action);
-  for (RotateReason reason : {RotateReason::None, RotateReason::BeforeExpiry, RotateReason::Cadence,
-                              RotateReason::Expired, RotateReason::SinkMissing,
-                              RotateReason::SinkMismatch, RotateReason::ValueLost})
+  for (RotateReason reason :
+       {RotateReason::None, RotateReason::BeforeExpiry, RotateReason::Cadence,
+        RotateReason::Expired, RotateReason::SinkMissing, RotateReason::SinkMismatch,
+        RotateReason::ValueLost, RotateReason::Requested})
     CHECK(parse_rotate_reason(to_string(reason)) == reason);
   CHECK(to_string(Action::Replace) == "replace");
   CHECK(to_string(RotateReason::SinkMismatch) == "sink_mismatch");
   CHECK_FALSE(parse_action("destroy"));
   CHECK_FALSE(parse_rotate_reason(""));
+}
+
+TEST_CASE("next_rotation is the earliest of expiry, the window before it and the cadence",
+          "[plan]") {
+  spec::TokenSpec spec = make_spec("a");
+  state::ResourceRecord row = make_row("a");
+  row.start_at = at("2026-03-01T00:00:00Z");
+  row.end_at = at("2026-03-31T00:00:00Z");
+  CHECK(next_rotation(spec, row) == at("2026-03-31T00:00:00Z"));  // at expiry
+  spec.rotate_before_expiry_days = 7;
+  CHECK(next_rotation(spec, row) == at("2026-03-24T00:00:00Z"));
+  spec.rotate_every_days = 5;
+  CHECK(next_rotation(spec, row) == at("2026-03-06T00:00:00Z"));  // the cadence comes first
+  row.end_at.reset();                                             // never expires: only the cadence
+  CHECK(next_rotation(spec, row) == at("2026-03-06T00:00:00Z"));
+  spec.rotate_every_days = 0;
+  CHECK_FALSE(next_rotation(spec, row).has_value());
+}
+
+TEST_CASE("drifted_attributes names what changed outside astro-tokend", "[plan]") {
+  Input input = make_input();
+  add_managed(input, "a");
+  astro::ApiToken& token = input.observed.tokens[id_for("a")];
+  token.name = "renamed outside";
+  token.roles.push_back({"DEPLOYMENT_ADMIN", "other-deployment", EntityType::Deployment});
+  Plan plan = compute(input);
+  REQUIRE(plan.drift.size() == 1);
+  CHECK(drifted_attributes(plan.drift[0]) == std::vector<std::string>{"name", "roles"});
+
+  Input gone = make_input();
+  add_managed(gone, "b");
+  gone.observed.tokens.clear();
+  Plan deleted = compute(gone);
+  REQUIRE(deleted.drift.size() == 1);
+  CHECK(drifted_attributes(deleted.drift[0]).empty());
+}
+
+TEST_CASE("a held-back token is listed as unchanged - its drift still reported", "[plan]") {
+  Input in = make_input();
+  add_managed(in, "a");
+  in.sinks["a"] = SinkStatus::Unreadable;
+  in.observed.tokens[id_for("a")].name = "renamed outside";
+  Plan plan = compute(in);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.unchanged.size() == 1);
+  CHECK(plan.unchanged[0].key == "a");
+  CHECK(plan.unchanged[0].attrs.name == "renamed outside");
+  REQUIRE(plan.drift.size() == 1);
+  CHECK(plan.drift[0].key == "a");
 }

@@ -212,3 +212,41 @@ TEST_CASE("a saved plan is current only for the same lineage - serial and specs"
   CHECK(specs.error().message ==
         "Saved plan is stale: the token specs have changed since the plan was created.");
 }
+
+TEST_CASE("a plan file with two changes for one address is refused naming both", "[plan]") {
+  const std::string path =
+      std::string(TOKEND_SOURCE_DIR) + "/tests/data/plan/invalid/duplicate_address.plan.json";
+  Result<Plan> loaded = load_plan_file(path);
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.error().kind == ErrorKind::Invalid);
+  CHECK(loaded.error().message == path +
+                                      ": plan file: changes[1]: a second change for "
+                                      "astro_api_token.a_create (changes[0] is the first); a plan "
+                                      "changes each token once");
+}
+
+TEST_CASE("a saved plan may not create an address the state already manages", "[plan]") {
+  Plan plan = rich_plan();
+  const Input input = all_actions_input();
+  // As computed: every create is for an address without a state row, or
+  // re-creates one the plan found deleted outside (i_recreate).
+  CHECK(check_plan_creates(plan, input.prior).ok());
+  Plan without_drift = plan;
+  std::erase_if(without_drift.drift, [](const Drift& d) { return d.key == "i_recreate"; });
+  Status undeclared = check_plan_creates(without_drift, input.prior);
+  REQUIRE_FALSE(undeclared.ok());
+  CHECK_THAT(
+      undeclared.error().message,
+      Catch::Contains("creates astro_api_token.i_recreate, which the state already manages"));
+
+  std::vector<state::ResourceRecord> rows = input.prior;
+  state::ResourceRecord managed = rows.front();
+  managed.key = "a_create";
+  rows.push_back(managed);
+  Status refused = check_plan_creates(plan, rows);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::Invalid);
+  CHECK(refused.error().message ==
+        "plan file: changes[0]: creates astro_api_token.a_create, which the state already "
+        "manages");
+}

@@ -4,6 +4,9 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <functional>
+#include <map>
+
 #include "plan/fixtures.h"
 #include "plan/golden.h"
 #include "plan/plan.h"
@@ -89,7 +92,9 @@ TEST_CASE("text rendering: phrasing - symbols and the summary line", "[plan]") {
   for (const char* expected : {
            "  # astro_api_token.a_create will be created\n  + resource \"astro_api_token\" "
            "\"a_create\" {\n",
-           "  # astro_api_token.b_import will be imported and updated in-place\n",
+           "  # astro_api_token.b_import will be imported and updated in-place\n"
+           "  # (imported from \"clm8q7f6q000008lcgyougpsk\")\n"
+           " <= resource \"astro_api_token\" \"b_import\" {\n",
            "  # astro_api_token.c_update will be updated in-place\n  ~ resource",
            "  # astro_api_token.d_replace must be replaced\n-/+ resource",
            "      ~ expiry_period_in_days = 90 -> 30 # forces replacement\n",
@@ -108,7 +113,8 @@ TEST_CASE("text rendering: phrasing - symbols and the summary line", "[plan]") {
            "      + id                    = (known after apply)\n",
            "      + token                 = (sensitive value)\n",
            "        # (11 unchanged attributes hidden)\n",
-           "  + create\n  ~ update in-place\n  - destroy\n-/+ destroy and then create replacement\n"
+           " <= import\n  + create\n  ~ update in-place\n  - destroy\n"
+           "-/+ destroy and then create replacement\n"
            "+/- create replacement and then destroy\n  R rotate\n  . forget\n",
        }) {
     INFO(expected);
@@ -117,7 +123,8 @@ TEST_CASE("text rendering: phrasing - symbols and the summary line", "[plan]") {
   CHECK(text.find("l_noop") == std::string::npos);
   CHECK(text.find("\x1b[") == std::string::npos);
   CHECK(text.find("↻") == std::string::npos);
-  const std::string last = "\nPlan: 5 to add, 3 to change, 3 to destroy, 2 to rotate.\n";
+  const std::string last =
+      "\nPlan: 1 to import, 4 to add, 4 to change, 3 to destroy, 2 to rotate.\n";
   CHECK(text.substr(text.size() - last.size()) == last);
 }
 
@@ -126,7 +133,8 @@ TEST_CASE("text rendering: colour and Unicode symbols only when asked", "[plan]"
   std::string colored = render_text(plan, RenderOptions::for_terminal(true));
   CHECK(colored.find("\x1b[32m+\x1b[0m create") != std::string::npos);
   CHECK(colored.find("\x1b[36m↻\x1b[0m resource") != std::string::npos);
-  CHECK(colored.find("\x1b[1mPlan:\x1b[0m 5 to add") != std::string::npos);
+  CHECK(colored.find("\x1b[1mPlan:\x1b[0m 1 to import, 4 to add") != std::string::npos);
+  CHECK(colored.find("\x1b[36m<=\x1b[0m import") != std::string::npos);
 
   RenderOptions unicode_plain;
   unicode_plain.color = false;
@@ -184,6 +192,79 @@ TEST_CASE("text rendering: no changes - drift only - and errors", "[plan]") {
       std::string::npos);
   CHECK(failed.find("Plan:") == std::string::npos);
   CHECK(failed.find("No changes") == std::string::npos);
+}
+
+TEST_CASE("imports are shown as imports - with the id they come from", "[plan]") {
+  auto import_plan = [](const std::function<void(Input&)>& setup) {
+    Input input = make_input();
+    add_managed(input, "a");
+    input.observed.tokens[id_for("x")] = token_for(make_row("x"));
+    spec::TokenSpec spec = make_spec("x");
+    spec.import_id = id_for("x");
+    input.desired.push_back(spec);
+    setup(input);
+    return compute(input);
+  };
+  struct ImportCase {
+    const char* name;
+    std::function<void(Input&)> setup;
+    const char* heading;
+    const char* json_actions;
+    const char* summary;
+  };
+  const ImportCase cases[] = {
+      {"equal", [](Input&) {}, "will be imported\n", "no-op",
+       "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy, 0 to rotate.\n"},
+      {"name differs", [](Input& in) { in.desired[1].attrs.name = "renamed"; },
+       "will be imported and updated in-place\n", "update",
+       "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy, 0 to rotate.\n"},
+      {"--rotate", [](Input& in) { in.rotations = {"astro_api_token.x"}; },
+       "will be imported and rotated\n  # (imported from \"tok-x\")\n"
+       "  # (because its rotation was requested with --rotate)\n",
+       "update", "Plan: 1 to import, 0 to add, 0 to change, 0 to destroy, 1 to rotate.\n"},
+      {"name differs and --rotate",
+       [](Input& in) {
+         in.desired[1].attrs.name = "renamed";
+         in.rotations = {"astro_api_token.x"};
+       },
+       "will be imported, updated in-place and rotated\n", "update",
+       "Plan: 1 to import, 0 to add, 1 to change, 0 to destroy, 1 to rotate.\n"},
+  };
+  for (const ImportCase& c : cases) {
+    SECTION(c.name) {
+      Plan plan = import_plan(c.setup);
+      REQUIRE(plan.errors.empty());
+      REQUIRE(plan.changes.size() == 1);
+      std::string text = render_text(plan);
+      CHECK(text.find(std::string("  # astro_api_token.x ") + c.heading) != std::string::npos);
+      CHECK(text.find("  # (imported from \"tok-x\")\n") != std::string::npos);
+      CHECK(text.find("symbols:\n <= import\n\n") != std::string::npos);
+      CHECK(text.find(" <= resource \"astro_api_token\" \"x\" {\n") != std::string::npos);
+      CHECK(text.find("will be created") == std::string::npos);
+      CHECK(text.substr(text.size() - std::string(c.summary).size()) == c.summary);
+
+      auto entry = parse(render_json(plan))->getArray("resource_changes")->getObject(0);
+      CHECK(actions_of(entry) == c.json_actions);
+      CHECK(entry->getObject("change")->getObject("importing")->getValue<std::string>("id") ==
+            "tok-x");
+    }
+  }
+}
+
+TEST_CASE("a requested rotation is shown with its reason", "[plan]") {
+  Input input = make_input();
+  add_managed(input, "a");
+  input.rotations = {"astro_api_token.a"};
+  Plan plan = compute(input);
+  std::string text = render_text(plan);
+  CHECK(text.find("  # astro_api_token.a will be rotated\n"
+                  "  # (because its rotation was requested with --rotate)\n  R resource") !=
+        std::string::npos);
+  CHECK(text.find("Plan: 0 to add, 0 to change, 0 to destroy, 1 to rotate.\n") !=
+        std::string::npos);
+  auto change = parse(render_json(plan))->getArray("resource_changes")->getObject(0);
+  CHECK(actions_of(change) == "update");
+  CHECK(change->getObject("change")->getValue<std::string>("rotate_reason") == "requested");
 }
 
 TEST_CASE("rendering never shows a secret or a fingerprint", "[plan]") {
@@ -410,6 +491,7 @@ TEST_CASE("rotation reasons read as sentences", "[plan]") {
     return describe_rotation(change);
   };
   CHECK(reason(RotateReason::ValueLost) == "its current value was lost before it was delivered");
+  CHECK(reason(RotateReason::Requested) == "its rotation was requested with --rotate");
   CHECK(reason(RotateReason::Expired) == "it expired at 2026-05-20T12:00:00Z");
   CHECK(reason(RotateReason::SinkMissing) ==
         "its sink file \"/var/lib/astro-tokend/tokens/a.token\" is missing");

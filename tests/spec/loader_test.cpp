@@ -66,6 +66,10 @@ TEST_CASE("a config with only organization_id takes every default", "[spec]") {
   CHECK(c.parallelism == 4);
   CHECK(c.max_deletes_per_run == 5);
   CHECK(c.secrets_dir == "/var/lib/astro-tokend/tokens");
+  CHECK(c.sink_mode == 0600);
+  CHECK(c.sink_group.empty());
+  CHECK(c.on_delivery.empty());
+  CHECK(c.hook_timeout == milliseconds(30000));
   CHECK(c.listen == "127.0.0.1:9464");
   CHECK(c.log_level == "info");
   CHECK(c.log_format == "text");
@@ -97,6 +101,10 @@ TEST_CASE("every config key is read and relative paths resolve against the confi
     CHECK(c.parallelism == 64);
     CHECK(c.max_deletes_per_run == 0);
     CHECK(c.secrets_dir == kValid + "/tokens");
+    CHECK(c.sink_mode == 0440);
+    CHECK(c.sink_group == "daemon");
+    CHECK(c.on_delivery == std::vector<std::string>{"/usr/local/bin/reload-consumers", "--all"});
+    CHECK(c.hook_timeout == milliseconds(120000));
     CHECK(c.listen.empty());
     CHECK(c.log_level == "debug");
     CHECK(c.log_format == "json");
@@ -298,4 +306,71 @@ TEST_CASE("load_desired_state reports config and spec problems together", "[spec
   CHECK(loaded.diagnostics[0].pos.line == 3);
   for (std::size_t i = 1; i < 4; ++i)
     CHECK(loaded.diagnostics[i].pos.file == dir.file("specs/a.toml"));
+}
+
+TEST_CASE("delivery keys default to [secrets] and a token's own value wins", "[spec]") {
+  testing::TempDir dir;
+  const std::string roles =
+      "type = \"WORKSPACE\"\nrole = \"WORKSPACE_OWNER\"\nroles = [{ role = \"WORKSPACE_OWNER\", "
+      "entity_id = \"clx42sxw501gl01o0gjenthnh\", entity_type = \"WORKSPACE\" }]\n";
+  testing::write_file(dir.file("specs.toml"), "[api_token.inherits]\nname = \"a\"\n" + roles +
+                                                  "[api_token.own]\nname = \"b\"\n" + roles +
+                                                  "sink_mode = \"0640\"\nsink_group = \"daemon\"\n"
+                                                  "on_delivery = [\"/bin/own\", \"--flag\", \"\"]\n"
+                                                  "[api_token.none]\nname = \"c\"\n" +
+                                                  roles +
+                                                  "on_delivery = []\n"
+                                                  "sink = \"sub/../c.token\"\n");
+  Config config = config_for({dir.file("specs.toml")});
+  config.sink_mode = 0400;
+  config.on_delivery = {"/usr/bin/default-hook"};
+  Loaded<std::vector<TokenSpec>> loaded = load_specs(config);
+  INFO(messages(loaded.diagnostics));
+  REQUIRE(loaded.ok());
+  const TokenSpec& inherits = token(*loaded.value, "inherits");
+  CHECK(inherits.sink_mode == 0400);
+  CHECK(inherits.sink_group.empty());
+  CHECK(inherits.on_delivery == std::vector<std::string>{"/usr/bin/default-hook"});
+  const TokenSpec& own = token(*loaded.value, "own");
+  CHECK(own.sink_mode == 0640);
+  CHECK(own.sink_group == "daemon");
+  CHECK(own.on_delivery == std::vector<std::string>{"/bin/own", "--flag", ""});
+  const TokenSpec& none = token(*loaded.value, "none");
+  CHECK(none.on_delivery.empty());
+  CHECK(none.sink == "/srv/secrets/c.token");
+}
+
+TEST_CASE("a relative sink may not climb out of the secrets dir - an absolute one may be anywhere",
+          "[spec]") {
+  testing::TempDir dir;
+  const std::string token =
+      "type = \"WORKSPACE\"\nrole = \"WORKSPACE_OWNER\"\nroles = [{ role = \"WORKSPACE_OWNER\", "
+      "entity_id = \"clx42sxw501gl01o0gjenthnh\", entity_type = \"WORKSPACE\" }]\n";
+  struct Case {
+    std::string sink;
+    bool ok;
+  };
+  for (const Case& c : std::vector<Case>{{"../x.token", false},
+                                         {"a/../../x.token", false},
+                                         {"../secrets-other/x.token", false},
+                                         {"../secrets/x.token", true},
+                                         {"a/../x.token", true},
+                                         {"/elsewhere/x.token", true},
+                                         {"/srv/secrets/../x.token", true}}) {
+    testing::write_file(dir.file("specs.toml"),
+                        "[api_token.k]\nname = \"k\"\n" + token + "sink = \"" + c.sink + "\"\n");
+    Loaded<std::vector<TokenSpec>> loaded = load_specs(config_for({dir.file("specs.toml")}));
+    INFO(c.sink << "\n" << messages(loaded.diagnostics));
+    if (c.ok) {
+      CHECK(loaded.ok());
+      continue;
+    }
+    REQUIRE(loaded.diagnostics.size() == 1);
+    CHECK(loaded.diagnostics[0].pos.line == 6);
+    CHECK(loaded.diagnostics[0].pos.column == 8);
+    CHECK(loaded.diagnostics[0].message ==
+          "sink \"" + c.sink +
+              "\" climbs out of [secrets] dir \"/srv/secrets\" with \"..\"; write an absolute path "
+              "for a sink elsewhere");
+  }
 }

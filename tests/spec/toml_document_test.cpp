@@ -92,3 +92,71 @@ TEST_CASE("values describe themselves for messages", "[spec]") {
   CHECK(describe(root.at("a")) == "array");
   CHECK(literal(root.at("f")) == "0.5");
 }
+
+namespace {
+
+std::string repeated(const std::string& piece, int count) {
+  std::string out;
+  for (int i = 0; i < count; ++i) out += piece;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("deep TOML nesting is found before toml11 recurses", "[spec]") {
+  struct Case {
+    std::string text;
+    std::optional<TextLocation> expected;
+  };
+  const std::vector<Case> cases = {
+      {"a = " + repeated("[", 64) + repeated("]", 64) + "\n", std::nullopt},
+      {"a = " + repeated("[", 65) + repeated("]", 65) + "\n", TextLocation{1, 69}},
+      {"a = " + repeated("{b=", 64) + "1" + repeated("}", 64) + "\n", std::nullopt},
+      {"a = " + repeated("{b=", 65) + "1" + repeated("}", 65) + "\n", TextLocation{1, 197}},
+      // A dotted key nests a level per dot but the first (which a number may have).
+      {"a" + repeated(".b", 65) + " = 1\n", std::nullopt},
+      {"a" + repeated(".b", 66) + " = 1\n", TextLocation{1, 132}},
+      {"[a" + repeated(".b", 64) + "]\nx = 1\n", std::nullopt},
+      {"[a" + repeated(".b", 65) + "]\nx = 1\n", TextLocation{1, 131}},
+      // Levels of different kinds add up.
+      {"x = [\n" + repeated("[", 31) + "{ a" + repeated(".b", 33) + " = 1 }" + repeated("]", 32) +
+           "\n",
+       TextLocation{2, 99}},
+      // Brackets and dots in strings and comments are text; numbers have one dot.
+      {"a = \"" + repeated("[", 100) + "\"\nb = '" + repeated("{", 100) + "'\n# " +
+           repeated("[", 100) + "\nc = \"\"\"\n" + repeated("[.", 100) + "\"\"\"\nd = '''" +
+           repeated("[", 100) + "'''\ne = \"\\\"" + repeated("[", 100) + "\"\nf = [1.5, 2.5]\n",
+       std::nullopt},
+      {"a = \"\"\"x\"\"\"\" \nb = " + repeated("[", 65), TextLocation{2, 69}},
+      {"a = '''x'''' \nb = " + repeated("[", 65), TextLocation{2, 69}},
+      // A basic string ends at a line break (toml11 reports that); what follows counts.
+      {"a = \"open\nb = " + repeated("[", 65), TextLocation{2, 69}},
+      {"a = " + repeated("]", 10) + repeated("[", 64), std::nullopt},
+  };
+  for (const Case& c : cases) {
+    INFO(c.text.substr(0, 200));
+    const std::optional<TextLocation> found = find_deep_toml_nesting(c.text);
+    REQUIRE(found.has_value() == c.expected.has_value());
+    if (found) {
+      CHECK(found->line == c.expected->line);
+      CHECK(found->column == c.expected->column);
+    }
+  }
+}
+
+TEST_CASE("a deeply nested TOML file is a diagnostic at the level too many, never a crash",
+          "[spec]") {
+  for (const std::string& text :
+       {"[api_token.x]\nroles = " + repeated("[", 10000) + repeated("]", 10000) + "\n",
+        "[api_token.x]\nroles = " + repeated("{ a = ", 5000) + "1" + repeated("}", 5000) + "\n",
+        "[api_token.x]\n" + repeated("a.", 100000) + "b = 1\n"}) {
+    Parsed parsed(text);
+    CHECK_FALSE(parsed.document);
+    REQUIRE(parsed.diagnostics.size() == 1);
+    const Diagnostic& d = parsed.diagnostics[0];
+    CHECK(d.pos.file == "t.toml");
+    CHECK(d.pos.line == 2);
+    CHECK(d.pos.column > 0);
+    CHECK(d.message == "nesting deeper than 64 levels of arrays, inline tables or dotted keys");
+  }
+}

@@ -115,7 +115,8 @@ TEST_CASE("a version 1 database is upgraded and keeps its data", "[state]") {
   ci.end_at = at(1676867833);
   ci.sink_path = "/run/tokens/ci";
   ci.sink_sha256 = "f00d";
-  ci.rotate_pending = false;  // added by 002 with its default
+  ci.rotate_pending = false;    // added by 002 with its default
+  ci.delivery_pending = false;  // added by 003 with its default
 
   ResourceRecord forever;
   forever.key = "forever";
@@ -145,8 +146,9 @@ TEST_CASE("a version 1 database is upgraded and keeps its data", "[state]") {
   REQUIRE(runs->front().actions.size() == 1);
   CHECK(runs->front().actions.front().address == "astro_api_token.ci");
 
-  // The new column is usable, and the upgrade is not applied twice.
+  // The new columns are usable, and the upgrade is not applied twice.
   ci.rotate_pending = true;
+  ci.delivery_pending = true;
   auto status = store->record_outcome({"ci", ci, std::nullopt});
   REQUIRE(status.ok());
   opened = StateStore::open(path);
@@ -155,11 +157,126 @@ TEST_CASE("a version 1 database is upgraded and keeps its data", "[state]") {
   REQUIRE(again.ok());
   REQUIRE(again->has_value());
   CHECK((*again)->rotate_pending);
+  CHECK((*again)->delivery_pending);
   SQLite::Database raw(path, SQLite::OPEN_READONLY);
   CHECK(raw.execAndGet("PRAGMA user_version").getInt() == latest);
   CHECK(
       raw.execAndGet("SELECT count(*) FROM sqlite_master WHERE name = 'intents_by_key'").getInt() ==
       1);
+}
+
+// The version of the migration whose file name contains `words`.
+int version_of(std::string_view words) {
+  for (const Migration& migration : schema_migrations())
+    if (migration.file_name.find(words) != std::string_view::npos) return migration.version;
+  FAIL("no migration named like " << words);
+  return 0;
+}
+
+TEST_CASE(
+    "a database from before the organization binding is upgraded - keeps its data - and "
+    "records no organization until bound",
+    "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  const int before = version_of("_organization") - 1;
+  std::string lineage;
+  {
+    create_database_at_version(path, before);
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    REQUIRE(raw.execAndGet("PRAGMA user_version").getInt() == before);
+    SQLite::Transaction tx(raw);
+    raw.exec("UPDATE meta SET serial = 7");
+    raw.exec(
+        "INSERT INTO resources (key, id, name, description, type, role, expiry_period_in_days, "
+        "short_token, created_at, updated_at, start_at, end_at, sink_path, sink_sha256, "
+        "rotate_pending, delivery_pending) VALUES "
+        "('ci', 'cltoken1', 'ci', 'deploys', 'ORGANIZATION', 'ORGANIZATION_MEMBER', 30, "
+        "'abc', 100, 200, 100, 2592100, '/run/tokens/ci', 'f00d', 0, 1)");
+    raw.exec(
+        "INSERT INTO resource_roles VALUES ('ci', 'ORGANIZATION_MEMBER', 'clorg1', "
+        "'ORGANIZATION')");
+    tx.commit();
+    lineage = raw.execAndGet("SELECT lineage FROM meta").getString();
+  }
+
+  auto opened = StateStore::open(path);
+  INFO((opened.ok() ? std::string() : opened.error().describe()));
+  REQUIRE(opened.ok());
+  auto& store = *opened;
+  CHECK(store->schema_version() == schema_migrations().back().version);
+  CHECK(store->lineage() == lineage);
+  CHECK(store->serial() == 7);
+  auto rows = store->resources();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);
+  CHECK(rows->front().id == "cltoken1");
+  CHECK(rows->front().sink_sha256 == "f00d");
+  CHECK(rows->front().delivery_pending);
+  CHECK(rows->front().attrs.roles ==
+        tokend::RoleSet{{"ORGANIZATION_MEMBER", "clorg1", EntityType::Organization}});
+  auto none = store->organization_id();
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+
+  auto bound = store->bind_organization("clorg1");
+  REQUIRE(bound.ok());
+  CHECK(*bound);
+  auto reopened = StateStore::open(path);
+  REQUIRE(reopened.ok());
+  auto kept = (*reopened)->organization_id();
+  REQUIRE(kept.ok());
+  CHECK(*kept == "clorg1");
+  CHECK((*reopened)->serial() == 7);
+}
+
+TEST_CASE(
+    "a database from before intent windows keeps its pending intents - settled by any "
+    "listing",
+    "[state]") {
+  TempDir dir;
+  const std::string path = dir.file("state.db");
+  const int before = version_of("_intent_windows") - 1;
+  {
+    create_database_at_version(path, before);
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec(
+        "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
+        "expiry_period_in_days, sink_path, started_at) VALUES "
+        "('new', 'create', '', 'new', 'd', 'ORGANIZATION', 'ORGANIZATION_MEMBER', 30, '/run/n', "
+        "5), ('old', 'rotate', 'cltoken9', 'old', '', 'ORGANIZATION', 'ORGANIZATION_MEMBER', "
+        "NULL, '/run/o', 6)");
+    raw.exec("INSERT INTO intent_roles VALUES (1, 'ORGANIZATION_MEMBER', 'org1', 'ORGANIZATION')");
+  }
+  auto opened = StateStore::open(path);
+  INFO((opened.ok() ? std::string() : opened.error().describe()));
+  REQUIRE(opened.ok());
+  auto& store = *opened;
+  auto pending = store->pending_intents();
+  REQUIRE(pending.ok());
+  REQUIRE(pending->size() == 2);
+  CHECK(pending->at(0).key == "new");
+  CHECK(pending->at(0).settle_after == Timestamp{});
+  CHECK_FALSE(pending->at(0).resolved);
+  CHECK(pending->at(0).attrs.roles ==
+        tokend::RoleSet{{"ORGANIZATION_MEMBER", "org1", EntityType::Organization}});
+  CHECK(pending->at(1).token_id == "cltoken9");
+  CHECK(store->recent_creates().value().empty());
+
+  // Resolving the create keeps it, with the token it made; the rotation goes.
+  ResourceRecord made;
+  made.key = "new";
+  made.id = "cltoken1";
+  made.attrs.name = "new";
+  made.attrs.role = "ORGANIZATION_MEMBER";
+  REQUIRE(store->record_outcome({"new", made, pending->at(0).id}).ok());
+  REQUIRE(store->resolve_intent(pending->at(1).id).ok());
+  CHECK(store->pending_intents().value().empty());
+  auto recent = store->recent_creates();
+  REQUIRE(recent.ok());
+  REQUIRE(recent->size() == 1);
+  CHECK(recent->front().made_token_id == "cltoken1");
+  CHECK(recent->front().resolved);
 }
 
 TEST_CASE("a database newer than this binary knows is refused and left alone", "[state]") {

@@ -11,6 +11,7 @@
 #include <regex>
 #include <thread>
 
+#include "state/store_target.h"
 #include "support/process.h"
 
 using tokend::EntityType;
@@ -25,6 +26,9 @@ using tokend::state::ResourceRecord;
 using tokend::state::RunRecord;
 using tokend::state::RunResult;
 using tokend::state::StateStore;
+using tokend::testing::fresh_store;
+using tokend::testing::store_backends;
+using tokend::testing::StoreTarget;
 using tokend::testing::TempDir;
 
 namespace {
@@ -108,6 +112,7 @@ class ScopedUmask {
 }  // namespace
 
 TEST_CASE("resource records round-trip every field", "[state]") {
+  const std::string backend = GENERATE(store_backends());
   ResourceRecord full = full_record("ci", "cltoken1");
 
   ResourceRecord never_expires = full_record("forever", "cltoken2");
@@ -128,6 +133,7 @@ TEST_CASE("resource records round-trip every field", "[state]") {
   imported.sink_path = "";
   imported.sink_sha256 = "";
   imported.rotate_pending = true;
+  unicode.delivery_pending = true;
   imported.attrs.type = EntityType::Deployment;
   imported.attrs.expiry_period_in_days = 0;
   imported.created_at = at(0);
@@ -137,10 +143,9 @@ TEST_CASE("resource records round-trip every field", "[state]") {
 
   const std::vector<ResourceRecord> records{full, never_expires, no_roles, unicode, imported};
 
-  TempDir dir;
-  const std::string path = dir.file("state.db");
+  StoreTarget target(backend);
   {
-    auto store = open_store(path);
+    auto store = target.open();
     for (const ResourceRecord& r : records) require_ok(store->record_outcome(upsert(r)));
 
     for (const ResourceRecord& r : records) {
@@ -155,7 +160,7 @@ TEST_CASE("resource records round-trip every field", "[state]") {
   }
 
   // The same values after closing and reopening the file, sorted by key.
-  auto store = open_store(path);
+  auto store = target.open();
   std::vector<ResourceRecord> expected = records;
   std::sort(expected.begin(), expected.end(),
             [](const ResourceRecord& a, const ResourceRecord& b) { return a.key < b.key; });
@@ -165,7 +170,8 @@ TEST_CASE("resource records round-trip every field", "[state]") {
 }
 
 TEST_CASE("roles are stored as a set", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   ResourceRecord r = full_record("ci", "cltoken1");
   const tokend::RoleSet normalized = r.attrs.roles;
   r.attrs.roles = {normalized[2], normalized[0], normalized[1],
@@ -178,7 +184,8 @@ TEST_CASE("roles are stored as a set", "[state]") {
 }
 
 TEST_CASE("an upsert replaces every field and the whole role set", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   require_ok(store->record_outcome(upsert(full_record("ci", "cltoken1"))));
 
   ResourceRecord replaced = full_record("ci", "cltoken9");
@@ -206,10 +213,10 @@ TEST_CASE("an upsert replaces every field and the whole role set", "[state]") {
 }
 
 TEST_CASE("an outcome without a resource deletes the row and its roles", "[state]") {
-  TempDir dir;
-  const std::string path = dir.file("state.db");
+  const std::string backend = GENERATE(store_backends());
+  StoreTarget target(backend);
   {
-    auto store = open_store(path);
+    auto store = target.open();
     require_ok(store->record_outcome(upsert(full_record("ci", "cltoken1"))));
     require_ok(store->record_outcome(upsert(full_record("keep", "cltoken2"))));
     require_ok(store->record_outcome(Outcome{"ci", std::nullopt, std::nullopt}));
@@ -220,16 +227,13 @@ TEST_CASE("an outcome without a resource deletes the row and its roles", "[state
     REQUIRE(all->size() == 1);
     CHECK(all->front().key == "keep");
   }
-  SQLite::Database raw(path, SQLite::OPEN_READONLY);
-  CHECK(raw.execAndGet("SELECT count(*) FROM resource_roles WHERE resource_key = 'ci'").getInt() ==
-        0);
-  CHECK(
-      raw.execAndGet("SELECT count(*) FROM resource_roles WHERE resource_key = 'keep'").getInt() ==
-      3);
+  CHECK(target.query_int("SELECT count(*) FROM resource_roles WHERE resource_key = 'ci'") == 0);
+  CHECK(target.query_int("SELECT count(*) FROM resource_roles WHERE resource_key = 'keep'") == 3);
 }
 
 TEST_CASE("record_outcome rejects a resource filed under another key", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   auto status =
       store->record_outcome(Outcome{"other", full_record("ci", "cltoken1"), std::nullopt});
   REQUIRE_FALSE(status.ok());
@@ -239,7 +243,8 @@ TEST_CASE("record_outcome rejects a resource filed under another key", "[state]"
 
 TEST_CASE("record_outcomes commits a move to a deposed key atomically - bumping the serial once",
           "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   require_ok(store->record_outcome(upsert(full_record("ci", "cold"))));
   Intent create = sample_intent("ci", IntentKind::Create);
   auto intent_id = store->journal_intent(create);
@@ -270,7 +275,8 @@ TEST_CASE("record_outcomes commits a move to a deposed key atomically - bumping 
 }
 
 TEST_CASE("intents round-trip and resolve", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   Intent create = sample_intent("ci", IntentKind::Create);
   Intent rotate = sample_intent("deploy", IntentKind::Rotate);
   rotate.attrs.roles.clear();
@@ -318,7 +324,8 @@ TEST_CASE("intents round-trip and resolve", "[state]") {
 }
 
 TEST_CASE("the serial counts each state change exactly once", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   auto intent = store->journal_intent(sample_intent("x", IntentKind::Create));
   REQUIRE(intent.ok());
   auto second_intent = store->journal_intent(sample_intent("y", IntentKind::Rotate));
@@ -381,7 +388,8 @@ TEST_CASE("the serial counts each state change exactly once", "[state]") {
 }
 
 TEST_CASE("a failed transaction leaves nothing behind", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   const ResourceRecord original = full_record("ci", "cltoken1");
   const ResourceRecord other = full_record("other", "cltoken2");
   require_ok(store->record_outcome(upsert(original)));
@@ -394,7 +402,11 @@ TEST_CASE("a failed transaction leaves nothing behind", "[state]") {
     auto status = store->record_outcome(Outcome{"new", full_record("new", "cltoken1"), *intent});
     REQUIRE_FALSE(status.ok());
     CHECK(status.error().kind == ErrorKind::Conflict);
-    CHECK_THAT(status.error().message, Catch::Contains("UNIQUE constraint failed: resources.id"));
+    CHECK_THAT(
+        status.error().message,
+        Catch::Contains(backend == "sqlite" ? "UNIQUE constraint failed: resources.id"
+                                            : "duplicate key value violates unique constraint "
+                                              "\"resources_id_key\""));
   }
   SECTION("an unknown intent rolls back the upsert before it") {
     auto status =
@@ -423,7 +435,8 @@ TEST_CASE("a failed transaction leaves nothing behind", "[state]") {
 }
 
 TEST_CASE("run history round-trips - newest first", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   auto first = store->begin_run(sample_run("startup"));
   REQUIRE(first.ok());
 
@@ -476,27 +489,26 @@ TEST_CASE("run history round-trips - newest first", "[state]") {
 }
 
 TEST_CASE("run history keeps the newest runs and drops the actions of older ones", "[state]") {
-  TempDir dir;
-  const std::string path = dir.file("state.db");
+  const std::string backend = GENERATE(store_backends());
+  StoreTarget target(backend);
   const int limit = StateStore::kRunHistoryLimit;
-  open_store(path);  // creates the schema
+  target.open();  // creates the schema
   {
     // Fill history to its limit quickly, in one transaction.
-    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-    SQLite::Transaction tx(raw);
+    std::string script = "BEGIN;";
     for (int i = 1; i <= limit; ++i) {
-      raw.exec(
+      script +=
           "INSERT INTO runs (trigger, command, started_at, finished_at, to_add, to_change, "
           "to_destroy, to_rotate, failed, api_calls, duration_seconds, result, message) "
           "VALUES ('timer', 'run', " +
-          std::to_string(i) + ", NULL, 0, 0, 0, 0, 0, 1, 0.1, 'no-op', '')");
-      raw.exec("INSERT INTO run_actions VALUES (" + std::to_string(i) +
-               ", 1, 'astro_api_token.a', 'update', 1, '', 0.1)");
+          std::to_string(i) + ", NULL, 0, 0, 0, 0, 0, 1, 0.1, 'no-op', '');";
+      script += "INSERT INTO run_actions VALUES (" + std::to_string(i) +
+                ", 1, 'astro_api_token.a', 'update', 1, '', 0.1);";
     }
-    tx.commit();
+    target.exec(script + "COMMIT;");
   }
   {
-    auto store = open_store(path);
+    auto store = target.open();
     auto id = store->begin_run(sample_run("cli"));
     REQUIRE(id.ok());
     require_ok(store->record_action(*id, ActionRecord{"astro_api_token.b", "create", true, "", 1}));
@@ -511,27 +523,27 @@ TEST_CASE("run history keeps the newest runs and drops the actions of older ones
     CHECK(runs->front().id == *id);
     CHECK(runs->back().id == 2);
   }
-  SQLite::Database raw(path, SQLite::OPEN_READONLY);
-  CHECK(raw.execAndGet("SELECT count(*) FROM run_actions WHERE run_id = 1").getInt() == 0);
-  CHECK(raw.execAndGet("SELECT count(*) FROM run_actions").getInt() == limit);
+  CHECK(target.query_int("SELECT count(*) FROM run_actions WHERE run_id = 1") == 0);
+  CHECK(target.query_int("SELECT count(*) FROM run_actions") == limit);
 }
 
 TEST_CASE("lineage is a UUID set once and kept across reopen", "[state]") {
-  TempDir dir;
+  const std::string backend = GENERATE(store_backends());
+  StoreTarget target(backend);
   std::string lineage;
   {
-    auto store = open_store(dir.file("state.db"));
+    auto store = target.open();
     lineage = store->lineage();
     require_ok(store->record_outcome(upsert(full_record("ci", "cltoken1"))));
   }
   CHECK(std::regex_match(
       lineage, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")));
-  auto reopened = open_store(dir.file("state.db"));
+  auto reopened = target.open();
   CHECK(reopened->lineage() == lineage);
   CHECK(reopened->serial() == 1);
-  auto other = open_store(dir.file("other.db"));
+  auto other = StoreTarget(backend).open();
   CHECK(other->lineage() != lineage);
-  CHECK(open_store(":memory:")->lineage() != open_store(":memory:")->lineage());
+  CHECK(fresh_store(backend)->lineage() != fresh_store(backend)->lineage());
 }
 
 TEST_CASE("the database and its -wal and -shm files are mode 0600 whatever the umask", "[state]") {
@@ -631,7 +643,8 @@ TEST_CASE("a database that fails its integrity check is refused as Corrupt", "[s
 }
 
 TEST_CASE("one store is safe to use from several threads", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   constexpr int kThreads = 4;
   constexpr int kPerThread = 25;
   std::vector<std::thread> threads;
@@ -654,7 +667,8 @@ TEST_CASE("one store is safe to use from several threads", "[state]") {
 }
 
 TEST_CASE("values the schema refuses are Invalid and change nothing", "[state]") {
-  auto store = open_store(":memory:");
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
   ResourceRecord no_id = full_record("ci", "");
   auto status = store->record_outcome(upsert(no_id));
   REQUIRE_FALSE(status.ok());
@@ -674,10 +688,10 @@ TEST_CASE("values the schema refuses are Invalid and change nothing", "[state]")
 }
 
 TEST_CASE("two stores on one file see each other's writes", "[state]") {
-  TempDir dir;
-  const std::string path = dir.file("state.db");
-  auto writer = open_store(path);
-  auto reader = open_store(path);
+  const std::string backend = GENERATE(store_backends());
+  StoreTarget target(backend);
+  auto writer = target.open();
+  auto reader = target.open();
   CHECK(reader->lineage() == writer->lineage());
   require_ok(writer->record_outcome(upsert(full_record("ci", "cltoken1"))));
   CHECK(reader->serial() == 1);
@@ -685,4 +699,92 @@ TEST_CASE("two stores on one file see each other's writes", "[state]") {
   REQUIRE(snapshot.ok());
   CHECK(snapshot->serial == 1);
   CHECK(snapshot->resources == std::vector<ResourceRecord>{full_record("ci", "cltoken1")});
+}
+
+TEST_CASE("a state records its organization once and refuses another", "[state]") {
+  const std::string backend = GENERATE(store_backends());
+  StoreTarget target(backend);
+  auto store = target.open();
+  auto none = store->organization_id();
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+
+  auto first = store->bind_organization("clorgfirst000000000000001");
+  REQUIRE(first.ok());
+  CHECK(*first);
+  auto again = store->bind_organization("clorgfirst000000000000001");
+  REQUIRE(again.ok());
+  CHECK_FALSE(*again);
+  CHECK(store->serial() == 0);  // binding is not a change a plan depends on
+
+  auto other = store->bind_organization("clorgother000000000000002");
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().kind == ErrorKind::Conflict);
+  CHECK(other.error().message.find("clorgfirst000000000000001") != std::string::npos);
+  CHECK(other.error().message.find("clorgother000000000000002") != std::string::npos);
+
+  auto empty = store->bind_organization("");
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.error().kind == ErrorKind::Invalid);
+
+  // Another store on the same state sees it, and it survives a reopen.
+  auto reader = target.open();
+  auto seen = reader->organization_id();
+  REQUIRE(seen.ok());
+  CHECK(*seen == "clorgfirst000000000000001");
+  CHECK_FALSE(reader->bind_organization("clorgother000000000000002").ok());
+  auto kept = target.open()->organization_id();
+  REQUIRE(kept.ok());
+  CHECK(*kept == "clorgfirst000000000000001");
+}
+
+TEST_CASE(
+    "a resolved create is kept with its window and the token it made - a resolved rotation "
+    "is not - until a week after it began",
+    "[state]") {
+  const std::string backend = GENERATE(store_backends());
+  auto store = fresh_store(backend);
+  Intent made = sample_intent("ci", IntentKind::Create);
+  made.settle_after = made.started_at + std::chrono::seconds(35);
+  Intent dropped = sample_intent("etl", IntentKind::Create);
+  dropped.settle_after = dropped.started_at + std::chrono::seconds(35);
+  Intent rotate = sample_intent("deploy", IntentKind::Rotate);
+  made.id = store->journal_intent(made).value();
+  dropped.id = store->journal_intent(dropped).value();
+  rotate.id = store->journal_intent(rotate).value();
+  auto pending = store->pending_intents();
+  REQUIRE(pending.ok());
+  CHECK(*pending == std::vector<Intent>{made, dropped, rotate});
+  CHECK(store->recent_creates().value().empty());
+
+  require_ok(store->record_outcome(Outcome{"ci", full_record("ci", "cltoken1"), made.id}));
+  require_ok(store->resolve_intent(dropped.id));
+  require_ok(store->resolve_intent(rotate.id));
+  CHECK(store->pending_intents().value().empty());
+  made.resolved = true;
+  made.made_token_id = "cltoken1";
+  dropped.resolved = true;
+  auto recent = store->recent_creates();
+  REQUIRE(recent.ok());
+  CHECK(*recent == std::vector<Intent>{made, dropped});
+  // Resolved once: resolving again finds no pending intent.
+  auto again = store->resolve_intent(made.id);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().kind == ErrorKind::NotFound);
+
+  // A week after they began, the next journalled intent prunes them.
+  Intent later = sample_intent("next", IntentKind::Create);
+  later.started_at =
+      made.started_at + StateStore::kResolvedCreateRetention - std::chrono::seconds(1);
+  later.id = store->journal_intent(later).value();
+  CHECK(store->recent_creates().value().size() == 2);
+  require_ok(store->resolve_intent(later.id));
+  Intent week = sample_intent("week", IntentKind::Create);
+  week.started_at =
+      made.started_at + StateStore::kResolvedCreateRetention + std::chrono::seconds(1);
+  REQUIRE(store->journal_intent(week).ok());
+  recent = store->recent_creates();
+  REQUIRE(recent.ok());
+  REQUIRE(recent->size() == 1);
+  CHECK(recent->front().key == "next");
 }

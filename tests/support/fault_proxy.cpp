@@ -159,6 +159,18 @@ ProxyRule late_forward(ProxyMatch match, std::chrono::milliseconds delay) {
   return r;
 }
 
+ProxyRule error_status(ProxyMatch match, int status, std::string retry_after) {
+  ProxyRule r = rule(std::move(match), ProxyFault::Status);
+  r.status = status;
+  r.retry_after = std::move(retry_after);
+  return r;
+}
+
+ProxyMatch every_nth(ProxyMatch match, int n) {
+  match.every = n;
+  return match;
+}
+
 struct FaultProxy::State {
   std::string upstream_host;
   uint16_t upstream_port = 0;
@@ -191,6 +203,7 @@ struct FaultProxy::State {
       if (m.exact ? path != m.path_prefix : path.rfind(m.path_prefix, 0) != 0) continue;
       ++active.selected;
       if (m.nth != 0 && active.selected != m.nth) continue;
+      if (m.every > 0 && active.selected % m.every != 0) continue;
       applied.push_back(active.rule);
       logged.faults.push_back(active.rule.fault);
     }
@@ -315,6 +328,18 @@ class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
         case ProxyFault::EndlessBodyHugeLength:
           send_endless(response, r.fault == ProxyFault::EndlessBodyHugeLength, *state_);
           return;
+        case ProxyFault::Status: {
+          UpstreamAnswer refused;
+          refused.status = r.status;
+          refused.reason = Poco::Net::HTTPResponse::getReasonForStatus(
+              static_cast<Poco::Net::HTTPResponse::HTTPStatus>(r.status));
+          refused.headers.emplace_back("Content-Type", "application/json");
+          if (!r.retry_after.empty()) refused.headers.emplace_back("Retry-After", r.retry_after);
+          refused.body = "{\"message\":\"injected by the fault proxy\",\"statusCode\":" +
+                         std::to_string(r.status) + "}";
+          send_answer(response, refused);
+          return;
+        }
         case ProxyFault::LateForward:
           schedule_late(in, target, r.delay);
           // Close without an answer: Poco would answer 500 to a throwing

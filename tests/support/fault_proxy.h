@@ -41,6 +41,7 @@ struct ProxyMatch {
   std::string path_prefix;  // compared with the request path (query left out); "" matches all
   bool exact = false;       // the path must equal path_prefix
   int nth = 0;              // 0: every selected request; N >= 1: only the Nth (1-based)
+  int every = 0;            // N >= 1: only every Nth selected request (the Nth, 2Nth, …)
 };
 
 // ListApiTokens: GET {/iam/v1beta1/organizations/ORG/tokens} (not GetApiToken).
@@ -71,6 +72,9 @@ enum class ProxyFault {
   // The client's connection is closed at once without an answer; the request
   // is sent to the simulator `delay` later and its answer discarded.
   LateForward,
+  // Answered with `status` (e.g. 503, 429) and an error body, with a
+  // Retry-After header when `retry_after` is set. The simulator is not asked.
+  Status,
 };
 
 struct ProxyRule {
@@ -80,6 +84,8 @@ struct ProxyRule {
   std::chrono::milliseconds delay{1500};     // LateForward
   int64_t total_count = 1;                   // LieTotalCount
   int page_limit = 1;                        // ShortPages
+  int status = 503;                          // Status
+  std::string retry_after;                   // Status: Retry-After value, "" for none
   std::function<void()> hook;                // AfterAnswer; runs on a proxy thread
 };
 
@@ -91,6 +97,9 @@ ProxyRule lie_total_count(ProxyMatch match, int64_t total_count);
 ProxyRule short_pages(ProxyMatch match, int page_limit);
 ProxyRule after_answer(ProxyMatch match, std::function<void()> hook);
 ProxyRule late_forward(ProxyMatch match, std::chrono::milliseconds delay);
+ProxyRule error_status(ProxyMatch match, int status, std::string retry_after = "");
+// `match` selecting only every `n`th request it would select.
+ProxyMatch every_nth(ProxyMatch match, int n);
 
 // One request the proxy received, with the faults applied to it.
 struct ProxiedRequest {

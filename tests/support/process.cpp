@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,9 +123,11 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
   int status = 0;
-  waitpid(pid, &status, 0);
+  struct rusage usage {};
+  wait4(pid, &status, 0, &usage);
   feeder.join();
   fill_status(status, result);
+  result.max_rss_kb = usage.ru_maxrss;
   if (result.timed_out) result.exit_code = -1;
   return result;
 }
@@ -180,11 +183,13 @@ std::optional<ProcessResult> BackgroundProcess::wait_for_exit(std::chrono::milli
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     int status = 0;
-    pid_t r = waitpid(pid_, &status, WNOHANG);
+    struct rusage usage {};
+    pid_t r = wait4(pid_, &status, WNOHANG, &usage);
     if (r == pid_) {
       reaped_ = true;
       ProcessResult result;
       fill_status(status, result);
+      result.max_rss_kb = usage.ru_maxrss;
       return result;
     }
     if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;

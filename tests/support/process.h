@@ -14,6 +14,7 @@ struct ProcessResult {
   int exit_code = -1;  // -1 when killed by a signal or timed out
   int signal = 0;      // the terminating signal, 0 when it exited
   bool timed_out = false;
+  long max_rss_kb = 0;  // the child's peak resident set size (the kernel's, from wait4)
   std::string out;
   std::string err;
 };

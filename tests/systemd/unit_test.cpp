@@ -1,11 +1,13 @@
 // The systemd unit, checked by systemd itself: `systemd-analyze verify`
 // against a hermetic root holding this build installed with --prefix /usr,
-// and `systemd-analyze security --offline=yes` for the hardening score.
+// and `systemd-analyze security --offline=yes` for the hardening score; and
+// the installed example units that consume a token (systemd/examples/).
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "support/process.h"
 
@@ -91,4 +93,47 @@ TEST_CASE("the unit's hardening scores at most 1.5", "[systemd]") {
   REQUIRE(std::regex_search(
       text, match, std::regex(R"(Overall exposure level for astro-tokend\.service: ([0-9.]+))")));
   CHECK(std::stod(match[1].str()) <= 1.5);
+}
+
+TEST_CASE("systemd-analyze verify accepts the example units that consume a token", "[systemd]") {
+  TempDir root;
+  install_into(root.path());
+  const std::string examples = root.file("usr/share/doc/astro-tokend/examples/systemd");
+  const std::string units = root.file("etc/systemd/system");
+  fs::create_directories(units + "/astro-tokend.service.d");
+  for (const char* unit : {"astro-token-consumer.service", "astro-token-consumer-restart.path",
+                           "astro-token-consumer-restart.service"})
+    fs::copy_file(examples + "/" + unit, units + "/" + unit);
+  fs::copy_file(examples + "/astro-tokend-sink-group.conf",
+                units + "/astro-tokend.service.d/sink-group.conf");
+  // The programs the examples name: the consumer (a stand-in) and systemctl.
+  fs::create_directories(root.file("usr/local/bin"));
+  tokend::testing::write_file(root.file("usr/local/bin/astro-token-consumer"), "#!/bin/sh\n");
+  fs::permissions(root.file("usr/local/bin/astro-token-consumer"), fs::perms::owner_all);
+  fs::copy_file("/usr/bin/systemctl", root.file("usr/bin/systemctl"),
+                fs::copy_options::skip_existing);
+
+  const std::vector<std::string> verify{"/usr/bin/systemd-analyze",
+                                        "verify",
+                                        "--root=" + root.path(),
+                                        "astro-token-consumer.service",
+                                        "astro-token-consumer-restart.path",
+                                        "astro-token-consumer-restart.service",
+                                        "astro-tokend.service"};
+  auto verified = run_process(verify);
+  INFO(verified.out << verified.err);
+  CHECK(verified.exit_code == 0);
+  CHECK(verified.err.find("astro-token") == std::string::npos);
+
+  // The drop-in is read with the unit: a typo in it is reported.
+  tokend::testing::write_file(units + "/astro-tokend.service.d/sink-group.conf",
+                              "[Service]\nSupplementaryGroupz=airflow\n");
+  auto typo = run_process(verify);
+  CHECK(typo.err.find("SupplementaryGroupz") != std::string::npos);
+
+  // And the consumer's program must exist.
+  fs::remove(root.file("usr/local/bin/astro-token-consumer"));
+  auto missing = run_process(verify);
+  CHECK(missing.exit_code != 0);
+  CHECK(missing.err.find("/usr/local/bin/astro-token-consumer") != std::string::npos);
 }
