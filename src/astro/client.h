@@ -1,6 +1,7 @@
-// astro/ — the conversation with the Astro IAM and Platform APIs
-// (shared/astro-openapi/): one request/result pair per operation, JSON
-// mapping, retries with backoff, per-method rate limits, TLS.
+// astro/ — the conversation with the Astro API (shared/astro-openapi/: v1,
+// or the deprecated v1beta1 IAM and Platform APIs): one request/result pair
+// per operation, JSON mapping, retries with backoff, per-method rate limits,
+// TLS.
 //
 // May not: read specs or state, decide what to change, or let a Poco
 // exception escape. Every failure comes back as an Error whose kind tells the

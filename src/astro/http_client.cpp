@@ -232,10 +232,11 @@ HttpClient::HttpClient(HttpClientOptions options, Logger& logger, std::string sc
       scheme_(std::move(scheme)),
       host_(std::move(host)),
       port_(port),
-      iam_prefix_(base_path + "/iam/v1beta1/organizations/" +
-                  encode_component(options_.organization_id)),
-      platform_prefix_(base_path + "/platform/v1beta1/organizations/" +
-                       encode_component(options_.organization_id)),
+      tokens_prefix_(base_path + (options_.api_version == ApiVersion::V1 ? "/v1" : "/iam/v1beta1") +
+                     "/organizations/" + encode_component(options_.organization_id)),
+      lookups_prefix_(base_path +
+                      (options_.api_version == ApiVersion::V1 ? "/v1" : "/platform/v1beta1") +
+                      "/organizations/" + encode_component(options_.organization_id)),
       user_agent_(std::string("astro-tokend/") + kVersion),
       tls_context_(std::move(tls_context)),
       limiter_(options_.rate_limits, {},
@@ -451,7 +452,7 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       std::string message = prefix;
       std::string request_id;
       if (auto body = json::decode_error(answer.body)) {
-        message += body->message;
+        message += json::describe(*body);
         request_id = body->request_id;
       } else {
         message += "HTTP " + std::to_string(answer.status) +
@@ -531,11 +532,11 @@ Result<TokenListing> HttpClient::list_tokens() {
     // Oldest first: tokens created while the listing runs land on later
     // pages instead of shifting the ones not yet read.
     auto answer = perform({Operation::ListApiTokens, HttpMethod::Get,
-                           iam_prefix_ + "/tokens?offset=" + std::to_string(offset) +
+                           tokens_prefix_ + "/tokens?offset=" + std::to_string(offset) +
                                "&limit=" + std::to_string(kPageLimit) + "&sorts=createdAt:asc",
                            std::nullopt, true});
     if (!answer.ok()) return answer.error();
-    auto decoded = json::decode_token_page(answer->body);
+    auto decoded = json::decode_token_page(answer->body, options_.api_version);
     if (!decoded.ok())
       return Error{ErrorKind::Internal,
                    "ListApiTokens: unexpected answer: " + decoded.error().message, "",
@@ -585,9 +586,9 @@ Result<TokenListing> HttpClient::list_tokens() {
 }
 
 namespace {
-Result<ApiToken> decode_single(const std::string& body, Operation op, int status,
-                               bool must_carry_value) {
-  auto token = json::decode_token(body);
+Result<ApiToken> decode_single(const std::string& body, ApiVersion version, Operation op,
+                               int status, bool must_carry_value) {
+  auto token = json::decode_token(body, version);
   const std::string op_name(to_string(op));
   // For create and rotate the call took effect; an unreadable answer loses
   // the new value, which the caller must resolve like any ambiguous outcome.
@@ -604,9 +605,10 @@ Result<ApiToken> HttpClient::get_token(const std::string& token_id) {
   if (token_id.empty()) return Error::invalid("GetApiToken: empty token id");
   auto answer =
       perform({Operation::GetApiToken, HttpMethod::Get,
-               iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
+               tokens_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
   if (!answer.ok()) return answer.error();
-  return decode_single(answer->body, Operation::GetApiToken, answer->status, false);
+  return decode_single(answer->body, options_.api_version, Operation::GetApiToken, answer->status,
+                       false);
 }
 
 Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
@@ -614,10 +616,15 @@ Result<ApiToken> HttpClient::create_token(const CreateTokenRequest& request) {
   if (request.expiry_period_in_days &&
       (*request.expiry_period_in_days < 1 || *request.expiry_period_in_days > 3650))
     return Error::invalid("CreateApiToken: tokenExpiryPeriodInDays must be between 1 and 3650");
-  auto answer = perform({Operation::CreateApiToken, HttpMethod::Post, iam_prefix_ + "/tokens",
-                         json::encode_create_request(request), false});
+  if (options_.api_version == ApiVersion::V1Beta1 && request.kind != TokenKind::Standard)
+    return Error::invalid("CreateApiToken: the v1beta1 API cannot create a " +
+                          std::string(to_string(request.kind)) +
+                          " token; set api_version = \"v1\"");
+  auto answer = perform({Operation::CreateApiToken, HttpMethod::Post, tokens_prefix_ + "/tokens",
+                         json::encode_create_request(request, options_.api_version), false});
   if (!answer.ok()) return answer.error();
-  return decode_single(answer->body, Operation::CreateApiToken, answer->status, true);
+  return decode_single(answer->body, options_.api_version, Operation::CreateApiToken,
+                       answer->status, true);
 }
 
 Result<ApiToken> HttpClient::update_token(const std::string& token_id,
@@ -629,19 +636,30 @@ Result<ApiToken> HttpClient::update_token(const std::string& token_id,
   if (code_points(request.description) > 500)
     return Error::invalid("UpdateApiToken: description must be at most 500 characters");
   auto answer = perform({Operation::UpdateApiToken, HttpMethod::Post,
-                         iam_prefix_ + "/tokens/" + encode_component(token_id),
+                         tokens_prefix_ + "/tokens/" + encode_component(token_id),
                          json::encode_update_request(request), true});
   if (!answer.ok()) return answer.error();
-  return decode_single(answer->body, Operation::UpdateApiToken, answer->status, false);
+  return decode_single(answer->body, options_.api_version, Operation::UpdateApiToken,
+                       answer->status, false);
 }
 
 Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet& roles) {
   if (token_id.empty()) return Error::invalid("UpdateApiTokenRoles: empty token id");
   // The contract requires at least one role (UpdateApiTokenRolesRequest.roles minItems 1).
   if (roles.empty()) return Error::invalid("UpdateApiTokenRoles: a token needs at least one role");
+  for (const Role& role : roles) {
+    if (role.entity_type != EntityType::Dag && role.entity_type != EntityType::DagTag) continue;
+    const std::string which =
+        std::string(to_string(role.entity_type)) + " role " + role.role + " on " + role.entity_id;
+    if (options_.api_version == ApiVersion::V1Beta1)
+      return Error::invalid("UpdateApiTokenRoles: the v1beta1 API cannot hold the " + which +
+                            "; set api_version = \"v1\"");
+    if (role.deployment_id.empty())
+      return Error::invalid("UpdateApiTokenRoles: the " + which + " names no deployment_id");
+  }
   auto answer = perform({Operation::UpdateApiTokenRoles, HttpMethod::Post,
-                         iam_prefix_ + "/tokens/" + encode_component(token_id) + "/roles",
-                         json::encode_roles_request(roles), true});
+                         tokens_prefix_ + "/tokens/" + encode_component(token_id) + "/roles",
+                         json::encode_roles_request(roles, options_.api_version), true});
   if (!answer.ok()) return answer.error();
   return ok_status();
 }
@@ -649,17 +667,18 @@ Status HttpClient::update_token_roles(const std::string& token_id, const RoleSet
 Result<ApiToken> HttpClient::rotate_token(const std::string& token_id) {
   if (token_id.empty()) return Error::invalid("RotateApiToken: empty token id");
   auto answer = perform({Operation::RotateApiToken, HttpMethod::Post,
-                         iam_prefix_ + "/tokens/" + encode_component(token_id) + "/rotate",
+                         tokens_prefix_ + "/tokens/" + encode_component(token_id) + "/rotate",
                          std::nullopt, false});
   if (!answer.ok()) return answer.error();
-  return decode_single(answer->body, Operation::RotateApiToken, answer->status, true);
+  return decode_single(answer->body, options_.api_version, Operation::RotateApiToken,
+                       answer->status, true);
 }
 
 Status HttpClient::delete_token(const std::string& token_id) {
   if (token_id.empty()) return Error::invalid("DeleteApiToken: empty token id");
   auto answer =
       perform({Operation::DeleteApiToken, HttpMethod::Delete,
-               iam_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
+               tokens_prefix_ + "/tokens/" + encode_component(token_id), std::nullopt, true});
   if (!answer.ok()) return answer.error();
   return ok_status();
 }
@@ -694,7 +713,7 @@ Result<std::vector<std::string>> HttpClient::existing(Operation op, const std::s
   for (int page = 0; page < budget; ++page) {
     auto answer =
         perform({op, HttpMethod::Get,
-                 platform_prefix_ + "/" + collection + "?offset=" + std::to_string(offset) +
+                 lookups_prefix_ + "/" + collection + "?offset=" + std::to_string(offset) +
                      "&limit=" + std::to_string(kPageLimit) + filter_query,
                  std::nullopt, true});
     if (!answer.ok()) return answer.error();

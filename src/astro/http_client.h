@@ -1,6 +1,9 @@
-// HttpClient: the production Client, speaking HTTP or HTTPS to the Astro IAM
-// API ({api_url}/iam/v1beta1) and Platform API ({api_url}/platform/v1beta1)
-// with Poco.
+// HttpClient: the production Client, speaking HTTP or HTTPS to the Astro API
+// with Poco: by default v1, every operation under
+// {api_url}/v1/organizations/{org}; with ApiVersion::V1Beta1 the deprecated
+// IAM API ({api_url}/iam/v1beta1) for tokens and Platform API
+// ({api_url}/platform/v1beta1) for the lookups. Both versions name the same
+// tokens by the same ids.
 //
 // Behaviour every caller may rely on:
 // - Thread-safe. Parallel callers share a small pool of keep-alive
@@ -17,10 +20,14 @@
 //   connection, so that a stale pooled connection cannot make them ambiguous.
 // - A request the contract forbids is refused locally with Invalid and never
 //   sent (create: tokenExpiryPeriodInDays outside 1..3650; update: name not
-//   1..256 characters or description over 500; roles: an empty set).
+//   1..256 characters or description over 500; roles: an empty set, a DAG or
+//   DAG_TAG role without deployment_id). Under v1beta1 also what that
+//   version cannot express: a DIRECT_ACCESS create, DAG and DAG_TAG roles.
+// - Listing pages with limit 1000 and offset; array query parameters repeat
+//   their key (`?workspaceIds=a&workspaceIds=b`).
 // - Other 4xx are never retried. Statuses map to ErrorKind as in retry.h; the
-//   Error carries the API's `message` and `requestId`. A DELETE answering 404
-//   is NotFound.
+//   Error carries the API's `message` (with v1's `fieldErrors`, each as
+//   "field: message") and `requestId`. A DELETE answering 404 is NotFound.
 // - Every exchange is bounded. `request_timeout` is a deadline for the whole
 //   exchange (connect, send, wait for the answer, read its body), however
 //   slowly the bytes come; an answer whose body is still arriving at the
@@ -70,6 +77,7 @@ struct HttpClientOptions {
   std::string api_url =
       "https://api.astronomer.io";  // scheme http or https, host, optional port and path
   std::string organization_id;
+  ApiVersion api_version = ApiVersion::V1;
   SecretValue bearer_token;
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect plus TLS handshake
   std::chrono::milliseconds request_timeout{30000};  // deadline of each exchange as a whole
@@ -141,8 +149,8 @@ class HttpClient final : public Client {
   std::string scheme_;
   std::string host_;
   uint16_t port_ = 0;
-  std::string iam_prefix_;       // e.g. "/iam/v1beta1/organizations/<org>"
-  std::string platform_prefix_;  // e.g. "/platform/v1beta1/organizations/<org>"
+  std::string tokens_prefix_;   // "/v1/organizations/<org>" or "/iam/v1beta1/organizations/<org>"
+  std::string lookups_prefix_;  // "/v1/organizations/<org>" or "/platform/v1beta1/…"
   std::string user_agent_;
   Poco::AutoPtr<Poco::Net::Context> tls_context_;  // null for http
   RateLimiter limiter_;

@@ -84,14 +84,33 @@ struct Reader {
     return static_cast<int>(*v);
   }
 
-  // The v1beta1 enum (token types and role entity types alike) has only the
-  // three token types.
-  std::optional<EntityType> entity_type(const std::string& field, bool required) {
+  // A token type (v1beta1 `type`, v1 `scope`); the v1beta1 enum of role
+  // entity types has only these three too.
+  std::optional<EntityType> token_type(const std::string& field, bool required) {
     auto s = str(field, required);
     if (!s) return std::nullopt;
     auto t = parse_token_type(*s);
     if (!t) fail(field_name(field) + " must be one of DEPLOYMENT, WORKSPACE, ORGANIZATION");
     return t;
+  }
+
+  // A role's entityType: v1 adds DAG and DAG_TAG.
+  std::optional<EntityType> entity_type(const std::string& field, ApiVersion version) {
+    if (version == ApiVersion::V1Beta1) return token_type(field, true);
+    auto s = str(field, true);
+    if (!s) return std::nullopt;
+    auto t = parse_entity_type(*s);
+    if (!t)
+      fail(field_name(field) + " must be one of DAG, DAG_TAG, DEPLOYMENT, ORGANIZATION, WORKSPACE");
+    return t;
+  }
+
+  std::optional<TokenKind> kind(const std::string& field, bool required) {
+    auto s = str(field, required);
+    if (!s) return std::nullopt;
+    auto k = parse_token_kind(*s);
+    if (!k) fail(field_name(field) + " must be one of DIRECT_ACCESS, STANDARD");
+    return k;
   }
 
   std::optional<Timestamp> time(const std::string& field, bool required) {
@@ -115,7 +134,11 @@ struct Reader {
   }
 };
 
-Result<RoleSet> read_roles(const Array& array, const std::string& context) {
+bool is_dag_entity(EntityType type) {
+  return type == EntityType::Dag || type == EntityType::DagTag;
+}
+
+Result<RoleSet> read_roles(const Array& array, const std::string& context, ApiVersion version) {
   RoleSet roles;
   for (size_t i = 0; i < array.size(); ++i) {
     std::string item_context = context + "[" + std::to_string(i) + "]";
@@ -125,20 +148,30 @@ Result<RoleSet> read_roles(const Array& array, const std::string& context) {
     Reader r{*item, item_context, std::nullopt};
     auto role = r.str("role", true);
     auto entity_id = r.str("entityId", true);
-    auto entity_type = r.entity_type("entityType", true);
+    auto entity_type = r.entity_type("entityType", version);
+    std::optional<std::string> deployment_id;
+    if (version == ApiVersion::V1) deployment_id = r.str("deploymentId", false);
     if (r.error) return *r.error;
-    roles.push_back(Role{*role, *entity_id, *entity_type});
+    // deploymentId names the deployment holding a DAG; on other entities it
+    // carries nothing a token spec could state.
+    if (!is_dag_entity(*entity_type)) deployment_id.reset();
+    roles.emplace_back(*role, *entity_id, *entity_type, deployment_id.value_or(""));
   }
   return roles;
 }
 
-Result<ApiToken> read_token(const Object& obj, const std::string& context) {
+Result<ApiToken> read_token(const Object& obj, const std::string& context, ApiVersion version) {
   Reader r{obj, context, std::nullopt};
   ApiToken t;
   if (auto v = r.str("id", true)) t.id = *v;
   if (auto v = r.str("name", true)) t.name = *v;
   if (auto v = r.str("description", true)) t.description = *v;
-  if (auto v = r.entity_type("type", true)) t.type = *v;
+  const bool v1 = version == ApiVersion::V1;
+  if (auto v = r.token_type(v1 ? "scope" : "type", true)) t.type = *v;
+  if (v1) {
+    if (auto v = r.kind("kind", true)) t.kind = *v;
+    t.last_rotated_at = r.time("lastRotatedAt", false);
+  }
   if (auto v = r.str("shortToken", true)) t.short_token = *v;
   if (auto v = r.time("createdAt", true)) t.created_at = *v;
   if (auto v = r.time("updatedAt", true)) t.updated_at = *v;
@@ -150,7 +183,7 @@ Result<ApiToken> read_token(const Object& obj, const std::string& context) {
   Array::Ptr roles = r.array("roles", false);
   if (r.error) return *r.error;
   if (roles) {
-    auto parsed = read_roles(*roles, context.empty() ? "roles" : context + ".roles");
+    auto parsed = read_roles(*roles, context.empty() ? "roles" : context + ".roles", version);
     if (!parsed.ok()) return parsed.error();
     t.roles = normalize_roles(std::move(parsed.value()));
   }
@@ -175,7 +208,7 @@ void append_field(std::string& out, const char* key, int64_t value, bool& first)
   out += std::to_string(value);
 }
 
-void append_roles(std::string& out, const RoleSet& roles) {
+void append_roles(std::string& out, const RoleSet& roles, ApiVersion version) {
   out += '[';
   bool first_role = true;
   for (const Role& role : roles) {
@@ -183,6 +216,8 @@ void append_roles(std::string& out, const RoleSet& roles) {
     first_role = false;
     bool first = true;
     out += '{';
+    if (version == ApiVersion::V1 && is_dag_entity(role.entity_type))
+      append_field(out, "deploymentId", role.deployment_id, first);
     append_field(out, "entityId", role.entity_id, first);
     append_field(out, "entityType", to_string(role.entity_type), first);
     append_field(out, "role", role.role, first);
@@ -207,7 +242,7 @@ void append_token(std::string& out, const ApiToken& t, bool include_secret) {
   if (t.expiry_period_in_days)
     append_field(out, "expiryPeriodInDays", *t.expiry_period_in_days, first);
   append_key(out, "roles", first);
-  append_roles(out, t.roles);
+  append_roles(out, t.roles, ApiVersion::V1Beta1);
   if (include_secret && !t.token.empty()) append_field(out, "token", t.token.reveal(), first);
   out += '}';
 }
@@ -220,10 +255,10 @@ std::string encode_token(const ApiToken& token, bool include_secret) {
   return out;
 }
 
-Result<ApiToken> decode_token(const std::string& body) {
+Result<ApiToken> decode_token(const std::string& body, ApiVersion version) {
   auto obj = parse_object(body);
   if (!obj.ok()) return obj.error();
-  return read_token(*obj.value(), "");
+  return read_token(*obj.value(), "", version);
 }
 
 std::string encode_token_page(const TokenPage& page) {
@@ -244,7 +279,7 @@ std::string encode_token_page(const TokenPage& page) {
   return out;
 }
 
-Result<TokenPage> decode_token_page(const std::string& body) {
+Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version) {
   auto obj = parse_object(body);
   if (!obj.ok()) return obj.error();
   Reader r{*obj.value(), "", std::nullopt};
@@ -258,20 +293,25 @@ Result<TokenPage> decode_token_page(const std::string& body) {
   for (size_t i = 0; i < tokens->size(); ++i) {
     std::string context = "tokens[" + std::to_string(i) + "]";
     if (!tokens->isObject(static_cast<unsigned>(i))) return invalid(context + " must be an object");
-    auto token = read_token(*tokens->getObject(static_cast<unsigned>(i)), context);
+    auto token = read_token(*tokens->getObject(static_cast<unsigned>(i)), context, version);
     if (!token.ok()) return token.error();
     page.tokens.push_back(std::move(token.value()));
   }
   return page;
 }
 
-std::string encode_create_request(const CreateTokenRequest& request) {
+std::string encode_create_request(const CreateTokenRequest& request, ApiVersion version) {
   std::string out;
   bool first = true;
   out += '{';
   append_field(out, "name", request.name, first);
   append_field(out, "description", request.description, first);
-  append_field(out, "type", to_string(request.type), first);
+  if (version == ApiVersion::V1) {
+    append_field(out, "scope", to_string(request.type), first);
+    append_field(out, "kind", to_string(request.kind), first);
+  } else {
+    append_field(out, "type", to_string(request.type), first);
+  }
   append_field(out, "role", request.role, first);
   if (!request.entity_id.empty()) append_field(out, "entityId", request.entity_id, first);
   if (request.expiry_period_in_days)
@@ -287,7 +327,7 @@ Result<CreateTokenRequest> decode_create_request(const std::string& body) {
   CreateTokenRequest request;
   if (auto v = r.str("name", true)) request.name = *v;
   if (auto v = r.str("description", false)) request.description = *v;
-  if (auto v = r.entity_type("type", true)) request.type = *v;
+  if (auto v = r.token_type("type", true)) request.type = *v;
   if (auto v = r.str("role", true)) request.role = *v;
   if (auto v = r.str("entityId", false)) request.entity_id = *v;
   if (auto v = r.integer("tokenExpiryPeriodInDays", false)) {
@@ -321,9 +361,9 @@ Result<UpdateTokenRequest> decode_update_request(const std::string& body) {
   return request;
 }
 
-std::string encode_roles_request(const RoleSet& roles) {
+std::string encode_roles_request(const RoleSet& roles, ApiVersion version) {
   std::string out = "{\"roles\":";
-  append_roles(out, roles);
+  append_roles(out, roles, version);
   out += '}';
   return out;
 }
@@ -334,7 +374,7 @@ Result<RoleSet> decode_roles_request(const std::string& body) {
   Reader r{*obj.value(), "", std::nullopt};
   Array::Ptr roles = r.array("roles", true);
   if (r.error) return *r.error;
-  return read_roles(*roles, "roles");
+  return read_roles(*roles, "roles", ApiVersion::V1Beta1);
 }
 
 std::string encode_subject_roles(const RoleSet& roles) {
@@ -391,7 +431,37 @@ std::optional<ErrorBody> decode_error(const std::string& body) {
   if (auto v = r.str("requestId", false)) error.request_id = *v;
   if (auto v = r.bounded("statusCode", false, std::numeric_limits<int>::min()))
     error.status_code = *v;
+  if (Array::Ptr fields = r.array("fieldErrors", false)) {
+    std::vector<FieldError> read;
+    for (size_t i = 0; i < fields->size(); ++i) {
+      if (!fields->isObject(static_cast<unsigned>(i))) return error;
+      Reader f{*fields->getObject(static_cast<unsigned>(i)), "", std::nullopt};
+      FieldError field;
+      if (auto v = f.str("code", true)) field.code = *v;
+      if (auto v = f.str("field", true)) field.field = *v;
+      if (auto v = f.str("message", true)) field.message = *v;
+      if (f.error) return error;
+      read.push_back(std::move(field));
+    }
+    error.field_errors = std::move(read);
+  }
   return error;
+}
+
+std::string describe(const ErrorBody& error) {
+  std::string out = error.message;
+  if (error.field_errors.empty()) return out;
+  out += " (";
+  for (size_t i = 0; i < error.field_errors.size(); ++i) {
+    const FieldError& f = error.field_errors[i];
+    if (i) out += "; ";
+    out += f.field.empty() ? std::string("request") : f.field;
+    out += ": ";
+    const bool adds = !f.message.empty() && error.message.find(f.message) == std::string::npos;
+    out += adds ? f.message : f.code;
+  }
+  out += ')';
+  return out;
 }
 
 Result<IdPage> decode_id_page(const std::string& body, const std::string& collection) {

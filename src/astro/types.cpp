@@ -14,6 +14,16 @@ TokenAttrs ApiToken::attrs() const {
   return a;
 }
 
+std::string_view to_string(ApiVersion version) {
+  return version == ApiVersion::V1 ? "v1" : "v1beta1";
+}
+
+std::optional<ApiVersion> parse_api_version(std::string_view text) {
+  if (text == "v1") return ApiVersion::V1;
+  if (text == "v1beta1") return ApiVersion::V1Beta1;
+  return std::nullopt;
+}
+
 std::string_view to_string(Operation op) {
   switch (op) {
     case Operation::ListApiTokens:

@@ -66,6 +66,16 @@ struct UpdateTokenRequest {
   std::string description;
 };
 
+// Which Astro API the client speaks. V1 (GA): every operation under
+// {api_url}/v1/organizations/{org}. V1Beta1 (deprecated; support ends in
+// January 2027): tokens under {api_url}/iam/v1beta1, lookups under
+// {api_url}/platform/v1beta1, without kind, lastRotatedAt or DAG roles.
+enum class ApiVersion { V1, V1Beta1 };
+// "v1", "v1beta1".
+std::string_view to_string(ApiVersion version);
+// Exact match of "v1" or "v1beta1"; nullopt otherwise.
+std::optional<ApiVersion> parse_api_version(std::string_view text);
+
 // The operations astro-tokend uses, named after their operationId.
 enum class Operation {
   ListApiTokens,

@@ -10,6 +10,7 @@
 #include "cli/output.h"
 #include "runtime/runtime.h"
 #include "spec/loader.h"
+#include "util/log.h"
 
 namespace tokend::cli {
 
@@ -64,9 +65,18 @@ void add_validate_command(CLI::App& app, const GlobalOptions& global, int* exit_
       *exit_code = 1;
       return;
     }
-    if (*remote && check_remote(global, *loaded.value) != 0) {
-      *exit_code = 1;
-      return;
+    if (*remote) {
+      // The runtime built for the lookups warns about a deprecated api_version.
+      if (check_remote(global, *loaded.value) != 0) {
+        *exit_code = 1;
+        return;
+      }
+    } else {
+      const spec::Config& config = loaded.value->config;
+      LogFormat format = parse_log_format(config.log_format).value_or(LogFormat::Text);
+      Logger logger(std::cerr, parse_log_level(config.log_level).value_or(LogLevel::Info),
+                    format == LogFormat::Text ? LogFormat::Human : format);
+      runtime::warn_if_deprecated_api(config, logger);
     }
     std::cout << count_of(loaded.value->tokens.size(), "token valid.", "tokens valid.") << "\n";
     *exit_code = 0;

@@ -93,6 +93,19 @@ bool state_exists(const spec::Config& config) {
   return !uses_state_file(config) || std::filesystem::exists(config.state_path, ec);
 }
 
+astro::ApiVersion api_version(const spec::Config& config) {
+  return config.api_version == spec::ApiVersion::V1Beta1 ? astro::ApiVersion::V1Beta1
+                                                         : astro::ApiVersion::V1;
+}
+
+void warn_if_deprecated_api(const spec::Config& config, Logger& logger) {
+  if (config.api_version != spec::ApiVersion::V1Beta1) return;
+  logger.log(LogLevel::Warn, "astro api v1beta1 is deprecated",
+             {{"api_version", "v1beta1"}, {"support_ends", "2027-01"}},
+             "Warning: [astro] api_version = \"v1beta1\" speaks the deprecated Astro API, and "
+             "v1beta1 support ends in January 2027; set api_version = \"v1\" (the default)");
+}
+
 Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config& config,
                                                              const std::string& command) {
   if (uses_state_file(config)) {
@@ -145,11 +158,13 @@ Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
   }
 
   if (options.need_client) {
+    warn_if_deprecated_api(config, *runtime->logger_);
     auto token = astro::load_bearer_token({config.token_file, config.token_env});
     if (!token.ok()) return token.error();
     astro::HttpClientOptions client_options;
     client_options.api_url = config.api_url;
     client_options.organization_id = config.organization_id;
+    client_options.api_version = api_version(config);
     client_options.bearer_token = std::move(token.value());
     client_options.request_timeout = config.timeout;
     client_options.max_response_bytes = static_cast<size_t>(config.max_response_bytes);

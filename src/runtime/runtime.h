@@ -114,6 +114,14 @@ bool state_exists(const spec::Config& config);
 Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config& config,
                                                              const std::string& command);
 
+// The API version [astro] api_version names.
+astro::ApiVersion api_version(const spec::Config& config);
+
+// With api_version = "v1beta1": logs the one warning (level warn, message
+// "astro api v1beta1 is deprecated", fields api_version and support_ends)
+// that v1beta1 support ends in January 2027. Nothing with "v1".
+void warn_if_deprecated_api(const spec::Config& config, Logger& logger);
+
 // Builds the runtime: logger on `log_stream` with the config's level and
 // format (Human for "text" when options.human_log; syslog priorities and no
 // times when `log_stream` is std::cerr and stderr is the journal); the writer lock when asked
@@ -122,8 +130,9 @@ Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config&
 // than the config's and the runtime takes the lock or has a client, and bound to the config's
 // organization when it records none yet and the runtime takes the lock or is asked to
 // (bind_organization; a state that already held something says so in a log line); the client
-// with the bearer token from $CREDENTIALS_DIRECTORY, token_file or token_env. Errors never contain
-// the token.
+// with the bearer token from $CREDENTIALS_DIRECTORY, token_file or token_env, speaking the
+// config's api_version (and logging warn_if_deprecated_api() when it builds one). Errors never
+// contain the token.
 Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
                                               const RuntimeOptions& options,
                                               std::ostream& log_stream);

@@ -166,6 +166,16 @@ class ConfigParser {
         config_.api_url = *url;
       }
     }
+    if (auto version = t.string("api_version")) {
+      if (*version == "v1")
+        config_.api_version = ApiVersion::V1;
+      else if (*version == "v1beta1")
+        config_.api_version = ApiVersion::V1Beta1;
+      else
+        t.error_at_value("api_version", "api_version must be \"v1\" or \"v1beta1\", got " +
+                                            in_quotes(*version) +
+                                            did_you_mean(*version, {"v1", "v1beta1"}));
+    }
     if (auto file = path_value(t, "token_file", true)) config_.token_file = *file;
     if (auto env = t.string("token_env")) config_.token_env = *env;
     if (auto timeout = t.duration("timeout")) {

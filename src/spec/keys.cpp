@@ -18,8 +18,8 @@ const std::vector<KeyTable>& config_key_tables() {
   static const std::vector<KeyTable> tables = {
       {"", {"astro", "specs", "state", "ha", "reconcile", "secrets", "server", "log"}},
       {"astro",
-       {"organization_id", "api_url", "token_file", "token_env", "timeout", "max_response_bytes",
-        "ca_file", "rate_limits"}},
+       {"organization_id", "api_url", "api_version", "token_file", "token_env", "timeout",
+        "max_response_bytes", "ca_file", "rate_limits"}},
       {"astro.rate_limits", {"get", "post", "delete"}},
       {"specs", {"paths"}},
       {"state", {"backend", "path", "dsn"}},

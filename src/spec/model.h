@@ -77,6 +77,9 @@ struct RateLimits {
 };
 
 enum class ReconcileMode { Apply, Plan };
+// [astro] api_version: "v1" (the default) or "v1beta1" (deprecated; support
+// ends in January 2027).
+enum class ApiVersion { V1, V1Beta1 };
 enum class StateBackend { Sqlite, Postgres };
 
 struct Config {
@@ -85,6 +88,7 @@ struct Config {
   // [astro]
   std::string organization_id;
   std::string api_url = "https://api.astronomer.io";
+  ApiVersion api_version = ApiVersion::V1;
   std::string token_file;  // absolute when set
   std::string token_env = "ASTRO_API_TOKEN";
   std::chrono::milliseconds timeout{30000};

@@ -13,6 +13,7 @@
 #include "astro/http_client.h"
 #include "astro/json.h"
 #include "astro/local_server.h"
+#include "sim/v1_json.h"
 #include "version.h"
 
 using namespace tokend;
@@ -25,8 +26,12 @@ namespace {
 
 constexpr const char* kOrg = "clx42kkcm01fo01o06agtmshg";
 constexpr const char* kBearer = "bearer-secret-4f9a1c";
-const std::string kTokens = std::string("/iam/v1beta1/organizations/") + kOrg + "/tokens";
-const std::string kPlatform = std::string("/platform/v1beta1/organizations/") + kOrg;
+// v1, the default: tokens and lookups under one base. The scripted answers are
+// encoded by the simulator's v1 encoders (sim/v1_json.h), the server side.
+const std::string kTokens = std::string("/v1/organizations/") + kOrg + "/tokens";
+const std::string kPlatform = std::string("/v1/organizations/") + kOrg;
+const std::string kBetaTokens = std::string("/iam/v1beta1/organizations/") + kOrg + "/tokens";
+const std::string kBetaPlatform = std::string("/platform/v1beta1/organizations/") + kOrg;
 
 HttpClientOptions fast_options(const std::string& url) {
   HttpClientOptions options;
@@ -68,11 +73,11 @@ std::string token_id(int n) {
 std::string token_body(const std::string& id, const std::string& value = "") {
   ApiToken t = sample_token(id);
   t.token = SecretValue(value);
-  return json::encode_token(t, !value.empty());
+  return sim::v1::encode_token(t, !value.empty());
 }
 
 std::string error_body(const std::string& message, const std::string& request_id, int status) {
-  return json::encode_error({message, request_id, status});
+  return sim::v1::encode_error({message, request_id, status, {}});
 }
 
 Reply answer(int status, std::string body = "{}", std::map<std::string, std::string> headers = {}) {
@@ -110,9 +115,9 @@ TEST_CASE("every operation sends the contract's method - path - headers and body
   LocalServer server([](const RecordedRequest& r) {
     if (r.method == "DELETE") return answer(204);
     if (r.path() == kTokens && r.method == "GET")
-      return answer(200, json::encode_token_page({{sample_token(token_id(1))}, 1, 0, 1000}));
+      return answer(200, sim::v1::encode_token_page({{sample_token(token_id(1))}, 1, 0, 1000}));
     if (r.path() == kTokens + "/" + token_id(1) + "/roles")
-      return answer(200, json::encode_subject_roles({}));
+      return answer(200, sim::v1::encode_subject_roles({}));
     if (r.path().find("/rotate") != std::string::npos || r.path() == kTokens)
       return answer(200, token_body(token_id(1), "value-1"));
     if (r.path() == kPlatform + "/workspaces")
@@ -146,9 +151,14 @@ TEST_CASE("every operation sends the contract's method - path - headers and body
   const std::vector<Expected> expected = {
       {"GET", kTokens + "?offset=0&limit=1000&sorts=createdAt:asc", ""},
       {"GET", kTokens + "/" + id, ""},
-      {"POST", kTokens, json::encode_create_request(create)},
-      {"POST", kTokens + "/" + id, json::encode_update_request(update)},
-      {"POST", kTokens + "/" + id + "/roles", json::encode_roles_request(roles)},
+      {"POST", kTokens,
+       R"({"name":"ci","description":"desc","scope":"WORKSPACE","kind":"STANDARD",)"
+       R"("role":"WORKSPACE_OWNER","entityId":"clx42sxw501gl01o0gjenthnh",)"
+       R"("tokenExpiryPeriodInDays":30})"},
+      {"POST", kTokens + "/" + id, R"({"name":"ci2","description":"desc2"})"},
+      {"POST", kTokens + "/" + id + "/roles",
+       R"({"roles":[{"entityId":"clx42sxw501gl01o0gjenthnh","entityType":"WORKSPACE",)"
+       R"("role":"WORKSPACE_OWNER"}]})"},
       {"POST", kTokens + "/" + id + "/rotate", ""},
       {"DELETE", kTokens + "/" + id, ""},
       {"GET", kPlatform + "/workspaces?offset=0&limit=1000&workspaceIds=w1&workspaceIds=w2", ""},
@@ -166,6 +176,152 @@ TEST_CASE("every operation sends the contract's method - path - headers and body
     CHECK(requests[i].header("Accept") == "application/json");
     if (!expected[i].body.empty()) CHECK(requests[i].header("Content-Type") == "application/json");
   }
+}
+
+TEST_CASE("with api_version v1beta1 every operation uses the IAM and Platform paths and shapes",
+          "[astro]") {
+  LocalServer server([](const RecordedRequest& r) {
+    if (r.method == "DELETE") return answer(204);
+    if (r.path() == kBetaTokens && r.method == "GET")
+      return answer(200, json::encode_token_page({{sample_token(token_id(1))}, 1, 0, 1000}));
+    if (r.path() == kBetaTokens + "/" + token_id(1) + "/roles")
+      return answer(200, json::encode_subject_roles({}));
+    ApiToken t = sample_token(token_id(1));
+    if (r.path().find("/rotate") != std::string::npos || r.path() == kBetaTokens)
+      t.token = SecretValue("value-1");
+    if (r.path() == kBetaPlatform + "/workspaces")
+      return answer(200, R"({"workspaces":[{"id":"w1"}],"totalCount":1,"offset":0,"limit":1000})");
+    if (r.path() == kBetaPlatform + "/deployments")
+      return answer(200, R"({"deployments":[{"id":"d1"}],"totalCount":1,"offset":0,"limit":1000})");
+    return answer(200, json::encode_token(t, !t.token.empty()));
+  });
+  HttpClientOptions options = fast_options(server.url());
+  options.api_version = ApiVersion::V1Beta1;
+  auto client = make_client(options);
+
+  CreateTokenRequest create{
+      "ci", "desc", EntityType::Workspace, "WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", 30};
+  RoleSet roles{{"WORKSPACE_OWNER", "clx42sxw501gl01o0gjenthnh", EntityType::Workspace}};
+  auto listed = client->list_tokens();
+  REQUIRE(listed.ok());
+  CHECK(listed->tokens.at(0).type == EntityType::Workspace);
+  REQUIRE(client->get_token(token_id(1)).ok());
+  REQUIRE(client->create_token(create).ok());
+  REQUIRE(client->update_token(token_id(1), {"ci2", "desc2"}).ok());
+  REQUIRE(client->update_token_roles(token_id(1), roles).ok());
+  REQUIRE(client->rotate_token(token_id(1)).ok());
+  REQUIRE(client->delete_token(token_id(1)).ok());
+  REQUIRE(client->existing_workspaces({"w1", "w2"}).ok());
+  REQUIRE(client->existing_deployments({"d1"}).ok());
+
+  const std::string id = token_id(1);
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"GET", kBetaTokens + "?offset=0&limit=1000&sorts=createdAt:asc"},
+      {"GET", kBetaTokens + "/" + id},
+      {"POST", kBetaTokens},
+      {"POST", kBetaTokens + "/" + id},
+      {"POST", kBetaTokens + "/" + id + "/roles"},
+      {"POST", kBetaTokens + "/" + id + "/rotate"},
+      {"DELETE", kBetaTokens + "/" + id},
+      {"GET", kBetaPlatform + "/workspaces?offset=0&limit=1000&workspaceIds=w1&workspaceIds=w2"},
+      {"GET", kBetaPlatform + "/deployments?offset=0&limit=1000&deploymentIds=d1"},
+  };
+  auto requests = server.requests();
+  REQUIRE(requests.size() == expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    INFO("request " << i << ": " << requests[i].method << " " << requests[i].uri);
+    CHECK(requests[i].method == expected[i].first);
+    CHECK(requests[i].uri == expected[i].second);
+  }
+  CHECK(requests[2].body ==
+        R"({"name":"ci","description":"desc","type":"WORKSPACE","role":"WORKSPACE_OWNER",)"
+        R"("entityId":"clx42sxw501gl01o0gjenthnh","tokenExpiryPeriodInDays":30})");
+  CHECK(requests[4].body ==
+        R"({"roles":[{"entityId":"clx42sxw501gl01o0gjenthnh","entityType":"WORKSPACE",)"
+        R"("role":"WORKSPACE_OWNER"}]})");
+}
+
+TEST_CASE("v1 sends kind and DAG roles and reads them back", "[astro]") {
+  const std::string dep = "clyn6kxud003x01mtxmccegnh";
+  ApiToken held = sample_token(token_id(3));
+  held.type = EntityType::Deployment;
+  held.kind = TokenKind::DirectAccess;
+  held.last_rotated_at = *parse_rfc3339("2026-03-04T05:06:07Z");
+  held.roles = normalize_roles({{"DEPLOYMENT_ADMIN", dep, EntityType::Deployment},
+                                {"DAG_VIEWER", "etl_daily", EntityType::Dag, dep},
+                                {"DAG_AUTHOR", "finance", EntityType::DagTag, dep}});
+  LocalServer server([&](const RecordedRequest& r) {
+    if (r.path().ends_with("/roles")) return answer(200, sim::v1::encode_subject_roles(held.roles));
+    ApiToken shown = held;
+    if (r.method == "POST") shown.token = SecretValue("value-3");
+    return answer(200, sim::v1::encode_token(shown, r.method == "POST"));
+  });
+  auto client = make_client(fast_options(server.url()));
+  auto created = client->create_token({"dac", "", EntityType::Deployment, "DEPLOYMENT_ADMIN", dep,
+                                       std::nullopt, TokenKind::DirectAccess});
+  REQUIRE(created.ok());
+  CHECK(created->kind == TokenKind::DirectAccess);
+  CHECK(created->last_rotated_at == held.last_rotated_at);
+  CHECK(created->roles == held.roles);
+  REQUIRE(client->update_token_roles(created->id, held.roles).ok());
+  auto requests = server.requests();
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].body.find(R"("kind":"DIRECT_ACCESS")") != std::string::npos);
+  // In the normalized order of the set.
+  CHECK(requests[1].body ==
+        R"({"roles":[{"deploymentId":"clyn6kxud003x01mtxmccegnh","entityId":"finance",)"
+        R"("entityType":"DAG_TAG","role":"DAG_AUTHOR"},)"
+        R"({"deploymentId":"clyn6kxud003x01mtxmccegnh","entityId":"etl_daily",)"
+        R"("entityType":"DAG","role":"DAG_VIEWER"},)"
+        R"({"entityId":"clyn6kxud003x01mtxmccegnh","entityType":"DEPLOYMENT",)"
+        R"("role":"DEPLOYMENT_ADMIN"}]})");
+}
+
+TEST_CASE("a v1 error answer shows its fieldErrors in the Error message", "[astro]") {
+  LocalServer server([](const RecordedRequest&) {
+    return answer(400, sim::v1::encode_error({"invalid roles",
+                                              "req-77",
+                                              400,
+                                              {{"required", "roles[1].deploymentId",
+                                                "deploymentId is required for DAG roles"}}}));
+  });
+  auto client = make_client(fast_options(server.url()));
+  Status done =
+      client->update_token_roles(token_id(1), {{"DAG_VIEWER", "etl", EntityType::Dag, "cdep"}});
+  REQUIRE_FALSE(done.ok());
+  CHECK(done.error().kind == ErrorKind::Invalid);
+  CHECK(done.error().request_id == "req-77");
+  CHECK(done.error().message ==
+        "UpdateApiTokenRoles: invalid roles (roles[1].deploymentId: deploymentId is required for "
+        "DAG roles)");
+}
+
+TEST_CASE("what the configured API version cannot express is refused locally", "[astro]") {
+  LocalServer server([](const RecordedRequest&) { return answer(200, token_body(token_id(1))); });
+  const RoleSet dag_roles{{"DEPLOYMENT_ADMIN", "cdep", EntityType::Deployment},
+                          {"DAG_VIEWER", "etl", EntityType::Dag, "cdep"}};
+  HttpClientOptions beta_options = fast_options(server.url());
+  beta_options.api_version = ApiVersion::V1Beta1;
+  auto beta = make_client(beta_options);
+  auto direct = beta->create_token({"d", "", EntityType::Organization, "ORGANIZATION_MEMBER", "",
+                                    std::nullopt, TokenKind::DirectAccess});
+  REQUIRE_FALSE(direct.ok());
+  CHECK(direct.error().kind == ErrorKind::Invalid);
+  CHECK(direct.error().message.find("DIRECT_ACCESS") != std::string::npos);
+  Status dag = beta->update_token_roles(token_id(1), dag_roles);
+  REQUIRE_FALSE(dag.ok());
+  CHECK(dag.error().kind == ErrorKind::Invalid);
+  CHECK(dag.error().message.find("v1beta1") != std::string::npos);
+
+  auto v1 = make_client(fast_options(server.url()));
+  Status no_deployment =
+      v1->update_token_roles(token_id(1), {{"DAG_AUTHOR", "finance", EntityType::DagTag}});
+  REQUIRE_FALSE(no_deployment.ok());
+  CHECK(no_deployment.error().message ==
+        "UpdateApiTokenRoles: the DAG_TAG role DAG_AUTHOR on finance names no deployment_id");
+  CHECK(server.request_count() == 0);
+  REQUIRE(v1->update_token_roles(token_id(1), dag_roles).ok());
+  CHECK(server.request_count() == 1);
 }
 
 TEST_CASE("create and rotate return the new value - list and get never ask for one", "[astro]") {
@@ -345,7 +501,7 @@ TEST_CASE("list_tokens follows every page with limit 1000 and stops at totalCoun
     page.limit = limit;
     for (int i = offset; i < std::min(kTotal, offset + limit); ++i)
       page.tokens.push_back(sample_token(token_id(i)));
-    return answer(200, json::encode_token_page(page));
+    return answer(200, sim::v1::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();
@@ -379,7 +535,7 @@ TEST_CASE("list_tokens follows smaller pages than asked for and never reports a 
     const int first = offset == 0 ? 0 : offset - 1;
     for (int i = first; i < std::min(kTotal, offset + 20); ++i)
       page.tokens.push_back(sample_token(token_id(i)));
-    return answer(200, json::encode_token_page(page));
+    return answer(200, sim::v1::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();
@@ -407,7 +563,7 @@ TEST_CASE("list_tokens calls a listing inconsistent when its pages add up to few
     const int shift = offset == 0 ? 0 : 3;
     for (int i = offset + shift; i < std::min(kTotal, offset + shift + 1000); ++i)
       page.tokens.push_back(sample_token(token_id(i)));
-    return answer(200, json::encode_token_page(page));
+    return answer(200, sim::v1::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();
@@ -428,7 +584,7 @@ TEST_CASE("list_tokens calls a listing inconsistent when totalCount grows betwee
     page.total_count = offset == 0 ? 1200 : 1201;
     for (int i = offset; i < std::min(page.total_count, offset + 1000); ++i)
       page.tokens.push_back(sample_token(token_id(i)));
-    return answer(200, json::encode_token_page(page));
+    return answer(200, sim::v1::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();
@@ -446,7 +602,7 @@ TEST_CASE("list_tokens gives up on an empty page short of totalCount", "[astro]"
     page.limit = 1000;
     if (page.offset == 0)
       for (int i = 0; i < 1000; ++i) page.tokens.push_back(sample_token(token_id(i)));
-    return answer(200, json::encode_token_page(page));
+    return answer(200, sim::v1::encode_token_page(page));
   });
   auto client = make_client(fast_options(server.url()));
   auto tokens = client->list_tokens();

@@ -34,6 +34,8 @@ struct ApplyWorkspaceOptions {
   std::string client_rate_limits = "get = 1000\npost = 1000\ndelete = 1000\n";
   int parallelism = 4;
   int max_deletes_per_run = 5;
+  // [astro] api_version; "" leaves the key out (the default, v1).
+  std::string api_version;
 };
 
 class ApplyWorkspace {
@@ -57,15 +59,25 @@ class ApplyWorkspace {
 
   // `extra` goes at the end (new tables); `secrets` into [secrets], after dir.
   void write_config(const std::string& extra = "", const std::string& secrets = "") const {
-    write_file(config_path(),
-               "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" +
-                   sim_->base_url() + "\"\ntoken_env = \"" + kApplyBearerEnv +
-                   "\"\ntimeout = \"10s\"\n[astro.rate_limits]\n" + options_.client_rate_limits +
-                   "[specs]\npaths = [\"" + spec_dir() + "\"]\n[state]\npath = \"" + state_path() +
-                   "\"\n[reconcile]\nparallelism = " + std::to_string(options_.parallelism) +
-                   "\nmax_deletes_per_run = " + std::to_string(options_.max_deletes_per_run) +
-                   "\n[secrets]\ndir = \"" + secrets_dir() + "\"\n" + secrets +
-                   "[log]\nlevel = \"warn\"\n" + extra);
+    write_file(
+        config_path(),
+        "[astro]\norganization_id = \"" + sim_->org_id() + "\"\napi_url = \"" + sim_->base_url() +
+            "\"\n" +
+            (options_.api_version.empty() ? std::string()
+                                          : "api_version = \"" + options_.api_version + "\"\n") +
+            "token_env = \"" + kApplyBearerEnv + "\"\ntimeout = \"10s\"\n[astro.rate_limits]\n" +
+            options_.client_rate_limits + "[specs]\npaths = [\"" + spec_dir() +
+            "\"]\n[state]\npath = \"" + state_path() +
+            "\"\n[reconcile]\nparallelism = " + std::to_string(options_.parallelism) +
+            "\nmax_deletes_per_run = " + std::to_string(options_.max_deletes_per_run) +
+            "\n[secrets]\ndir = \"" + secrets_dir() + "\"\n" + secrets +
+            "[log]\nlevel = \"warn\"\n" + extra);
+  }
+
+  // Rewrites the config with [astro] api_version = `version` ("" = absent).
+  void set_api_version(const std::string& version) {
+    options_.api_version = version;
+    write_config();
   }
 
   // The example specs of the repository (config/tokens.d), copied.

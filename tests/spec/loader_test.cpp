@@ -51,6 +51,7 @@ TEST_CASE("a config with only organization_id takes every default", "[spec]") {
   CHECK(c.path == kValid + "/config_defaults.toml");
   CHECK(c.organization_id == kOrganizationId);
   CHECK(c.api_url == "https://api.astronomer.io");
+  CHECK(c.api_version == ApiVersion::V1);
   CHECK(c.token_file.empty());
   CHECK(c.token_env == "ASTRO_API_TOKEN");
   CHECK(c.timeout == milliseconds(30000));
@@ -153,6 +154,35 @@ TEST_CASE("a postgres state takes a dsn - only one without a password", "[spec]"
       REQUIRE(loaded.ok());
       CHECK(loaded.value->state_backend == StateBackend::Postgres);
       CHECK(loaded.value->state_dsn == c.dsn);
+    }
+  }
+}
+
+TEST_CASE("api_version is v1 or v1beta1 and nothing else", "[spec]") {
+  struct Case {
+    std::string value;
+    std::optional<ApiVersion> version;  // nullopt: an error at the value
+  };
+  for (const Case& c : std::vector<Case>{{"\"v1\"", ApiVersion::V1},
+                                         {"\"v1beta1\"", ApiVersion::V1Beta1},
+                                         {"\"V1\"", std::nullopt},
+                                         {"\"\"", std::nullopt},
+                                         {"1", std::nullopt}}) {
+    testing::TempDir dir;
+    fs::create_directory(dir.file("specs"));
+    testing::write_file(dir.file("config.toml"), "[astro]\norganization_id = \"" + kOrganizationId +
+                                                     "\"\napi_version = " + c.value +
+                                                     "\n[specs]\npaths = [\"specs\"]\n");
+    Loaded<Config> loaded = load_config(dir.file("config.toml"));
+    INFO(c.value << "\n" << messages(loaded.diagnostics));
+    if (c.version) {
+      REQUIRE(loaded.ok());
+      CHECK(loaded.value->api_version == *c.version);
+    } else {
+      REQUIRE(loaded.diagnostics.size() == 1);
+      CHECK(loaded.diagnostics[0].pos.line == 3);
+      CHECK(loaded.diagnostics[0].pos.column == 15);
+      CHECK(loaded.diagnostics[0].message.find("api_version must be") != std::string::npos);
     }
   }
 }

@@ -110,11 +110,15 @@ struct UpstreamAnswer {
 }  // namespace
 
 ProxyMatch token_listing(const std::string& org_id, int nth) {
-  return ProxyMatch{"GET", "/iam/v1beta1/organizations/" + org_id + "/tokens", true, nth};
+  ProxyMatch match{"GET", "/v1/organizations/" + org_id + "/tokens", true, nth};
+  match.also_path = "/iam/v1beta1/organizations/" + org_id + "/tokens";
+  return match;
 }
 
 ProxyMatch token_create(const std::string& org_id, int nth) {
-  return ProxyMatch{"POST", "/iam/v1beta1/organizations/" + org_id + "/tokens", true, nth};
+  ProxyMatch match{"POST", "/v1/organizations/" + org_id + "/tokens", true, nth};
+  match.also_path = "/iam/v1beta1/organizations/" + org_id + "/tokens";
+  return match;
 }
 
 ProxyMatch any_request(const std::string& prefix, int nth) {
@@ -200,7 +204,10 @@ struct FaultProxy::State {
     for (ActiveRule& active : rules) {
       const ProxyMatch& m = active.rule.match;
       if (!m.method.empty() && m.method != in.method) continue;
-      if (m.exact ? path != m.path_prefix : path.rfind(m.path_prefix, 0) != 0) continue;
+      auto matches = [&](const std::string& wanted) {
+        return m.exact ? path == wanted : path.rfind(wanted, 0) == 0;
+      };
+      if (!matches(m.path_prefix) && (m.also_path.empty() || !matches(m.also_path))) continue;
       ++active.selected;
       if (m.nth != 0 && active.selected != m.nth) continue;
       if (m.every > 0 && active.selected % m.every != 0) continue;

@@ -42,11 +42,14 @@ struct ProxyMatch {
   bool exact = false;       // the path must equal path_prefix
   int nth = 0;              // 0: every selected request; N >= 1: only the Nth (1-based)
   int every = 0;            // N >= 1: only every Nth selected request (the Nth, 2Nth, …)
+  std::string also_path{};  // compared like path_prefix as well, "" = none (the other API version)
 };
 
-// ListApiTokens: GET {/iam/v1beta1/organizations/ORG/tokens} (not GetApiToken).
+// ListApiTokens: GET {/v1/organizations/ORG/tokens} or, for a client set to
+// v1beta1, {/iam/v1beta1/organizations/ORG/tokens} (not GetApiToken).
 ProxyMatch token_listing(const std::string& org_id, int nth = 0);
-// CreateApiToken: POST {/iam/v1beta1/organizations/ORG/tokens}.
+// CreateApiToken: POST {/v1/organizations/ORG/tokens} or
+// {/iam/v1beta1/organizations/ORG/tokens}.
 ProxyMatch token_create(const std::string& org_id, int nth = 0);
 // Every request whose path starts with `prefix` ("" = every request).
 ProxyMatch any_request(const std::string& prefix = "", int nth = 0);
