@@ -107,7 +107,8 @@ struct KnownEntities {
 KnownEntities entities_in_use(const plan::Observed& observed);
 
 // Checks that every workspace and deployment id the specs' roles use exists
-// in the organization: ids in `known` count as existing; the others are
+// in the organization (the deployment of a DAG or DAG_TAG role is its
+// deployment_id): ids in `known` count as existing; the others are
 // looked up with at most one paginated lookup per kind for the whole spec set
 // (none for a kind with nothing to look up). Returns one diagnostic per
 // (token, missing id) at the token's position, e.g.

@@ -8,6 +8,20 @@
 
 namespace tokend::apply {
 
+namespace {
+
+// The deployment a role needs to exist: its entity for a DEPLOYMENT role, the
+// deployment holding the DAG for DAG and DAG_TAG roles; "" for the others.
+const std::string& deployment_of(const Role& role) {
+  static const std::string none;
+  if (role.entity_type == EntityType::Deployment) return role.entity_id;
+  if (role.entity_type == EntityType::Dag || role.entity_type == EntityType::DagTag)
+    return role.deployment_id;
+  return none;
+}
+
+}  // namespace
+
 Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
                                                      const spec::DesiredState& desired,
                                                      const KnownEntities& known) {
@@ -17,8 +31,9 @@ Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
     for (const Role& role : token.attrs.roles) {
       if (role.entity_type == EntityType::Workspace && !found.workspaces.count(role.entity_id))
         workspaces.insert(role.entity_id);
-      if (role.entity_type == EntityType::Deployment && !found.deployments.count(role.entity_id))
-        deployments.insert(role.entity_id);
+      const std::string& deployment = deployment_of(role);
+      if (!deployment.empty() && !found.deployments.count(deployment))
+        deployments.insert(deployment);
     }
   }
   if (!workspaces.empty()) {
@@ -33,17 +48,28 @@ Result<std::vector<spec::Diagnostic>> check_entities(astro::Client& client,
   }
   std::vector<spec::Diagnostic> diagnostics;
   for (const auto& token : desired.tokens) {
+    std::set<std::string> reported;  // a missing deployment once per token
     for (const Role& role : token.attrs.roles) {
-      bool missing =
-          (role.entity_type == EntityType::Workspace && !found.workspaces.count(role.entity_id)) ||
-          (role.entity_type == EntityType::Deployment && !found.deployments.count(role.entity_id));
-      if (!missing) continue;
-      std::string kind = role.entity_type == EntityType::Workspace ? "workspace" : "deployment";
-      diagnostics.push_back(spec::Diagnostic{
-          token.pos,
-          address_for_key(token.key) + ": " + kind + " \"" + role.entity_id +
-              "\" does not exist in organization " + desired.config.organization_id,
-          ""});
+      const std::string& deployment = deployment_of(role);
+      std::string message;
+      if (role.entity_type == EntityType::Workspace && !found.workspaces.count(role.entity_id)) {
+        message = "workspace \"" + role.entity_id + "\" does not exist";
+      } else if (!deployment.empty() && !found.deployments.count(deployment)) {
+        if (!reported.insert(deployment).second) continue;
+        message = "deployment \"" + deployment + "\"" +
+                  (role.entity_type == EntityType::Deployment
+                       ? std::string()
+                       : " (the deployment_id of its " + std::string(to_string(role.entity_type)) +
+                             " role on \"" + role.entity_id + "\")") +
+                  " does not exist";
+      } else {
+        continue;
+      }
+      diagnostics.push_back(spec::Diagnostic{token.pos,
+                                             address_for_key(token.key) + ": " + message +
+                                                 " in organization " +
+                                                 desired.config.organization_id,
+                                             ""});
     }
   }
   return diagnostics;
@@ -55,7 +81,8 @@ KnownEntities entities_in_use(const plan::Observed& observed) {
   for (const auto& [id, token] : observed.tokens) {
     for (const Role& role : token.roles) {
       if (role.entity_type == EntityType::Workspace) known.workspaces.insert(role.entity_id);
-      if (role.entity_type == EntityType::Deployment) known.deployments.insert(role.entity_id);
+      if (const std::string& deployment = deployment_of(role); !deployment.empty())
+        known.deployments.insert(deployment);
     }
   }
   return known;

@@ -40,8 +40,8 @@ const std::vector<KeyTable>& spec_key_tables() {
       {"api_token.<key>",
        {"name", "description", "type", "role", "roles", "expiry_period_in_days",
         "rotate_before_expiry_days", "rotate_every_days", "sink", "sink_mode", "sink_group",
-        "on_delivery", "import_id", "lifecycle"}},
-      {"api_token.<key>.roles", {"role", "entity_id", "entity_type"}},
+        "on_delivery", "import_id", "lifecycle", "kind"}},
+      {"api_token.<key>.roles", {"role", "entity_id", "entity_type", "deployment_id"}},
       {"api_token.<key>.lifecycle", {"prevent_destroy", "create_before_destroy", "ignore_changes"}},
   };
   return tables;

@@ -42,7 +42,7 @@ struct Diagnostic {
 struct Lifecycle {
   bool prevent_destroy = false;
   bool create_before_destroy = false;
-  // Attribute names (name, description, roles, role, type, expiry_period_in_days)
+  // Attribute names (name, description, roles, role, type, expiry_period_in_days, kind)
   // whose differences are ignored; "all" ignores every attribute.
   std::vector<std::string> ignore_changes;
 

@@ -15,7 +15,7 @@ struct BuiltinRole {
   EntityType type;
 };
 
-constexpr std::array<BuiltinRole, 11> kBuiltinRoles{{
+constexpr std::array<BuiltinRole, 13> kBuiltinRoles{{
     {"ORGANIZATION_OWNER", EntityType::Organization},
     {"ORGANIZATION_BILLING_ADMIN", EntityType::Organization},
     {"ORGANIZATION_MEMBER", EntityType::Organization},
@@ -27,12 +27,23 @@ constexpr std::array<BuiltinRole, 11> kBuiltinRoles{{
     {"WORKSPACE_MEMBER", EntityType::Workspace},
     {"WORKSPACE_ACCESSOR", EntityType::Workspace},
     {"DEPLOYMENT_ADMIN", EntityType::Deployment},
+    {"DAG_VIEWER", EntityType::Dag},
+    {"DAG_AUTHOR", EntityType::Dag},
 }};
 
-// "an ORGANIZATION" / "a WORKSPACE" / "a DEPLOYMENT".
+// "an ORGANIZATION" / "a WORKSPACE" / "a DEPLOYMENT" / "a DAG" / "a DAG_TAG".
 std::string with_article(EntityType type) {
   return std::string(type == EntityType::Organization ? "an " : "a ") +
          std::string(to_string(type));
+}
+
+bool is_dag_entity(EntityType type) {
+  return type == EntityType::Dag || type == EntityType::DagTag;
+}
+
+// The built-in roles of a DAG_TAG entry are the DAG roles.
+EntityType role_family(EntityType type) {
+  return type == EntityType::DagTag ? EntityType::Dag : type;
 }
 
 }  // namespace
@@ -46,7 +57,7 @@ std::optional<EntityType> builtin_role_entity_type(std::string_view role) {
 std::vector<std::string_view> builtin_roles(EntityType type) {
   std::vector<std::string_view> names;
   for (const BuiltinRole& builtin : kBuiltinRoles)
-    if (builtin.type == type) names.push_back(builtin.name);
+    if (builtin.type == role_family(type)) names.push_back(builtin.name);
   return names;
 }
 
@@ -68,7 +79,8 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type,
     bool duplicate = false;
     for (std::size_t j = 0; j < i && !duplicate; ++j) {
       const Role& earlier = entries[j];
-      if (earlier.entity_type != entry.entity_type || earlier.entity_id != entry.entity_id)
+      if (earlier.entity_type != entry.entity_type || earlier.entity_id != entry.entity_id ||
+          earlier.deployment_id != entry.deployment_id)
         continue;
       duplicate = true;
       if (earlier.role == entry.role) {
@@ -90,24 +102,43 @@ std::vector<RoleProblem> check_roles(std::optional<EntityType> type,
                   in_quotes(organization_id) + ", got " + in_quotes(entry.entity_id));
     }
 
+    if (is_dag_entity(entry.entity_type) && entry.deployment_id.empty()) {
+      problem(Where::Entry, i,
+              with_article(entry.entity_type) + " role needs deployment_id, the id of the " +
+                  "deployment holding the " +
+                  (entry.entity_type == EntityType::Dag ? "DAG" : "tagged DAGs"));
+    } else if (!is_dag_entity(entry.entity_type) && !entry.deployment_id.empty()) {
+      problem(Where::EntryDeploymentId, i,
+              "deployment_id is only for DAG and DAG_TAG roles, not on " +
+                  with_article(entry.entity_type) + " role" +
+                  (entry.entity_type == EntityType::Deployment
+                       ? std::string(" (a DEPLOYMENT role names its deployment in entity_id)")
+                       : std::string()));
+    }
+
     if (std::optional<EntityType> owner = builtin_role_entity_type(entry.role)) {
-      if (*owner != entry.entity_type) {
+      if (*owner != role_family(entry.entity_type)) {
         problem(Where::EntryRole, i,
                 "role " + in_quotes(entry.role) + " is " + with_article(*owner) +
                     " role and cannot be granted on entity_type " + entity_type);
       }
-    } else if (entry.entity_type != EntityType::Deployment) {
+    } else if (entry.entity_type != EntityType::Deployment && !is_dag_entity(entry.entity_type)) {
       problem(Where::EntryRole, i,
               "role " + in_quotes(entry.role) + " is not a built-in " + entity_type +
-                  " role (custom roles are allowed only on DEPLOYMENT entries)" +
+                  " role (custom roles are allowed only on DEPLOYMENT, DAG and DAG_TAG entries)" +
                   did_you_mean(entry.role, builtin_roles(entry.entity_type)));
     }
 
-    if (type == EntityType::Workspace && entry.entity_type == EntityType::Organization) {
-      problem(Where::Entry, i, "a WORKSPACE token cannot have an ORGANIZATION role");
-    } else if (type == EntityType::Deployment && entry.entity_type != EntityType::Deployment) {
+    if (type && is_dag_entity(entry.entity_type) && type != EntityType::Deployment) {
       problem(Where::Entry, i,
-              "a DEPLOYMENT token can only have DEPLOYMENT roles, got " +
+              with_article(*type) + " token cannot have " + with_article(entry.entity_type) +
+                  " role: DAG and DAG_TAG roles are only for DEPLOYMENT tokens");
+    } else if (type == EntityType::Workspace && entry.entity_type == EntityType::Organization) {
+      problem(Where::Entry, i, "a WORKSPACE token cannot have an ORGANIZATION role");
+    } else if (type == EntityType::Deployment && entry.entity_type != EntityType::Deployment &&
+               !is_dag_entity(entry.entity_type)) {
+      problem(Where::Entry, i,
+              "a DEPLOYMENT token can only have DEPLOYMENT, DAG and DAG_TAG roles, got " +
                   with_article(entry.entity_type) + " role");
     }
 

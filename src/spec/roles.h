@@ -14,7 +14,8 @@
 namespace tokend::spec {
 
 // The entity type a built-in role belongs to (ORGANIZATION_OWNER ->
-// Organization, …); nullopt for any other name, which is a custom Deployment role.
+// Organization, …, DAG_VIEWER -> Dag, which also serves DAG_TAG entries);
+// nullopt for any other name, which is a custom DEPLOYMENT or DAG role.
 std::optional<EntityType> builtin_role_entity_type(std::string_view role);
 
 // The built-in role names of `type`, in documentation order.
@@ -22,10 +23,11 @@ std::vector<std::string_view> builtin_roles(EntityType type);
 
 struct RoleProblem {
   enum class Where {
-    PrimaryRole,    // the token's `role` attribute
-    Entry,          // roles[entry] as a whole
-    EntryRole,      // roles[entry].role
-    EntryEntityId,  // roles[entry].entity_id
+    PrimaryRole,        // the token's `role` attribute
+    Entry,              // roles[entry] as a whole
+    EntryRole,          // roles[entry].role
+    EntryEntityId,      // roles[entry].entity_id
+    EntryDeploymentId,  // roles[entry].deployment_id
   };
   Where where = Where::Entry;
   std::size_t entry = 0;  // index into `entries` for the Entry* kinds
@@ -36,11 +38,15 @@ struct RoleProblem {
 // `type` whose primary role is `primary_role`; either may be nullopt when the
 // spec lacks or misspells it, which skips the rules that need it:
 // - an ORGANIZATION entry's entity_id is `organization_id` (skipped when empty);
-// - a built-in role name is used only on its own entity type, any other name
-//   only on DEPLOYMENT entries;
-// - a WORKSPACE token has no ORGANIZATION entry, a DEPLOYMENT token only
-//   DEPLOYMENT entries;
-// - no entity appears twice;
+// - a built-in role name is used only on its own entity type (DAG_VIEWER and
+//   DAG_AUTHOR on DAG and DAG_TAG entries alike), any other name (a custom
+//   role) only on DEPLOYMENT, DAG and DAG_TAG entries;
+// - DAG and DAG_TAG entries name their deployment in deployment_id, no other
+//   entry has one;
+// - a WORKSPACE token has no ORGANIZATION entry; a DEPLOYMENT token only
+//   DEPLOYMENT, DAG and DAG_TAG entries; DAG and DAG_TAG entries only on a
+//   DEPLOYMENT token;
+// - no entity appears twice (a DAG or tag is one entity per deployment);
 // - exactly one entry has entity_type == type, and its role is `primary_role`
 //   (checked only when `entries_complete`, i.e. no entry was malformed).
 // Returns every problem found, empty when the roles are valid.

@@ -36,8 +36,20 @@ const std::vector<std::string_view>& kTokenAttributes = spec_keys("api_token.<ke
 const std::vector<std::string_view>& kRoleAttributes = spec_keys("api_token.<key>.roles");
 const std::vector<std::string_view>& kLifecycleAttributes = spec_keys("api_token.<key>.lifecycle");
 const std::vector<std::string_view> kIgnorableAttributes = {
-    "name", "description", "role", "roles", "type", "expiry_period_in_days", "all"};
-const std::vector<std::string_view> kEntityTypes = {"ORGANIZATION", "WORKSPACE", "DEPLOYMENT"};
+    "name", "description", "role", "roles", "type", "expiry_period_in_days", "kind", "all"};
+const std::vector<std::string_view> kTokenTypes = {"ORGANIZATION", "WORKSPACE", "DEPLOYMENT"};
+const std::vector<std::string_view> kEntityTypes = {"ORGANIZATION", "WORKSPACE", "DEPLOYMENT",
+                                                    "DAG", "DAG_TAG"};
+const std::vector<std::string_view> kRequiredRoleAttributes = {"role", "entity_id", "entity_type"};
+const std::vector<std::string_view> kTokenKinds = {"STANDARD", "DIRECT_ACCESS"};
+
+// " (did you mean …?)" for a misspelt entity_type; "TAG" (the spelling of
+// Astronomer's documentation) is DAG_TAG in the API.
+std::string entity_type_suggestion(std::string_view text) {
+  if (text == "TAG" || text == "tag" || text == "Tag")
+    return " (did you mean \"DAG_TAG\"? a tag role is DAG_TAG, with the tag value as entity_id)";
+  return did_you_mean(text, kEntityTypes);
+}
 
 bool is_valid_key(std::string_view key) {
   const auto letter = [](char c) {
@@ -157,7 +169,7 @@ class SpecParser {
       type = parse_token_type(*text);
       if (!type)
         t.error_at_value("type", "type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
-                                     in_quotes(*text) + did_you_mean(*text, kEntityTypes));
+                                     in_quotes(*text) + did_you_mean(*text, kTokenTypes));
       else
         spec.attrs.type = *type;
     } else if (!t.has("type")) {
@@ -177,6 +189,13 @@ class SpecParser {
     }
 
     parse_roles(document, t, address, type, role, spec);
+    if (std::optional<std::string> kind = t.string("kind")) {
+      if (std::optional<TokenKind> parsed = parse_token_kind(*kind))
+        spec.attrs.kind = *parsed;
+      else
+        t.error_at_value("kind", "kind must be one of STANDARD, DIRECT_ACCESS, got " +
+                                     in_quotes(*kind) + did_you_mean(*kind, kTokenKinds));
+    }
     parse_days(t, spec);
     parse_sink(t, key, spec);
     spec.sink_mode = read_sink_mode(t).value_or(config_.sink_mode);
@@ -233,7 +252,7 @@ class SpecParser {
       r.report_unknown_keys(kRoleAttributes);
       Role parsed;
       bool complete = true;
-      for (std::string_view attribute : kRoleAttributes) {
+      for (std::string_view attribute : kRequiredRoleAttributes) {
         std::optional<std::string> value = r.string(attribute);
         if (!value) {
           if (!r.has(attribute))
@@ -249,14 +268,25 @@ class SpecParser {
           parsed.role = *value;
         } else if (attribute == "entity_id") {
           parsed.entity_id = *value;
-        } else if (std::optional<EntityType> entity_type = parse_token_type(*value)) {
+        } else if (std::optional<EntityType> entity_type = parse_entity_type(*value)) {
           parsed.entity_type = *entity_type;
         } else {
           r.error_at_value(attribute,
-                           "entity_type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, got " +
-                               in_quotes(*value) + did_you_mean(*value, kEntityTypes));
+                           "entity_type must be one of ORGANIZATION, WORKSPACE, DEPLOYMENT, DAG, "
+                           "DAG_TAG, got " +
+                               in_quotes(*value) + entity_type_suggestion(*value));
           complete = false;
         }
+      }
+      if (std::optional<std::string> deployment = r.string("deployment_id")) {
+        if (deployment->empty()) {
+          r.error_at_value("deployment_id", "deployment_id must not be empty");
+          complete = false;
+        } else {
+          parsed.deployment_id = *deployment;
+        }
+      } else if (r.has("deployment_id")) {
+        complete = false;
       }
       if (!complete) {
         entries_complete = false;
@@ -279,10 +309,13 @@ class SpecParser {
           pos = document.position_of(*entry_values[problem.entry]);
           break;
         case RoleProblem::Where::EntryRole:
-        case RoleProblem::Where::EntryEntityId: {
+        case RoleProblem::Where::EntryEntityId:
+        case RoleProblem::Where::EntryDeploymentId: {
           TableReader r(document, *entry_values[problem.entry], "", out_);
           pos = r.position_of_value(problem.where == RoleProblem::Where::EntryRole ? "role"
-                                                                                   : "entity_id");
+                                    : problem.where == RoleProblem::Where::EntryEntityId
+                                        ? "entity_id"
+                                        : "deployment_id");
           break;
         }
       }
@@ -415,7 +448,8 @@ class SpecParser {
         out_.push_back(document.error_at(
             document.position_of(entry),
             "ignore_changes entry " + in_quotes(name) +
-                " is not one of name, description, role, roles, type, expiry_period_in_days, all" +
+                " is not one of name, description, role, roles, type, expiry_period_in_days, "
+                "kind, all" +
                 did_you_mean(name, kIgnorableAttributes)));
         continue;
       }

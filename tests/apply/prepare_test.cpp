@@ -188,6 +188,46 @@ TEST_CASE("check_entities without known ids looks every kind up once", "[apply][
       "clx42kkcm01fo01o06agtmshg");
 }
 
+TEST_CASE(
+    "check_entities checks the deployment of DAG and DAG_TAG roles in the one deployments "
+    "lookup",
+    "[apply][prepare]") {
+  Fixture f;
+  spec::TokenSpec dags;
+  dags.key = "dags";
+  dags.attrs.name = "dags";
+  dags.attrs.type = EntityType::Deployment;
+  dags.attrs.role = "DEPLOYMENT_ADMIN";
+  dags.attrs.roles = {
+      {"DEPLOYMENT_ADMIN", astro::FakeClient::kDefaultDeployment, EntityType::Deployment},
+      {"DAG_VIEWER", "etl", EntityType::Dag, astro::FakeClient::kDefaultDeployment},
+      {"DAG_AUTHOR", "etl", EntityType::Dag, "cnosuchdeployment000000000"},
+      {"DAG_VIEWER", "finance", EntityType::DagTag, "cnosuchdeployment000000000"},
+      {"DAG_VIEWER", "reports", EntityType::DagTag, "cnosuchdeployment000000001"}};
+  f.desired.tokens = {dags};
+  auto diagnostics = apply::check_entities(f.client, f.desired);
+  REQUIRE(diagnostics.ok());
+  CHECK(f.client.calls(astro::Operation::ListDeployments) == 1);
+  CHECK(f.client.calls(astro::Operation::ListWorkspaces) == 0);
+  REQUIRE(diagnostics->size() == 2);
+  CHECK(diagnostics->at(0).message ==
+        "astro_api_token.dags: deployment \"cnosuchdeployment000000000\" (the deployment_id of its "
+        "DAG role on \"etl\") does not exist in organization clx42kkcm01fo01o06agtmshg");
+  CHECK(diagnostics->at(1).message.find("\"cnosuchdeployment000000001\" (the deployment_id of its "
+                                        "DAG_TAG role on \"reports\")") != std::string::npos);
+
+  // A deployment that tokens of the organization already hold roles on is
+  // known to exist: no lookup.
+  f.client.reset_calls();
+  apply::KnownEntities known;
+  known.deployments = {astro::FakeClient::kDefaultDeployment, "cnosuchdeployment000000000",
+                       "cnosuchdeployment000000001"};
+  diagnostics = apply::check_entities(f.client, f.desired, known);
+  REQUIRE(diagnostics.ok());
+  CHECK(diagnostics->empty());
+  CHECK(f.client.total_calls() == 0);
+}
+
 namespace {
 
 // Creates a token for `spec` in the fake organization and records it as
