@@ -59,6 +59,19 @@ EntityType token_type_at(const PgRows& rows, int row, int column) {
   return *type;
 }
 
+TokenKind token_kind_at(const PgRows& rows, int row, int column) {
+  std::string value = rows.text(row, column);
+  auto kind = parse_token_kind(value);
+  if (!kind) throw PgCorruptRow("unknown token kind '" + value + "'");
+  return *kind;
+}
+
+// A row of (owner, role, entity_id, entity_type, deployment_id).
+Role role_at(const PgRows& rows, int row) {
+  return Role{rows.text(row, 1), rows.text(row, 2), entity_type_at(rows, row, 3),
+              rows.text(row, 4)};
+}
+
 std::string intent_kind_text(IntentKind kind) {
   return kind == IntentKind::Create ? "create" : "rotate";
 }
@@ -78,7 +91,8 @@ int64_t bump_serial(PgConnection& conn) {
 
 constexpr const char* kResourceColumns =
     "key, id, name, description, type, role, expiry_period_in_days, short_token, created_at, "
-    "updated_at, start_at, end_at, sink_path, sink_sha256, rotate_pending, delivery_pending";
+    "updated_at, start_at, end_at, sink_path, sink_sha256, rotate_pending, delivery_pending, kind, "
+    "last_rotated_at";
 
 std::vector<ResourceRecord> read_resources(PgConnection& conn, const std::string* key) {
   std::vector<ResourceRecord> out;
@@ -106,18 +120,19 @@ std::vector<ResourceRecord> read_resources(PgConnection& conn, const std::string
     r.sink_sha256 = rows.text(i, 13);
     r.rotate_pending = rows.int64(i, 14) != 0;
     r.delivery_pending = rows.int64(i, 15) != 0;
+    r.attrs.kind = token_kind_at(rows, i, 16);
+    r.last_rotated_at = optional_time_at(rows, i, 17);
     out.push_back(std::move(r));
     index.emplace(out.back().key, out.size() - 1);
   }
-  PgRows roles = conn.exec(std::string("SELECT resource_key, role, entity_id, entity_type "
-                                       "FROM resource_roles") +
+  PgRows roles = conn.exec(std::string("SELECT resource_key, role, entity_id, entity_type, "
+                                       "deployment_id FROM resource_roles") +
                                (key ? " WHERE resource_key = $1" : ""),
                            params);
   for (int i = 0; i < roles.size(); ++i) {
     auto found = index.find(roles.text(i, 0));
     if (found == index.end()) throw PgCorruptRow("a role names a resource that does not exist");
-    out[found->second].attrs.roles.push_back(
-        Role{roles.text(i, 1), roles.text(i, 2), entity_type_at(roles, i, 3)});
+    out[found->second].attrs.roles.push_back(role_at(roles, i));
   }
   for (ResourceRecord& r : out) r.attrs.roles = normalize_roles(std::move(r.attrs.roles));
   return out;
@@ -126,7 +141,8 @@ std::vector<ResourceRecord> read_resources(PgConnection& conn, const std::string
 void upsert_resource(PgConnection& conn, const ResourceRecord& r) {
   conn.exec(
       std::string("INSERT INTO resources (") + kResourceColumns +
-          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+          ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+          "$18) "
           "ON CONFLICT (key) DO UPDATE SET id = excluded.id, name = excluded.name, "
           "description = excluded.description, type = excluded.type, role = excluded.role, "
           "expiry_period_in_days = excluded.expiry_period_in_days, "
@@ -134,19 +150,21 @@ void upsert_resource(PgConnection& conn, const ResourceRecord& r) {
           "updated_at = excluded.updated_at, start_at = excluded.start_at, "
           "end_at = excluded.end_at, sink_path = excluded.sink_path, "
           "sink_sha256 = excluded.sink_sha256, rotate_pending = excluded.rotate_pending, "
-          "delivery_pending = excluded.delivery_pending",
+          "delivery_pending = excluded.delivery_pending, kind = excluded.kind, "
+          "last_rotated_at = excluded.last_rotated_at",
       {text(r.key), text(r.id), text(r.attrs.name), text(r.attrs.description),
        text(std::string(to_string(r.attrs.type))), text(r.attrs.role),
        optional_number(r.attrs.expiry_period_in_days), text(r.short_token), seconds(r.created_at),
        seconds(r.updated_at), seconds(r.start_at), optional_seconds(r.end_at), text(r.sink_path),
-       text(r.sink_sha256), number(r.rotate_pending ? 1 : 0), number(r.delivery_pending ? 1 : 0)});
+       text(r.sink_sha256), number(r.rotate_pending ? 1 : 0), number(r.delivery_pending ? 1 : 0),
+       text(std::string(to_string(r.attrs.kind))), optional_seconds(r.last_rotated_at)});
   conn.exec("DELETE FROM resource_roles WHERE resource_key = $1", {text(r.key)});
   for (const Role& role : normalize_roles(r.attrs.roles)) {
     conn.exec(
-        "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type) "
-        "VALUES ($1, $2, $3, $4)",
+        "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type, deployment_id) "
+        "VALUES ($1, $2, $3, $4, $5)",
         {text(r.key), text(role.role), text(role.entity_id),
-         text(std::string(to_string(role.entity_type)))});
+         text(std::string(to_string(role.entity_type))), text(role.deployment_id)});
   }
 }
 
@@ -159,8 +177,8 @@ std::vector<Intent> read_intents(PgConnection& conn, bool resolved) {
   const std::vector<PgParam> which{number(resolved ? 1 : 0)};
   PgRows rows = conn.exec(
       "SELECT id, key, kind, token_id, name, description, type, role, "
-      "expiry_period_in_days, sink_path, started_at, settle_after, resolved, made_token_id "
-      "FROM intents WHERE resolved = $1 ORDER BY id",
+      "expiry_period_in_days, sink_path, started_at, settle_after, resolved, made_token_id, "
+      "token_kind FROM intents WHERE resolved = $1 ORDER BY id",
       which);
   for (int i = 0; i < rows.size(); ++i) {
     Intent intent;
@@ -178,18 +196,18 @@ std::vector<Intent> read_intents(PgConnection& conn, bool resolved) {
     intent.settle_after = time_at(rows, i, 11);
     intent.resolved = rows.int64(i, 12) != 0;
     intent.made_token_id = rows.text(i, 13);
+    intent.attrs.kind = token_kind_at(rows, i, 14);
     out.push_back(std::move(intent));
     index.emplace(out.back().id, out.size() - 1);
   }
   PgRows roles = conn.exec(
-      "SELECT intent_id, role, entity_id, entity_type FROM intent_roles "
+      "SELECT intent_id, role, entity_id, entity_type, deployment_id FROM intent_roles "
       "WHERE intent_id IN (SELECT id FROM intents WHERE resolved = $1)",
       which);
   for (int i = 0; i < roles.size(); ++i) {
     auto found = index.find(roles.int64(i, 0));
     if (found == index.end()) throw PgCorruptRow("a role names an intent that does not exist");
-    out[found->second].attrs.roles.push_back(
-        Role{roles.text(i, 1), roles.text(i, 2), entity_type_at(roles, i, 3)});
+    out[found->second].attrs.roles.push_back(role_at(roles, i));
   }
   for (Intent& intent : out) intent.attrs.roles = normalize_roles(std::move(intent.attrs.roles));
   return out;
@@ -434,22 +452,24 @@ Result<int64_t> PgStore::journal_intent(const Intent& intent) {
             conn_
                 ->exec(
                     "INSERT INTO intents (key, kind, token_id, name, description, "
-                    "type, role, expiry_period_in_days, sink_path, started_at, settle_after) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                    "type, role, expiry_period_in_days, sink_path, started_at, settle_after, "
+                    "token_kind) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     {text(intent.key), text(intent_kind_text(intent.kind)), text(intent.token_id),
                      text(intent.attrs.name), text(intent.attrs.description),
                      text(std::string(to_string(intent.attrs.type))), text(intent.attrs.role),
                      optional_number(intent.attrs.expiry_period_in_days), text(intent.sink_path),
-                     seconds(intent.started_at), seconds(intent.settle_after)})
+                     seconds(intent.started_at), seconds(intent.settle_after),
+                     text(std::string(to_string(intent.attrs.kind)))})
                 .int64(0, 0);
         conn_->exec("DELETE FROM intents WHERE resolved = 1 AND started_at < $1",
                     {seconds(intent.started_at - StateStore::kResolvedCreateRetention)});
         for (const Role& role : normalize_roles(intent.attrs.roles)) {
           conn_->exec(
-              "INSERT INTO intent_roles (intent_id, role, entity_id, entity_type) "
-              "VALUES ($1, $2, $3, $4)",
+              "INSERT INTO intent_roles (intent_id, role, entity_id, entity_type, deployment_id) "
+              "VALUES ($1, $2, $3, $4, $5)",
               {number(id), text(role.role), text(role.entity_id),
-               text(std::string(to_string(role.entity_type)))});
+               text(std::string(to_string(role.entity_type))), text(role.deployment_id)});
         }
         int64_t serial = bump_serial(*conn_);
         tx.commit();

@@ -23,7 +23,10 @@ struct ResourceRecord {
   Timestamp updated_at{};
   Timestamp start_at{};             // start of the current validity window (moves on rotate)
   std::optional<Timestamp> end_at;  // expiry of the current value; nullopt: never expires
-  std::string sink_path;            // where the secret was delivered
+  // When the API last rotated the token (read-only, v1 lastRotatedAt);
+  // nullopt when never rotated or not reported.
+  std::optional<Timestamp> last_rotated_at;
+  std::string sink_path;  // where the secret was delivered
   std::string
       sink_sha256;  // fingerprint of the delivered value; "" when never delivered (imported)
   bool rotate_pending = false;  // the current value is unknown (lost in a crash): rotate next run

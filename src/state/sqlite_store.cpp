@@ -113,6 +113,18 @@ EntityType token_type_column(const SQLite::Column& column) {
   return *type;
 }
 
+TokenKind token_kind_column(const SQLite::Column& column) {
+  std::string text = column.getString();
+  auto kind = parse_token_kind(text);
+  if (!kind) throw CorruptRow("unknown token kind '" + text + "' in column " + column.getName());
+  return *kind;
+}
+
+Role role_row(SQLite::Statement& row) {
+  return Role{row.getColumn(1).getString(), row.getColumn(2).getString(),
+              entity_type_column(row.getColumn(3)), row.getColumn(4).getString()};
+}
+
 std::string_view intent_kind_text(IntentKind kind) {
   return kind == IntentKind::Create ? "create" : "rotate";
 }
@@ -133,7 +145,8 @@ int64_t bump_serial(SQLite::Database& db) {
 
 constexpr const char* kResourceColumns =
     "key, id, name, description, type, role, expiry_period_in_days, short_token, created_at, "
-    "updated_at, start_at, end_at, sink_path, sink_sha256, rotate_pending, delivery_pending";
+    "updated_at, start_at, end_at, sink_path, sink_sha256, rotate_pending, delivery_pending, kind, "
+    "last_rotated_at";
 
 ResourceRecord resource_row(SQLite::Statement& row) {
   ResourceRecord r;
@@ -153,6 +166,8 @@ ResourceRecord resource_row(SQLite::Statement& row) {
   r.sink_sha256 = row.getColumn(13).getString();
   r.rotate_pending = row.getColumn(14).getInt() != 0;
   r.delivery_pending = row.getColumn(15).getInt() != 0;
+  r.attrs.kind = token_kind_column(row.getColumn(16));
+  r.last_rotated_at = optional_time(row.getColumn(17));
   return r;
 }
 
@@ -169,16 +184,14 @@ std::vector<ResourceRecord> read_resources(SQLite::Database& db, const std::stri
       index.emplace(out.back().key, out.size() - 1);
     }
   }
-  SQLite::Statement roles(db, std::string("SELECT resource_key, role, entity_id, entity_type "
-                                          "FROM resource_roles") +
+  SQLite::Statement roles(db, std::string("SELECT resource_key, role, entity_id, entity_type, "
+                                          "deployment_id FROM resource_roles") +
                                   (key ? " WHERE resource_key = ?" : ""));
   if (key) roles.bind(1, *key);
   while (roles.executeStep()) {
     auto found = index.find(roles.getColumn(0).getString());
     if (found == index.end()) throw CorruptRow("a role names a resource that does not exist");
-    out[found->second].attrs.roles.push_back(Role{roles.getColumn(1).getString(),
-                                                  roles.getColumn(2).getString(),
-                                                  entity_type_column(roles.getColumn(3))});
+    out[found->second].attrs.roles.push_back(role_row(roles));
   }
   for (ResourceRecord& r : out) r.attrs.roles = normalize_roles(std::move(r.attrs.roles));
   return out;
@@ -187,7 +200,7 @@ std::vector<ResourceRecord> read_resources(SQLite::Database& db, const std::stri
 void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
   SQLite::Statement upsert(
       db, std::string("INSERT INTO resources (") + kResourceColumns +
-              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
               "ON CONFLICT (key) DO UPDATE SET id = excluded.id, name = excluded.name, "
               "description = excluded.description, type = excluded.type, role = excluded.role, "
               "expiry_period_in_days = excluded.expiry_period_in_days, "
@@ -195,7 +208,8 @@ void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
               "updated_at = excluded.updated_at, start_at = excluded.start_at, "
               "end_at = excluded.end_at, sink_path = excluded.sink_path, "
               "sink_sha256 = excluded.sink_sha256, rotate_pending = excluded.rotate_pending, "
-              "delivery_pending = excluded.delivery_pending");
+              "delivery_pending = excluded.delivery_pending, kind = excluded.kind, "
+              "last_rotated_at = excluded.last_rotated_at");
   upsert.bind(1, r.key);
   upsert.bind(2, r.id);
   upsert.bind(3, r.attrs.name);
@@ -212,6 +226,8 @@ void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
   upsert.bind(14, r.sink_sha256);
   upsert.bind(15, r.rotate_pending ? 1 : 0);
   upsert.bind(16, r.delivery_pending ? 1 : 0);
+  upsert.bind(17, std::string(to_string(r.attrs.kind)));
+  bind_optional_time(upsert, 18, r.last_rotated_at);
   upsert.exec();
 
   SQLite::Statement clear(db, "DELETE FROM resource_roles WHERE resource_key = ?");
@@ -219,13 +235,14 @@ void upsert_resource(SQLite::Database& db, const ResourceRecord& r) {
   clear.exec();
   SQLite::Statement insert(
       db,
-      "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type) "
-      "VALUES (?, ?, ?, ?)");
+      "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type, deployment_id) "
+      "VALUES (?, ?, ?, ?, ?)");
   for (const Role& role : normalize_roles(r.attrs.roles)) {
     insert.bind(1, r.key);
     insert.bind(2, role.role);
     insert.bind(3, role.entity_id);
     insert.bind(4, std::string(to_string(role.entity_type)));
+    insert.bind(5, role.deployment_id);
     insert.exec();
     insert.reset();
   }
@@ -241,7 +258,7 @@ std::vector<Intent> read_intents(SQLite::Database& db, bool resolved) {
     SQLite::Statement rows(db,
                            "SELECT id, key, kind, token_id, name, description, type, role, "
                            "expiry_period_in_days, sink_path, started_at, settle_after, resolved, "
-                           "made_token_id FROM intents WHERE resolved = ? ORDER BY id");
+                           "made_token_id, token_kind FROM intents WHERE resolved = ? ORDER BY id");
     rows.bind(1, resolved ? 1 : 0);
     while (rows.executeStep()) {
       Intent i;
@@ -259,20 +276,20 @@ std::vector<Intent> read_intents(SQLite::Database& db, bool resolved) {
       i.settle_after = from_seconds(rows.getColumn(11).getInt64());
       i.resolved = rows.getColumn(12).getInt() != 0;
       i.made_token_id = rows.getColumn(13).getString();
+      i.attrs.kind = token_kind_column(rows.getColumn(14));
       out.push_back(std::move(i));
       index.emplace(out.back().id, out.size() - 1);
     }
   }
   SQLite::Statement roles(db,
-                          "SELECT intent_id, role, entity_id, entity_type FROM intent_roles "
+                          "SELECT intent_id, role, entity_id, entity_type, deployment_id "
+                          "FROM intent_roles "
                           "WHERE intent_id IN (SELECT id FROM intents WHERE resolved = ?)");
   roles.bind(1, resolved ? 1 : 0);
   while (roles.executeStep()) {
     auto found = index.find(roles.getColumn(0).getInt64());
     if (found == index.end()) throw CorruptRow("a role names an intent that does not exist");
-    out[found->second].attrs.roles.push_back(Role{roles.getColumn(1).getString(),
-                                                  roles.getColumn(2).getString(),
-                                                  entity_type_column(roles.getColumn(3))});
+    out[found->second].attrs.roles.push_back(role_row(roles));
   }
   for (Intent& i : out) i.attrs.roles = normalize_roles(std::move(i.attrs.roles));
   return out;
@@ -583,8 +600,8 @@ Result<int64_t> SqliteStore::journal_intent(const Intent& intent) {
         SQLite::Statement insert(
             *db_,
             "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
-            "expiry_period_in_days, sink_path, started_at, settle_after) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "expiry_period_in_days, sink_path, started_at, settle_after, token_kind) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         insert.bind(1, intent.key);
         insert.bind(2, std::string(intent_kind_text(intent.kind)));
         insert.bind(3, intent.token_id);
@@ -596,6 +613,7 @@ Result<int64_t> SqliteStore::journal_intent(const Intent& intent) {
         insert.bind(9, intent.sink_path);
         insert.bind(10, to_seconds(intent.started_at));
         insert.bind(11, to_seconds(intent.settle_after));
+        insert.bind(12, std::string(to_string(intent.attrs.kind)));
         insert.exec();
         const int64_t id = db_->getLastInsertRowid();
         SQLite::Statement prune(*db_, "DELETE FROM intents WHERE resolved = 1 AND started_at < ?");
@@ -604,13 +622,14 @@ Result<int64_t> SqliteStore::journal_intent(const Intent& intent) {
 
         SQLite::Statement role_insert(
             *db_,
-            "INSERT INTO intent_roles (intent_id, role, entity_id, entity_type) "
-            "VALUES (?, ?, ?, ?)");
+            "INSERT INTO intent_roles (intent_id, role, entity_id, entity_type, deployment_id) "
+            "VALUES (?, ?, ?, ?, ?)");
         for (const Role& role : normalize_roles(intent.attrs.roles)) {
           role_insert.bind(1, id);
           role_insert.bind(2, role.role);
           role_insert.bind(3, role.entity_id);
           role_insert.bind(4, std::string(to_string(role.entity_type)));
+          role_insert.bind(5, role.deployment_id);
           role_insert.exec();
           role_insert.reset();
         }

@@ -306,3 +306,106 @@ TEST_CASE("a PostgreSQL server that cannot be reached is Unavailable - and a mal
   REQUIRE_FALSE(malformed.ok());
   CHECK(malformed.error().kind == ErrorKind::Invalid);
 }
+
+TEST_CASE(
+    "a version 5 PostgreSQL database gains DAG roles - kind and last_rotated_at - keeping its "
+    "data",
+    "[state][postgres]") {
+  const std::string dsn = database_at_version(5);
+  const std::string db = database_of(dsn);
+  shared_postgres().query(
+      db,
+      "INSERT INTO resources (key, id, name, description, type, role, expiry_period_in_days, "
+      "short_token, created_at, updated_at, start_at, end_at, sink_path, sink_sha256, "
+      "rotate_pending, delivery_pending) VALUES "
+      "('dep', 'cltoken1', 'dep', 'd', 'DEPLOYMENT', 'DEPLOYMENT_ADMIN', 30, 'abc', 10, 20, 30, "
+      "40, '/run/tokens/dep', 'f00d', 1, 1);"
+      "INSERT INTO resource_roles VALUES "
+      "('dep', 'DEPLOYMENT_ADMIN', 'clyn6kxud003x01mtxmccegnh', 'DEPLOYMENT');"
+      "INSERT INTO intents (key, kind, token_id, name, description, type, role, "
+      "expiry_period_in_days, sink_path, started_at) VALUES "
+      "('dep', 'rotate', 'cltoken1', 'dep', 'd', 'DEPLOYMENT', 'DEPLOYMENT_ADMIN', 30, "
+      "'/run/tokens/dep', 5);"
+      "INSERT INTO intent_roles VALUES "
+      "(1, 'DEPLOYMENT_ADMIN', 'clyn6kxud003x01mtxmccegnh', 'DEPLOYMENT');");
+
+  auto opened = PgStore::open(dsn);
+  INFO((opened.ok() ? std::string() : opened.error().describe()));
+  REQUIRE(opened.ok());
+  auto& store = *opened;
+  CHECK(store->schema_version() == 6);
+
+  ResourceRecord dep;
+  dep.key = "dep";
+  dep.id = "cltoken1";
+  dep.attrs.name = "dep";
+  dep.attrs.description = "d";
+  dep.attrs.type = EntityType::Deployment;
+  dep.attrs.role = "DEPLOYMENT_ADMIN";
+  dep.attrs.roles = {{"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment}};
+  dep.attrs.expiry_period_in_days = 30;
+  dep.attrs.kind = tokend::TokenKind::Standard;  // added by 006 with its default
+  dep.short_token = "abc";
+  dep.created_at = at(10);
+  dep.updated_at = at(20);
+  dep.start_at = at(30);
+  dep.end_at = at(40);
+  dep.sink_path = "/run/tokens/dep";
+  dep.sink_sha256 = "f00d";
+  dep.rotate_pending = true;
+  dep.delivery_pending = true;
+  auto resources = store->resources();
+  REQUIRE(resources.ok());
+  CHECK(*resources == std::vector<ResourceRecord>{dep});
+  auto intents = store->pending_intents();
+  REQUIRE(intents.ok());
+  REQUIRE(intents->size() == 1);
+  CHECK(intents->front().attrs.kind == tokend::TokenKind::Standard);
+  CHECK(intents->front().attrs.roles == dep.attrs.roles);
+
+  // DAG and DAG_TAG roles (one DAG id in two deployments), the kind and the
+  // rotation time round-trip, in resources and in intents.
+  dep.attrs.kind = tokend::TokenKind::DirectAccess;
+  dep.last_rotated_at = at(35);
+  dep.attrs.roles = tokend::normalize_roles(
+      {{"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", EntityType::Deployment},
+       {"DAG_VIEWER", "etl", EntityType::Dag, "clyn6kxud003x01mtxmccegnh"},
+       {"DAG_AUTHOR", "etl", EntityType::Dag, "clyn6kxud003x01mtxmcceother"},
+       {"DAG_VIEWER", "finance", EntityType::DagTag, "clyn6kxud003x01mtxmccegnh"}});
+  REQUIRE(store->record_outcome({"dep", dep, intents->front().id}).ok());
+  tokend::state::Intent create;
+  create.key = "new";
+  create.kind = tokend::state::IntentKind::Create;
+  create.attrs = dep.attrs;
+  create.sink_path = "/run/tokens/new";
+  create.started_at = at(50);
+  REQUIRE(store->journal_intent(create).ok());
+
+  auto reopened = PgStore::open(dsn);
+  REQUIRE(reopened.ok());
+  auto again = (*reopened)->resource("dep");
+  REQUIRE(again.ok());
+  REQUIRE(again->has_value());
+  CHECK(**again == dep);
+  auto pending = (*reopened)->pending_intents();
+  REQUIRE(pending.ok());
+  REQUIRE(pending->size() == 1);
+  CHECK(pending->front().attrs == dep.attrs);
+
+  // The schema itself refuses a DAG role without its deployment, and a
+  // deployment_id on any other role.
+  CHECK(shared_postgres().query(
+            db,
+            "SELECT count(*) FROM pg_constraint WHERE conname IN "
+            "('resource_roles_deployment_id_check', 'intent_roles_deployment_id_check')") == "2");
+  CHECK(shared_postgres().query(db,
+                                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE "
+                                "conname = 'resource_roles_pkey'") ==
+        "PRIMARY KEY (resource_key, role, entity_id, entity_type, deployment_id)");
+  CHECK_THROWS(shared_postgres().query(
+      db,
+      "INSERT INTO resource_roles (resource_key, role, entity_id, entity_type) VALUES "
+      "('dep', 'DAG_VIEWER', 'other', 'DAG')"));
+  CHECK_THROWS(shared_postgres().query(
+      db, "INSERT INTO resource_roles VALUES ('dep', 'WORKSPACE_OWNER', 'ws', 'WORKSPACE', 'd1')"));
+}
