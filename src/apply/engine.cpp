@@ -387,6 +387,7 @@ class Executor {
     request.role = primary->role;
     request.entity_id = attrs.type == EntityType::Organization ? "" : primary->entity_id;
     request.expiry_period_in_days = attrs.expiry_period_in_days;
+    request.kind = attrs.kind;
 
     std::lock_guard<std::mutex> same_name(name_mutex(attrs.name));
     if (auto earlier = unsettled_.find(key); earlier != unsettled_.end()) {

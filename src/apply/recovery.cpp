@@ -18,6 +18,7 @@ state::ResourceRecord record_from_token(const std::string& key, const astro::Api
   r.updated_at = token.updated_at;
   r.start_at = token.start_at;
   r.end_at = token.end_at;
+  r.last_rotated_at = token.last_rotated_at;
   r.sink_path = sink_path;
   r.sink_sha256 = sink_sha256;
   return r;

@@ -106,8 +106,9 @@ int run_import(const GlobalOptions& global, const ImportFlags& flags) {
       << "The token that was imported is shown above. It is now in your astro-tokend state and "
          "will henceforth be managed by astro-tokend.\n";
   if (row.attrs.type != spec->attrs.type ||
-      row.attrs.expiry_period_in_days != spec->attrs.expiry_period_in_days)
-    std::cerr << "\nWarning: the token's type or expiry_period_in_days differs from the "
+      row.attrs.expiry_period_in_days != spec->attrs.expiry_period_in_days ||
+      row.attrs.kind != spec->attrs.kind)
+    std::cerr << "\nWarning: the token's type, expiry_period_in_days or kind differs from the "
                  "configuration, which the API cannot update: the next plan replaces it.\n";
   std::cout << "\nIts secret value is not known to astro-tokend: nothing was written to "
             << spec->sink << ".\n";

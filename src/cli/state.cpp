@@ -79,6 +79,8 @@ std::string render_record(const state::ResourceRecord& row, const std::string& o
   if (row.attrs.expiry_period_in_days)
     add("expiry_period_in_days", std::to_string(*row.attrs.expiry_period_in_days));
   add("id", json_quote(row.id));
+  add("kind", json_quote(std::string(to_string(row.attrs.kind))));
+  if (row.last_rotated_at) add("last_rotated_at", json_quote(format_rfc3339(*row.last_rotated_at)));
   add("name", json_quote(row.attrs.name));
   if (!organization_id.empty()) add("organization_id", json_quote(organization_id));
   add("role", json_quote(row.attrs.role));
@@ -106,11 +108,16 @@ std::string render_record(const state::ResourceRecord& row, const std::string& o
     }
     out += "[\n";
     for (const Role& role : row.attrs.roles) {
+      // Only DAG and DAG_TAG roles have a deployment_id; the names align
+      // within each role.
+      const bool dag = !role.deployment_id.empty();
+      const std::string pad = dag ? "  " : "";
       out += "        {\n";
-      out += "            entity_id   = " + json_quote(role.entity_id) + "\n";
-      out += "            entity_type = " + json_quote(std::string(to_string(role.entity_type))) +
-             "\n";
-      out += "            role        = " + json_quote(role.role) + "\n";
+      if (dag) out += "            deployment_id = " + json_quote(role.deployment_id) + "\n";
+      out += "            entity_id   " + pad + "= " + json_quote(role.entity_id) + "\n";
+      out += "            entity_type " + pad + "= " +
+             json_quote(std::string(to_string(role.entity_type))) + "\n";
+      out += "            role        " + pad + "= " + json_quote(role.role) + "\n";
       out += "        },\n";
     }
     out += "    ]\n";

@@ -31,6 +31,8 @@ Values record_values(const state::ResourceRecord& record) {
       {"end_at", optional_time(record.end_at)},
       {"expiry_period_in_days", optional_number(record.attrs.expiry_period_in_days)},
       {"id", string_value(record.id)},
+      {"kind", string_value(std::string(to_string(record.attrs.kind)))},
+      {"last_rotated_at", optional_time(record.last_rotated_at)},
       {"name", string_value(record.attrs.name)},
       {"role", string_value(record.attrs.role)},
       {"roles", roles_value(record.attrs.roles)},
@@ -47,6 +49,7 @@ Values record_values(const state::ResourceRecord& record) {
 void set_spec_values(Values& values, const spec::TokenSpec& spec) {
   values["description"] = string_value(spec.attrs.description);
   values["expiry_period_in_days"] = optional_number(spec.attrs.expiry_period_in_days);
+  values["kind"] = string_value(std::string(to_string(spec.attrs.kind)));
   values["name"] = string_value(spec.attrs.name);
   values["role"] = string_value(spec.attrs.role);
   values["roles"] = roles_value(spec.attrs.roles);
@@ -65,6 +68,7 @@ Values new_token_values(const spec::TokenSpec& spec) {
   for (const char* name : {"created_at", "id", "short_token", "start_at", "updated_at"})
     values[name] = of_kind(Kind::Unknown);
   values["end_at"] = new_end_at(spec);
+  values["last_rotated_at"] = null_value();  // a new token has never been rotated
   values["token"] = of_kind(Kind::NewSensitive);
   return values;
 }
@@ -119,6 +123,7 @@ ObjectDiff diff(const Change& change) {
         (*after)["short_token"] = of_kind(Kind::Unknown);
         (*after)["start_at"] = of_kind(Kind::Unknown);
         (*after)["end_at"] = new_end_at(*change.after);
+        (*after)["last_rotated_at"] = of_kind(Kind::Unknown);
         (*after)["token"] = of_kind(Kind::NewSensitive);
       }
       break;
@@ -146,6 +151,7 @@ ObjectDiff diff(const Drift& drift) {
   observed.updated_at = drift.observed->updated_at;
   observed.start_at = drift.observed->start_at;
   observed.end_at = drift.observed->end_at;
+  observed.last_rotated_at = drift.observed->last_rotated_at;
   Values after = record_values(observed);
   return combine(&before, &after);
 }

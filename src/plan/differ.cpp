@@ -27,6 +27,7 @@ state::ResourceRecord refreshed_record(const state::ResourceRecord& row,
   current.updated_at = token.updated_at;
   current.start_at = token.start_at;
   current.end_at = token.end_at;
+  current.last_rotated_at = token.last_rotated_at;
   return current;
 }
 
@@ -42,6 +43,7 @@ bool attrs_drifted(const TokenAttrs& recorded, const TokenAttrs& observed) {
   return recorded.name != observed.name || recorded.description != observed.description ||
          recorded.type != observed.type ||
          recorded.expiry_period_in_days != observed.expiry_period_in_days ||
+         recorded.kind != observed.kind ||
          normalize_roles(recorded.roles) != normalize_roles(observed.roles);
 }
 
@@ -56,6 +58,7 @@ spec::TokenSpec effective_spec(spec::TokenSpec spec, const TokenAttrs* current) 
   if (lifecycle.ignores("expiry_period_in_days"))
     attrs.expiry_period_in_days = current->expiry_period_in_days;
   if (lifecycle.ignores("type")) attrs.type = current->type;
+  if (lifecycle.ignores("kind")) attrs.kind = current->kind;
   if (attrs.type == current->type) {
     if (lifecycle.ignores("roles")) {
       attrs.roles = normalize_roles(current->roles);
@@ -268,6 +271,13 @@ class Differ {
                              "; an imported token cannot be replaced");
       failed = true;
     }
+    if (after.attrs.kind != before.attrs.kind) {
+      plan_.errors.push_back(subject + " names a " + std::string(to_string(before.attrs.kind)) +
+                             " token, but the spec asks for kind " +
+                             std::string(to_string(after.attrs.kind)) +
+                             "; an imported token cannot be replaced");
+      failed = true;
+    }
     if (failed) return;
     set_update_flags(change, before.attrs, after.attrs);
     change.before = std::move(before);
@@ -285,6 +295,7 @@ class Differ {
     if (after.attrs.type != current.attrs.type) change.replace_paths.push_back("type");
     if (after.attrs.expiry_period_in_days != current.attrs.expiry_period_in_days)
       change.replace_paths.push_back("expiry_period_in_days");
+    if (after.attrs.kind != current.attrs.kind) change.replace_paths.push_back("kind");
     if (!change.replace_paths.empty()) {
       if (spec.lifecycle.prevent_destroy) {
         plan_.errors.push_back(address_for_key(spec.key) +

@@ -24,7 +24,7 @@ enum class Action {
   Create,   // `+`  in specs, not in state (or gone remotely)
   Import,   // `<=` in specs with import_id, not in state: adopt the existing token
   Update,   // `~`  name/description/roles differ; may also rotate
-  Replace,  // `-/+` or `+/-`  type or expiry differs (cannot be updated)
+  Replace,  // `-/+` or `+/-`  type, expiry or kind differs (cannot be updated)
   Delete,   // `-`  in state, not in specs
   Rotate,   // `↻`  rotation due, expired, or sink missing/mismatched
   Forget,   //      in state, not in specs, already gone remotely: drop the row, no API call
@@ -80,7 +80,8 @@ struct Change {
   // Rotate, or Update that also rotates.
   bool rotate = false;
   RotateReason rotate_reason = RotateReason::None;
-  // Replace: the attributes that force it ("type", "expiry_period_in_days").
+  // Replace: the attributes that force it ("type", "expiry_period_in_days",
+  // "kind").
   std::vector<std::string> replace_paths;
   bool create_before_destroy = false;
   // Terraform's action_reason: "replace_because_cannot_update",
@@ -174,13 +175,14 @@ struct Input {
 // as it is. Otherwise the row's token is looked up by id in observed.tokens:
 //   - missing: Drift{Deleted}; the token is gone.
 //   - present: the row's attrs, short_token and created/updated/start/end
-//     times are replaced by the API's (this is `before`); when name,
-//     description, roles (as a set), type or expiry_period_in_days differ from
-//     the row's, Drift{Changed}. Drift is informational: the action below
-//     compares the spec with the current attributes.
+//     times (last_rotated_at too) are replaced by the API's (this is
+//     `before`); when name, description, roles (as a set), type,
+//     expiry_period_in_days or kind differ from the row's, Drift{Changed}.
+//     Drift is informational: the action below compares the spec with the
+//     current attributes.
 //
 // ignore_changes. Each ignored attribute (name, description, type,
-// expiry_period_in_days, roles, role; "all" = every one) takes its current
+// expiry_period_in_days, kind, roles, role; "all" = every one) takes its current
 // value in `after`, so it compares equal. Ignoring `roles` keeps the whole
 // current role set and `role`; ignoring only `role` keeps the current
 // entries on the entity of the token's type and the spec's other entries.
@@ -191,15 +193,15 @@ struct Input {
 //   - spec, no row, no import_id: Create.
 //   - spec, no row, import_id: Import. Errors: the id is the id of another
 //     key's state row, or another spec without a row imports the same id;
-//     when refreshed, the id is not in observed.tokens, or the token's type
-//     or expiry_period_in_days differs from the spec's (an import cannot
+//     when refreshed, the id is not in observed.tokens, or the token's type,
+//     expiry_period_in_days or kind differs from the spec's (an import cannot
 //     replace). Name, description and roles differences set the update flags
 //     of the Import. An Import rotates only when `rotations` names it
 //     (reason Requested).
 //   - spec and row, token gone (refreshed): Create with
 //     recreate_after_remote_delete.
-//   - spec and row, token present: type or expiry_period_in_days differ ->
-//     Replace with replace_paths (in that order), action_reason
+//   - spec and row, token present: type, expiry_period_in_days or kind
+//     differ -> Replace with replace_paths (in that order), action_reason
 //     "replace_because_cannot_update", create_before_destroy from the spec;
 //     an error instead when lifecycle.prevent_destroy is set. Otherwise
 //     name/description differ -> update_name_description, roles differ ->

@@ -41,6 +41,7 @@ Array::Ptr encode_roles(const RoleSet& roles) {
     entry->set("role", role.role);
     entry->set("entity_id", role.entity_id);
     entry->set("entity_type", std::string(to_string(role.entity_type)));
+    if (!role.deployment_id.empty()) entry->set("deployment_id", role.deployment_id);
     array->add(entry);
   }
   return array;
@@ -54,6 +55,7 @@ Object::Ptr encode_attrs(const TokenAttrs& attrs) {
   o->set("role", attrs.role);
   o->set("roles", encode_roles(attrs.roles));
   o->set("expiry_period_in_days", optional_int(attrs.expiry_period_in_days));
+  o->set("kind", std::string(to_string(attrs.kind)));
   return o;
 }
 
@@ -67,6 +69,7 @@ Object::Ptr encode_record(const state::ResourceRecord& r) {
   o->set("updated_at", format_rfc3339(r.updated_at));
   o->set("start_at", format_rfc3339(r.start_at));
   o->set("end_at", optional_time(r.end_at));
+  o->set("last_rotated_at", optional_time(r.last_rotated_at));
   o->set("sink_path", r.sink_path);
   o->set("sink_sha256", r.sink_sha256);
   o->set("rotate_pending", r.rotate_pending);
@@ -101,6 +104,7 @@ Object::Ptr encode_api_token(const astro::ApiToken& t) {
   o->set("name", t.name);
   o->set("description", t.description);
   o->set("type", std::string(to_string(t.type)));
+  o->set("kind", std::string(to_string(t.kind)));
   o->set("roles", encode_roles(t.roles));
   o->set("expiry_period_in_days", optional_int(t.expiry_period_in_days));
   o->set("short_token", t.short_token);
@@ -109,6 +113,7 @@ Object::Ptr encode_api_token(const astro::ApiToken& t) {
   o->set("start_at", format_rfc3339(t.start_at));
   o->set("end_at", optional_time(t.end_at));
   o->set("last_used_at", optional_time(t.last_used_at));
+  o->set("last_rotated_at", optional_time(t.last_rotated_at));
   return o;  // never the secret value
 }
 
@@ -210,12 +215,27 @@ class Fields {
     if (is_null(name)) return std::nullopt;
     return time(name);
   }
-  // Plan files carry no deployment_id yet, so roles are on token types only.
-  EntityType entity_type(const std::string& name) const {
+  // A token's type: ORGANIZATION, WORKSPACE or DEPLOYMENT.
+  EntityType token_type(const std::string& name) const {
     std::string text = str(name);
     auto type = parse_token_type(text);
+    if (!type) fail(name, "unknown token type " + json_quote(text));
+    return *type;
+  }
+  // A role's entity type: a token type, DAG or DAG_TAG.
+  EntityType entity_type(const std::string& name) const {
+    std::string text = str(name);
+    auto type = parse_entity_type(text);
     if (!type) fail(name, "unknown entity type " + json_quote(text));
     return *type;
+  }
+  // Absent in plan files written before tokens had a kind: STANDARD.
+  TokenKind token_kind(const std::string& name) const {
+    if (!has(name)) return TokenKind::Standard;
+    std::string text = str(name);
+    auto kind = parse_token_kind(text);
+    if (!kind) fail(name, "unknown token kind " + json_quote(text));
+    return *kind;
   }
   Fields object(const std::string& name) const {
     Var v = get(name);
@@ -263,9 +283,16 @@ class Fields {
 
 RoleSet decode_roles(const Fields& f, const std::string& name) {
   RoleSet roles;
-  for (const Fields& entry : f.objects(name))
-    roles.push_back(
-        Role{entry.str("role"), entry.str("entity_id"), entry.entity_type("entity_type")});
+  for (const Fields& entry : f.objects(name)) {
+    Role role{entry.str("role"), entry.str("entity_id"), entry.entity_type("entity_type"),
+              entry.has("deployment_id") ? entry.str("deployment_id") : std::string()};
+    const bool dag = role.entity_type == EntityType::Dag || role.entity_type == EntityType::DagTag;
+    if (dag == role.deployment_id.empty())
+      entry.fail("deployment_id",
+                 dag ? "missing for a " + std::string(to_string(role.entity_type)) + " role"
+                     : "only DAG and DAG_TAG roles have one");
+    roles.push_back(std::move(role));
+  }
   return roles;
 }
 
@@ -273,10 +300,11 @@ TokenAttrs decode_attrs(const Fields& f) {
   TokenAttrs attrs;
   attrs.name = f.str("name");
   attrs.description = f.str("description");
-  attrs.type = f.entity_type("type");
+  attrs.type = f.token_type("type");
   attrs.role = f.str("role");
   attrs.roles = decode_roles(f, "roles");
   attrs.expiry_period_in_days = f.optional_int32("expiry_period_in_days");
+  attrs.kind = f.token_kind("kind");
   return attrs;
 }
 
@@ -290,6 +318,7 @@ state::ResourceRecord decode_record(const Fields& f) {
   r.updated_at = f.time("updated_at");
   r.start_at = f.time("start_at");
   r.end_at = f.optional_time("end_at");
+  if (f.has("last_rotated_at")) r.last_rotated_at = f.optional_time("last_rotated_at");
   r.sink_path = f.str("sink_path");
   r.sink_sha256 = f.str("sink_sha256");
   r.rotate_pending = f.boolean("rotate_pending");
@@ -321,7 +350,8 @@ astro::ApiToken decode_api_token(const Fields& f) {
   t.id = f.str("id");
   t.name = f.str("name");
   t.description = f.str("description");
-  t.type = f.entity_type("type");
+  t.type = f.token_type("type");
+  t.kind = f.token_kind("kind");
   t.roles = decode_roles(f, "roles");
   t.expiry_period_in_days = f.optional_int32("expiry_period_in_days");
   t.short_token = f.str("short_token");
@@ -330,6 +360,7 @@ astro::ApiToken decode_api_token(const Fields& f) {
   t.start_at = f.time("start_at");
   t.end_at = f.optional_time("end_at");
   t.last_used_at = f.optional_time("last_used_at");
+  if (f.has("last_rotated_at")) t.last_rotated_at = f.optional_time("last_rotated_at");
   return t;
 }
 

@@ -31,6 +31,8 @@ Array::Ptr roles_array(const RoleSet& roles) {
   Array::Ptr array = new Array;
   for (const Role& role : roles) {
     Object::Ptr entry = new_object();
+    // Only DAG and DAG_TAG roles have a deployment_id.
+    if (!role.deployment_id.empty()) entry->set("deployment_id", role.deployment_id);
     entry->set("entity_id", role.entity_id);
     entry->set("entity_type", std::string(to_string(role.entity_type)));
     entry->set("role", role.role);

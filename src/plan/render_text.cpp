@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "plan/attributes.h"
 #include "util/json_text.h"
@@ -138,14 +140,17 @@ std::string plural(int n, std::string_view singular) {
 enum class Mode { Create, Destroy, Update, Forget };
 
 void write_role_fields(Writer& w, const Role& role, Marker marker, bool to_null) {
-  const std::pair<const char*, std::string> fields[] = {
-      {"entity_id", role.entity_id},
-      {"entity_type", std::string(to_string(role.entity_type))},
-      {"role", role.role},
-  };
+  // A DAG or DAG_TAG role also names its deployment; other roles have no
+  // deployment_id, so it is left out (as Terraform leaves out null fields).
+  std::vector<std::pair<const char*, std::string>> fields;
+  if (!role.deployment_id.empty()) fields.emplace_back("deployment_id", role.deployment_id);
+  fields.emplace_back("entity_id", role.entity_id);
+  fields.emplace_back("entity_type", std::string(to_string(role.entity_type)));
+  fields.emplace_back("role", role.role);
+  const size_t width = role.deployment_id.empty() ? 11 : 13;
   for (const auto& [name, text] : fields) {
     w.out +=
-        "              " + w.symbol(marker) + " " + padded(name, 11) + " = " + json_quote(text);
+        "              " + w.symbol(marker) + " " + padded(name, width) + " = " + json_quote(text);
     if (to_null) w.out += " -> null";
     w.out += "\n";
   }

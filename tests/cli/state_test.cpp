@@ -82,6 +82,17 @@ TEST_CASE("state show prints every recorded attribute in Terraform's layout", "[
     imported.end_at.reset();
     imported.attrs.expiry_period_in_days.reset();
     put(*store, imported);
+    // A DIRECT_ACCESS deployment token with DAG and DAG_TAG roles, rotated once.
+    auto dags = sample_row("dags", true);
+    dags.attrs.type = tokend::EntityType::Deployment;
+    dags.attrs.role = "DEPLOYMENT_ADMIN";
+    dags.attrs.kind = tokend::TokenKind::DirectAccess;
+    dags.attrs.roles = tokend::normalize_roles(
+        {{"DEPLOYMENT_ADMIN", "clyn6kxud003x01mtxmccegnh", tokend::EntityType::Deployment},
+         {"DAG_AUTHOR", "etl_daily", tokend::EntityType::Dag, "clyn6kxud003x01mtxmccegnh"},
+         {"DAG_VIEWER", "finance", tokend::EntityType::DagTag, "clyn6kxud003x01mtxmccegnh"}});
+    dags.last_rotated_at = *tokend::parse_rfc3339("2026-02-19T12:00:00Z");
+    put(*store, dags);
   }
   ProcessResult delivered = ws.tokend({"state", "show", "astro_api_token.delivered"});
   INFO(delivered.err);
@@ -92,6 +103,10 @@ TEST_CASE("state show prints every recorded attribute in Terraform's layout", "[
   ProcessResult imported = ws.tokend({"state", "show", "astro_api_token.imported"});
   CHECK(imported.exit_code == 0);
   CHECK(imported.out == tokend::testing::read_file(kGoldenDir + "/state_show_imported.txt"));
+
+  ProcessResult dags = ws.tokend({"state", "show", "astro_api_token.dags"});
+  CHECK(dags.exit_code == 0);
+  CHECK(dags.out == tokend::testing::read_file(kGoldenDir + "/state_show_dag_roles.txt"));
 
   ProcessResult unknown = ws.tokend({"state", "show", "astro_api_token.nope"});
   CHECK(unknown.exit_code == 1);

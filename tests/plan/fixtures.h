@@ -68,6 +68,7 @@ inline astro::ApiToken token_for(const state::ResourceRecord& row) {
   token.name = row.attrs.name;
   token.description = row.attrs.description;
   token.type = row.attrs.type;
+  token.kind = row.attrs.kind;
   token.roles = row.attrs.roles;
   token.expiry_period_in_days = row.attrs.expiry_period_in_days;
   token.short_token = row.short_token;
@@ -75,6 +76,7 @@ inline astro::ApiToken token_for(const state::ResourceRecord& row) {
   token.updated_at = row.updated_at;
   token.start_at = row.start_at;
   token.end_at = row.end_at;
+  token.last_rotated_at = row.last_rotated_at;
   return token;
 }
 

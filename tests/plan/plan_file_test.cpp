@@ -25,6 +25,8 @@ void check_same_token(const astro::ApiToken& a, const astro::ApiToken& b) {
   CHECK(a.start_at == b.start_at);
   CHECK(a.end_at == b.end_at);
   CHECK(a.last_used_at == b.last_used_at);
+  CHECK(a.kind == b.kind);
+  CHECK(a.last_rotated_at == b.last_rotated_at);
 }
 
 void check_same_plan(const Plan& a, const Plan& b) {
@@ -174,8 +176,14 @@ TEST_CASE("malformed plan files are refused with a clear message", "[plan]") {
         "plan file: changes[0].before: required for delete");
   CHECK(error_of(tampered("\"rotate_reason\": \"none\"", "\"rotate_reason\": \"boredom\"")) ==
         "plan file: changes[0].rotate_reason: unknown rotate reason \"boredom\"");
+  CHECK(error_of(tampered("\"entity_type\": \"DEPLOYMENT\"", "\"entity_type\": \"TAG\"")) ==
+        "plan file: changes[0].after.attrs.roles[0].entity_type: unknown entity type \"TAG\"");
   CHECK(error_of(tampered("\"entity_type\": \"DEPLOYMENT\"", "\"entity_type\": \"DAG\"")) ==
-        "plan file: changes[0].after.attrs.roles[0].entity_type: unknown entity type \"DAG\"");
+        "plan file: changes[0].after.attrs.roles[0].deployment_id: missing for a DAG role");
+  CHECK(error_of(tampered("\"type\": \"WORKSPACE\"", "\"type\": \"DAG\"")) ==
+        "plan file: changes[0].after.attrs.type: unknown token type \"DAG\"");
+  CHECK(error_of(tampered("\"kind\": \"STANDARD\"", "\"kind\": \"OTHER\"")) ==
+        "plan file: changes[0].after.attrs.kind: unknown token kind \"OTHER\"");
   CHECK(error_of(tampered("\"prevent_destroy\": true", "\"prevent_destroy\": 1")) ==
         "plan file: changes[0].after.lifecycle.prevent_destroy: expected true or false");
   CHECK(error_of(tampered("\"kind\": \"deleted\"", "\"kind\": \"vanished\"")) ==

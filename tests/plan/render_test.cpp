@@ -160,7 +160,8 @@ TEST_CASE("text rendering: the legend lists only the symbols in use", "[plan]") 
   CHECK(rotate.find("symbols:\n  R rotate\n\n") != std::string::npos);
   CHECK(rotate.find("(because its current value was lost before it was delivered)") !=
         std::string::npos);
-  CHECK(rotate.find("      ~ token       = (sensitive value)\n") != std::string::npos);
+  CHECK(rotate.find("      ~ token           = (sensitive value)\n") != std::string::npos);
+  CHECK(rotate.find("      + last_rotated_at = (known after apply)\n") != std::string::npos);
 }
 
 TEST_CASE("text rendering: no changes - drift only - and errors", "[plan]") {
