@@ -191,6 +191,41 @@ TEST_CASE("plan reports a workspace that does not exist at its token", "[cli][pl
   CHECK(ws.control().requests().count("ListWorkspaces") == 1);
 }
 
+TEST_CASE(
+    "plan and validate --remote report the missing deployment of a DAG role in the one deployments "
+    "lookup",
+    "[cli][plan]") {
+  CliWorkspace ws;
+  const std::string deployment = "clyn6kxud003x01mtxmccegnh";  // the simulator's
+  ws.write_spec("a.toml",
+                "[api_token.dags]\nname = \"dags\"\ntype = \"DEPLOYMENT\"\nrole = "
+                "\"DEPLOYMENT_ADMIN\"\nroles = [\n"
+                "  { role = \"DEPLOYMENT_ADMIN\", entity_id = \"" +
+                    deployment +
+                    "\", entity_type = \"DEPLOYMENT\" },\n"
+                    "  { role = \"DAG_VIEWER\", entity_id = \"etl\", entity_type = \"DAG\", "
+                    "deployment_id = \"" +
+                    deployment +
+                    "\" },\n"
+                    "  { role = \"DAG_AUTHOR\", entity_id = \"finance\", entity_type = "
+                    "\"DAG_TAG\", deployment_id = \"cnosuchdeployment000000000\" },\n]\n");
+  const std::string expected =
+      "a.toml:1:1: error: astro_api_token.dags: deployment \"cnosuchdeployment000000000\" (the "
+      "deployment_id of its DAG_TAG role on \"finance\") does not exist in organization";
+  ProcessResult planned = ws.tokend({"plan", "--detailed-exitcode"});
+  CHECK(planned.exit_code == 1);
+  CHECK(planned.out.empty());
+  CHECK(contains(planned.err, expected));
+  CHECK(ws.control().requests().count("ListDeployments") == 1);
+
+  ws.control().reset_requests();
+  ProcessResult validated = ws.tokend({"validate", "--remote"});
+  CHECK(validated.exit_code == 1);
+  CHECK(contains(validated.err, expected));
+  CHECK(ws.control().requests().count("ListDeployments") == 1);
+  CHECK(ws.control().requests().count("CreateApiToken") == 0);
+}
+
 TEST_CASE("plan fails naming a token whose prevent_destroy forbids its replacement",
           "[cli][plan]") {
   CliWorkspace ws;
