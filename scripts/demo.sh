@@ -93,7 +93,7 @@ cfg=(-c "$work/astro-tokend.toml" --no-color)
 step "astro-tokend validate"
 "$tokend" validate "${cfg[@]}"
 
-step "astro-tokend plan   (dry run: four tokens to create)"
+step "astro-tokend plan   (dry run: five tokens to create)"
 set +e
 "$tokend" plan "${cfg[@]}" --detailed-exitcode
 echo "(exit code $? — 2 means changes are pending)"

@@ -115,24 +115,25 @@ TEST_CASE("emptying the spec directory destroys nothing and says why", "[integra
   ws.copy_example_specs();
   REQUIRE_EXIT(ws.apply(), 0);
   const int64_t serial = serial_of(ws);
+  ws.remove_spec("deployment.toml");
   ws.remove_spec("organization.toml");
   ws.remove_spec("workspace.toml");
   ws.control().reset_requests();
 
   ProcessResult refused = ws.apply();
   REQUIRE_EXIT(refused, 1);
-  CHECK_THAT(refused.err, Catch::Contains("Refusing to destroy all 4 managed tokens"));
+  CHECK_THAT(refused.err, Catch::Contains("Refusing to destroy all 5 managed tokens"));
   CHECK_THAT(refused.err, Catch::Contains("The spec directories may be empty or missing"));
   CHECK_THAT(refused.err, Catch::Contains("--allow-mass-delete"));
   CHECK(writes(ws.control().requests()).empty());
-  CHECK(ws.tokens_by_name().size() == 4);
+  CHECK(ws.tokens_by_name().size() == 5);
   CHECK(serial_of(ws) == serial);
 
   ProcessResult allowed = ws.apply({"--allow-mass-delete"});
   REQUIRE_EXIT(allowed, 0);
   CHECK_THAT(
       allowed.out,
-      Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 4 destroyed, 0 rotated."));
+      Catch::Contains("Apply complete! Resources: 0 added, 0 changed, 5 destroyed, 0 rotated."));
   CHECK(ws.tokens_by_name().empty());
   CHECK(ws.rows().empty());
 }
@@ -238,7 +239,7 @@ TEST_CASE("a second apply fails fast naming the holder of the lock", "[integrati
   REQUIRE(finished);
   CHECK(finished->exit_code == 0);
   ws.keep_output(read_file(ws.dir().file("first.out")) + read_file(ws.dir().file("first.err")));
-  CHECK(ws.tokens_by_name().size() == 4);
+  CHECK(ws.tokens_by_name().size() == 5);
 }
 
 TEST_CASE("bad input changes nothing", "[integration][apply]") {
@@ -299,7 +300,7 @@ TEST_CASE("bad input changes nothing", "[integration][apply]") {
     CHECK(writes(ws.control().requests()).empty());
   }
   CHECK(serial_of(ws) == serial);
-  CHECK(ws.tokens_by_name().size() == 4);
+  CHECK(ws.tokens_by_name().size() == 5);
 }
 
 TEST_CASE("apply without a terminal proceeds on \"yes\" from stdin", "[integration][apply]") {
@@ -310,8 +311,8 @@ TEST_CASE("apply without a terminal proceeds on \"yes\" from stdin", "[integrati
   ProcessResult approved = ws.tokend({"apply"}, options);
   REQUIRE_EXIT(approved, 0);
   CHECK_THAT(approved.out, Catch::Contains("Enter a value: "));
-  CHECK_THAT(approved.out, Catch::Contains("Apply complete! Resources: 4 added"));
-  CHECK(ws.control().tokens().size() == 4);
+  CHECK_THAT(approved.out, Catch::Contains("Apply complete! Resources: 5 added"));
+  CHECK(ws.control().tokens().size() == 5);
 }
 
 TEST_CASE("apply asks on a terminal and proceeds only on yes", "[integration][apply]") {
@@ -331,8 +332,8 @@ TEST_CASE("apply asks on a terminal and proceeds only on yes", "[integration][ap
     TerminalRun run = run_on_terminal(ws.argv({"--no-color", "apply"}), ws.run_options(), "yes");
     INFO(run.output);
     CHECK(run.exit_code == 0);
-    CHECK_THAT(run.output, Catch::Contains("Apply complete! Resources: 4 added"));
-    CHECK(ws.control().tokens().size() == 4);
+    CHECK_THAT(run.output, Catch::Contains("Apply complete! Resources: 5 added"));
+    CHECK(ws.control().tokens().size() == 5);
     CHECK(run.output.find("\033[") == std::string::npos);  // --no-color
   }
   SECTION("in colour, with the rotation symbol") {
@@ -357,11 +358,11 @@ TEST_CASE("apply records the run in history", "[integration][apply]") {
   CHECK(run.trigger == "cli");
   CHECK(run.command == "apply");
   CHECK(run.result == state::RunResult::Ok);
-  CHECK(run.to_add == 4);
+  CHECK(run.to_add == 5);
   CHECK(run.failed == 0);
-  // list, the workspace and deployment lookups, 4 creates, 2 role updates
+  // list, the workspace and deployment lookups, 5 creates, 3 role updates
   CHECK(run.api_calls == static_cast<int>(ws.control().requests().total));
-  CHECK(run.actions.size() == 4);
+  CHECK(run.actions.size() == 5);
   CHECK(run.finished_at);
 }
 

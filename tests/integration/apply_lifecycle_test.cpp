@@ -1,8 +1,7 @@
-// The lifecycle of the four example tokens against astro-api-sim, through the
-// real astro-tokend binary: create, no-op, update, replace (both
-// create_before_destroy settings, request order from the simulator's log),
-// rotation when due and when a sink is deleted, drift put back, delete — and
-// afterwards, no token value anywhere but in its sink.
+// The lifecycle of the four organization and workspace example tokens against astro-api-sim,
+// through the real astro-tokend binary: create, no-op, update, replace (both create_before_destroy
+// settings, request order from the simulator's log), rotation when due and when a sink is deleted,
+// drift put back, delete — and afterwards, no token value anywhere but in its sink.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -88,6 +87,7 @@ void check_progress_numbers(const std::string& out, size_t total) {
 TEST_CASE("apply takes the example tokens through their whole lifecycle", "[integration][apply]") {
   ApplyWorkspace ws;
   ws.copy_example_specs();
+  ws.remove_spec("deployment.toml");  // DAG roles have their own test (dag_roles_test.cpp)
   ws.edit_spec("organization.toml", "expiry_period_in_days = 30\n",
                "expiry_period_in_days = 30\nrotate_before_expiry_days = 7\n");
   SimControl sim = ws.control();

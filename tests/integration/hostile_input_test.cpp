@@ -85,7 +85,7 @@ TEST_CASE("an endless listing body fails at max_response_bytes with bounded memo
   CHECK(applied.max_rss_kb < kRssBoundKb);
   CHECK(seconds_since(start) < 20);
   // Not retried: one listing request, and the proxy wrote little more than the cap.
-  CHECK(proxy.request_count("/iam/v1beta1/organizations/" + ws.sim().org_id() + "/tokens") == 1);
+  CHECK(proxy.request_count("/v1/organizations/" + ws.sim().org_id() + "/tokens") == 1);
   if (huge_length)
     CHECK(proxy.endless_bytes_sent() < 1024 * 1024);
   else
@@ -114,7 +114,7 @@ TEST_CASE("a trickling answer fails at the request timeout, not per read",
   CHECK_THAT(plan.err, Catch::Contains("did not arrive whole within 2000ms"));
   CHECK(took >= 1.9);
   CHECK(took < 2 + 3);
-  CHECK(proxy.request_count("/iam/v1beta1/organizations/" + ws.sim().org_id() + "/tokens") == 1);
+  CHECK(proxy.request_count("/v1/organizations/" + ws.sim().org_id() + "/tokens") == 1);
   check_untouched(ws, before);
 }
 
@@ -138,7 +138,7 @@ TEST_CASE("a listing page repeated forever ends in bounded GETs and time",
   CHECK(applied.exit_code == 1);
   CHECK_THAT(applied.err, Catch::Contains("lists only tokens already listed"));
   CHECK(seconds_since(start) < 10);
-  CHECK(proxy.request_count("/iam/v1beta1/organizations/" + ws.sim().org_id() + "/tokens") <= 3);
+  CHECK(proxy.request_count("/v1/organizations/" + ws.sim().org_id() + "/tokens") <= 3);
   check_untouched(ws, before);
 }
 
@@ -159,7 +159,7 @@ TEST_CASE("a listing stops after totalCount / limit plus a few pages", "[integra
   INFO(plan.out << plan.err);
   CHECK(plan.exit_code == 1);
   CHECK_THAT(plan.err, Catch::Contains("gave up after 6 pages (totalCount 2)"));
-  CHECK(proxy.request_count("/iam/v1beta1/organizations/" + ws.sim().org_id() + "/tokens") == 6);
+  CHECK(proxy.request_count("/v1/organizations/" + ws.sim().org_id() + "/tokens") == 6);
   check_untouched(ws, before);
 }
 

@@ -22,7 +22,8 @@ namespace {
 
 const std::string kExampleDir = std::string(TOKEND_SOURCE_DIR) + "/config";
 const std::vector<std::string> kExampleKeys = {
-    "organization_token", "organization_token_with_multiple_roles", "workspace_token",
+    "deployment_token_with_dag_roles", "organization_token",
+    "organization_token_with_multiple_roles", "workspace_token",
     "workspace_token_with_deployment_role"};
 
 bool contains(const std::string& text, const std::string& part) {
@@ -106,7 +107,7 @@ uint64_t api_writes(const tokend::testing::RequestStats& stats) {
 
 }  // namespace
 
-TEST_CASE("the example specs plan four creates in Terraform's phrasing", "[integration][plan]") {
+TEST_CASE("the example specs plan five creates in Terraform's phrasing", "[integration][plan]") {
   ExampleSetup setup;
   ProcessResult result = setup.tokend({"plan", "--detailed-exitcode"});
   INFO(result.err);
@@ -119,7 +120,7 @@ TEST_CASE("the example specs plan four creates in Terraform's phrasing", "[integ
                  "Resource actions are indicated with the following symbols:\n  + create\n"));
   CHECK(contains(result.out, "(known after apply)"));
   CHECK(contains(result.out, "      + token                 = (sensitive value)\n"));
-  CHECK(contains(result.out, "\nPlan: 4 to add, 0 to change, 0 to destroy, 0 to rotate.\n"));
+  CHECK(contains(result.out, "\nPlan: 5 to add, 0 to change, 0 to destroy, 0 to rotate.\n"));
 
   auto stats = setup.control().requests();
   CHECK(stats.count("ListApiTokens") == 1);
@@ -145,11 +146,12 @@ TEST_CASE("imported example tokens plan empty - a rename outside shows as drift 
     CHECK(contains(imported.out, "Import successful!"));
   }
   auto stats = setup.control().requests();
-  CHECK(stats.count("GetApiToken") == 4);
+  CHECK(stats.count("GetApiToken") == 5);
   CHECK(api_writes(stats) == 0);
 
   ProcessResult listed = setup.tokend({"state", "list"});
   CHECK(listed.out ==
+        "astro_api_token.deployment_token_with_dag_roles\n"
         "astro_api_token.organization_token\n"
         "astro_api_token.organization_token_with_multiple_roles\n"
         "astro_api_token.workspace_token\n"

@@ -312,9 +312,10 @@ TEST_CASE("the example config loads as the desired state", "[spec]") {
   CHECK(state.config.secrets_dir == kSource + "/.tokend/tokens");
   std::vector<std::string> keys;
   for (const TokenSpec& t : state.tokens) keys.push_back(t.key);
-  CHECK(keys ==
-        std::vector<std::string>{"organization_token", "organization_token_with_multiple_roles",
-                                 "workspace_token", "workspace_token_with_deployment_role"});
+  CHECK(keys == std::vector<std::string>{"deployment_token_with_dag_roles", "organization_token",
+                                         "organization_token_with_multiple_roles",
+                                         "workspace_token",
+                                         "workspace_token_with_deployment_role"});
   CHECK(token(state.tokens, "workspace_token").sink ==
         kSource + "/.tokend/tokens/workspace_token.token");
   CHECK(token(state.tokens, "organization_token").attrs.expiry_period_in_days == 30);
