@@ -162,6 +162,17 @@ curl -sf "http://$metrics/status.json" >"$work/status.json"
 grep -o '"address" *: *"[^"]*"' "$work/status.json" | sed 's/.*: *"\(.*\)"/  \1/' | sort -u
 echo "(saved as $work/status.html and $work/status.json)"
 
+step "every API request went to the Astro API v1 routes"
+curl -sf "$api/_sim/requests" >"$work/requests.json"
+v1=$(grep -o '"path":"/v1/organizations/[^"]*"' "$work/requests.json" | wc -l)
+all=$(grep -o '"path":"[^"]*"' "$work/requests.json" | wc -l)
+echo "$v1 of $all requests under /v1/organizations/$org/"
+if ((v1 != all)); then
+  echo "demo: requests outside the v1 routes:" >&2
+  grep -o '"path":"[^"]*"' "$work/requests.json" | grep -v '"/v1/organizations/' | sort | uniq -c >&2
+  exit 1
+fi
+
 echo
 if $keep; then
   echo "Status page: http://$metrics/ (data: http://$metrics/status.json, metrics: http://$metrics/metrics)"
