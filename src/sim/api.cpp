@@ -340,8 +340,12 @@ SimResponse Simulator::handle_api(const SimRequest& request) {
   Route target = route(split_path(request.path), request.method);
   const std::string& operation = target.operation;
   LoggedRequest entry{0, request.method, request.path, request.query, operation, 0};
-  if (operation.empty() || operation == "-") {
-    SimResponse r = operation.empty()
+  const bool refused_version = target.version == ApiVersion::V1Beta1 && !options_.serve_v1beta1;
+  if (operation.empty() || operation == "-" || refused_version) {
+    SimResponse r = refused_version
+                        ? error_response(404, "v1beta1 is not served (astro-api-sim --api v1): " +
+                                                  request.method + " " + request.path)
+                    : operation.empty()
                         ? error_response(404, "no API route " + request.method + " " + request.path)
                         : method_not_allowed(request.method, target.allowed);
     r.operation = entry.operation = "unknown";

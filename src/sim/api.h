@@ -59,6 +59,8 @@ struct SimResponse {
 struct SimulatorOptions {
   std::string bearer_token;               // required on API routes
   std::optional<RateLimits> rate_limits;  // nullopt: no limits
+  // false: the v1beta1 routes answer 404, as for a server that only speaks v1.
+  bool serve_v1beta1 = true;
 };
 
 class Simulator {

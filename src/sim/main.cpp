@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
   std::string port_file, org_id, token_file, token_env, seed_file, data_file, tls_cert, tls_key;
   std::string rate_limits_text;
   bool no_rate_limits = false;
+  std::string api_versions = "both";
   app.add_option("--listen", listen, "HOST:PORT to listen on; port 0 picks a free port")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the chosen port here once serving");
@@ -169,6 +170,10 @@ int main(int argc, char** argv) {
                                     "(the default); burst = one second's worth");
   auto* no_limits_opt = app.add_flag("--no-rate-limits", no_rate_limits, "disable rate limits");
   limits_opt->excludes(no_limits_opt);
+  app.add_option("--api", api_versions,
+                 "API versions served: both, or v1 (the v1beta1 routes then answer 404)")
+      ->check(CLI::IsMember({"both", "v1"}))
+      ->capture_default_str();
   app.footer(kControlsHelp);
   try {
     app.parse(argc, argv);
@@ -235,7 +240,7 @@ int main(int argc, char** argv) {
     org.set_change_listener([w = writer.get()] { w->schedule(); });
   }
 
-  tokend::sim::Simulator simulator(org, {*bearer, limits});
+  tokend::sim::Simulator simulator(org, {*bearer, limits, api_versions == "both"});
   tokend::sim::ServerOptions server_options{listen, tls_cert, tls_key, 64};
   auto server = tokend::sim::SimServer::start(server_options, simulator, log);
   if (!server.ok()) return fail(server.error().message);

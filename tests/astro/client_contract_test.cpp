@@ -61,6 +61,7 @@ TEST_CASE("with api_version v1beta1 every client operation honours the v1beta1 c
           "[astro][contract][integration]") {
   t::SimOptions sim_options;
   sim_options.rate_limits = false;
+  sim_options.serve_v1beta1 = true;
   t::SimProcess sim(sim_options);
   // 1,001 tokens beforehand, so that listing takes two pages through Prism.
   sim::NewToken templ;

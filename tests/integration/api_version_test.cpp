@@ -73,6 +73,7 @@ TEST_CASE("with api_version v1beta1 every command runs the same flows and warns 
           "[integration][api_version]") {
   ApplyWorkspaceOptions options;
   options.api_version = "v1beta1";
+  options.sim.serve_v1beta1 = true;
   ApplyWorkspace ws(options);
   ws.write_spec("both.toml", specs_both_versions_express());
   ws.control().reset_requests();
@@ -108,7 +109,9 @@ TEST_CASE("with api_version v1beta1 every command runs the same flows and warns 
 
 TEST_CASE("state written under either API version plans no changes under the other",
           "[integration][api_version]") {
-  ApplyWorkspace ws;
+  ApplyWorkspaceOptions options;
+  options.sim.serve_v1beta1 = true;
+  ApplyWorkspace ws(options);
   ws.write_spec("both.toml", specs_both_versions_express());
 
   SECTION("applied with v1beta1, planned with v1") {

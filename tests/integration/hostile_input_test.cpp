@@ -85,9 +85,12 @@ TEST_CASE("an endless listing body fails at max_response_bytes with bounded memo
   CHECK(applied.max_rss_kb < kRssBoundKb);
   CHECK(seconds_since(start) < 20);
   // Not retried: one listing request, and the proxy wrote little more than the cap.
+  // A Content-Length above the cap is refused before the body is read: what the
+  // proxy got rid of is only what loopback's socket buffers took (a few MiB
+  // under autotuning), less than the cap.
   CHECK(proxy.request_count("/v1/organizations/" + ws.sim().org_id() + "/tokens") == 1);
   if (huge_length)
-    CHECK(proxy.endless_bytes_sent() < 1024 * 1024);
+    CHECK(proxy.endless_bytes_sent() < 8u * 1024 * 1024);
   else
     CHECK(proxy.endless_bytes_sent() < 64u * 1024 * 1024);
   check_untouched(ws, before);

@@ -265,3 +265,27 @@ TEST_CASE("v1 routes - list parameters that repeat - and the lookups", "[sim]") 
   SimResponse anonymous = f.sim.handle({"GET", v1_tokens, "", "", ""});
   CHECK(anonymous.status == 401);
 }
+
+TEST_CASE("serving v1 only answers 404 on every v1beta1 route and logs it", "[sim]") {
+  FixedClock clock{*parse_rfc3339("2025-03-01T10:00:00Z")};
+  Seed seed = default_seed(*parse_rfc3339("2024-01-01T00:00:00Z"));
+  Organization org{kOrg, seed.workspaces, seed.deployments, clock};
+  SimulatorOptions options{"test-token", std::nullopt};
+  options.serve_v1beta1 = false;
+  Simulator sim{org, options};
+  auto call = [&](const std::string& method, const std::string& path) {
+    return sim.handle({method, path, "", kBearer, ""});
+  };
+  CHECK(call("GET", v1_tokens).status == 200);
+  const size_t tokens_before = org.all_tokens().size();
+  for (const std::string& path :
+       {iam_tokens, std::string("/platform/v1beta1/organizations/") + kOrg + "/workspaces"}) {
+    INFO(path);
+    SimResponse r = call("GET", path);
+    CHECK(r.status == 404);
+    CHECK(r.body.find("v1beta1 is not served") != std::string::npos);
+    CHECK(r.operation == "unknown");
+  }
+  CHECK(call("POST", iam_tokens).status == 404);
+  CHECK(org.all_tokens().size() == tokens_before);
+}

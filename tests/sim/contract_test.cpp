@@ -17,6 +17,7 @@ namespace {
 SimOptions contract_options() {
   SimOptions options;
   options.rate_limits = false;  // 429 is not among the contract's answers
+  options.serve_v1beta1 = true;
   return options;
 }
 

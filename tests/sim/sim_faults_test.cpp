@@ -17,12 +17,14 @@ SimOptions options_with_limits(const std::string& spec) {
   SimOptions options;
   options.rate_limits = true;
   options.rate_limits_spec = spec;
+  options.serve_v1beta1 = true;
   return options;
 }
 
 SimOptions no_limits() {
   SimOptions options;
   options.rate_limits = false;
+  options.serve_v1beta1 = true;
   return options;
 }
 
@@ -234,7 +236,9 @@ TEST_CASE("rate limits answer 429 with Retry-After per method", "[sim]") {
 
 TEST_CASE("the published limits apply by default and --no-rate-limits lifts them", "[sim]") {
   SECTION("default: get=25 per second") {
-    SimProcess sim;
+    SimOptions options;
+    options.serve_v1beta1 = true;
+    SimProcess sim(options);
     int limited = 0;
     for (int i = 0; i < 200 && limited == 0; ++i)
       if (sim.api("GET", tokens_path(sim)).status == 429) limited = i;

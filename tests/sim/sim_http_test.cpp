@@ -46,6 +46,7 @@ void check_error_shape(const HttpResponse& r) {
 SimOptions no_limits() {
   SimOptions options;
   options.rate_limits = false;
+  options.serve_v1beta1 = true;
   return options;
 }
 
@@ -330,7 +331,7 @@ TEST_CASE("the bearer token is required and never logged", "[sim]") {
 }
 
 TEST_CASE("curl walks the whole lifecycle (POSTs without a body included)", "[sim]") {
-  SimProcess sim;
+  SimProcess sim(no_limits());
   const std::string api = sim.iam_url();
   const std::string auth = "Authorization: Bearer " + sim.bearer_token();
   auto curl = [&](std::vector<std::string> args) {

@@ -24,6 +24,7 @@ namespace {
 SimOptions no_limits() {
   SimOptions options;
   options.rate_limits = false;
+  options.serve_v1beta1 = true;
   return options;
 }
 

@@ -265,6 +265,7 @@ void SimProcess::start() {
     argv.insert(argv.end(), {"--rate-limits", options_.rate_limits_spec});
   if (!options_.tls_cert.empty() || !options_.tls_key.empty())
     argv.insert(argv.end(), {"--tls-cert", options_.tls_cert, "--tls-key", options_.tls_key});
+  if (!options_.serve_v1beta1) argv.insert(argv.end(), {"--api", "v1"});
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
 
   RunOptions run;

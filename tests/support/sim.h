@@ -50,6 +50,9 @@ struct SimOptions {
   std::string tls_key;
   std::string ca_file;  // CA of tls_cert, used by control() and api()
   std::vector<std::string> extra_args;
+  // false (the default): --api v1, so that a request to a v1beta1 route
+  // answers 404 and fails the test that sent it.
+  bool serve_v1beta1 = false;
   std::chrono::milliseconds start_timeout{20000};
 };
 

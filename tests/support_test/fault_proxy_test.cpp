@@ -25,6 +25,7 @@ using SteadyClock = std::chrono::steady_clock;
 SimOptions no_limits() {
   SimOptions options;
   options.rate_limits = false;
+  options.serve_v1beta1 = true;
   return options;
 }
 
