@@ -90,6 +90,9 @@ void api_json(std::string_view bytes) {
            "an error body round-trips");
   (void)astro::json::decode_id_page(body, "workspaces");
   (void)astro::json::decode_id_page(body, "deployments");
+  // The v1 answers the client reads (scope, kind, lastRotatedAt, DAG roles).
+  (void)astro::json::decode_token(body, astro::ApiVersion::V1);
+  (void)astro::json::decode_token_page(body, astro::ApiVersion::V1);
 }
 
 void plan_file(std::string_view bytes) {

@@ -16,7 +16,8 @@ namespace tokend::fuzz {
 // The bytes as a token spec file and as a daemon config, through
 // spec::load_specs and spec::load_config (via a private temporary directory).
 void toml_loaders(std::string_view bytes);
-// Every decoder of astro/json.h; what decodes is encoded and decoded again.
+// Every decoder of astro/json.h, v1 and v1beta1; what decodes as v1beta1 is
+// encoded and decoded again.
 void api_json(std::string_view bytes);
 // plan::load_plan; a plan that loads is saved and loaded again.
 void plan_file(std::string_view bytes);

@@ -3,21 +3,24 @@
 # errors, runs every test, runs the benchmarks (which print their figures),
 # then builds and runs the whole test suite again under ASan+UBSan, and
 # fuzzes the readers of outside input for a bounded time (scripts/fuzz.sh).
+# Tests run two at a time (servers on port 0, private temporary directories).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each stage's heading says how long the run has taken so far.
+stage() { echo "== $* (at ${SECONDS}s)"; }
 
 scripts/setup.sh
 
-echo "== source checks"
+stage "source checks"
 scripts/check-format.sh
 scripts/check-layering.sh
 
-echo "== build (release, -Werror)"
+stage "build (release, -Werror)"
 scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-echo "== tests"
-ctest --test-dir build --output-on-failure --timeout 300
+stage "tests"
+ctest --test-dir build -j2 --output-on-failure --timeout 300
 
-echo "== benchmarks"
+stage "benchmarks"
 for bench in build/bench_*; do
   [[ -x "$bench" ]] || continue
   echo "-- $(basename "$bench")"
@@ -27,11 +30,11 @@ for bench in build/bench_*; do
   "$bench" "${args[@]}"
 done
 
-echo "== build (ASan+UBSan, -Werror)"
+stage "build (ASan+UBSan, -Werror)"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DTOKEND_SANITIZE=ON -DTOKEND_BUILD_BENCH=OFF
-echo "== tests under ASan+UBSan"
+stage "tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 600
-echo "== fuzzing (libFuzzer, ASan+UBSan)"
+  ctest --test-dir build-asan -j2 --output-on-failure --timeout 600
+stage "fuzzing (libFuzzer, ASan+UBSan)"
 scripts/fuzz.sh 35
-echo "== all tests passed"
+stage "all tests passed"

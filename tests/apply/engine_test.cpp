@@ -54,7 +54,10 @@ class RecordingClient final : public astro::Client {
   }
   Result<astro::ApiToken> create_token(const astro::CreateTokenRequest& request) override {
     note(Operation::CreateApiToken, request.name);
-    creates_.push_back(request);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      creates_.push_back(request);
+    }
     return inner_.create_token(request);
   }
   Result<astro::ApiToken> update_token(const std::string& id,

@@ -81,13 +81,24 @@ TEST_CASE("fuzz regressions: API answers, plan files and sim bodies are refused"
 
 TEST_CASE("fuzz seeds: every seed is read without a finding", "[fuzz]") {
   const auto api = files_in(std::string(TOKEND_FUZZ_DIR) + "/seeds/api_json");
-  REQUIRE(api.size() >= 5);
+  REQUIRE(api.size() >= 8);
   int decoded_pages = 0;
   for (const std::string& file : api) {
     tokend::fuzz::api_json(read_file(file));
     if (tokend::astro::json::decode_token_page(read_file(file)).ok()) ++decoded_pages;
   }
   CHECK(decoded_pages == 1);
+  // The v1 seeds are v1 answers: what the client reads of them.
+  auto v1_page = tokend::astro::json::decode_token_page(
+      read_file(std::string(TOKEND_FUZZ_DIR) + "/seeds/api_json/v1_token_page.json"),
+      tokend::astro::ApiVersion::V1);
+  REQUIRE(v1_page.ok());
+  REQUIRE(v1_page->tokens.size() == 1);
+  CHECK(v1_page->tokens[0].kind == tokend::TokenKind::DirectAccess);
+  CHECK(v1_page->tokens[0].roles.size() == 3);
+  CHECK(tokend::astro::json::decode_error(
+            read_file(std::string(TOKEND_FUZZ_DIR) + "/seeds/api_json/v1_error.json"))
+            ->field_errors.size() == 1);
   const auto bodies = files_in(std::string(TOKEND_FUZZ_DIR) + "/seeds/sim_bodies");
   REQUIRE(bodies.size() >= 4);
   for (const std::string& file : bodies) tokend::fuzz::sim_bodies(read_file(file));
