@@ -52,14 +52,6 @@ namespace tokend::plan {
 
 inline constexpr const char* kProviderName = "registry.terraform.io/astronomer/astro";
 
-struct JsonDiagnostic;
-
-// Indented JSON text ending in a newline. `problems`: per-token errors met
-// while planning that left a token out of the plan (a sink that cannot be
-// read); they follow the plan's errors in diagnostics and make the plan
-// incomplete, not errored (the rest of it can be applied).
-std::string render_json(const Plan& plan, const std::vector<JsonDiagnostic>& problems = {});
-
 // One of Terraform's diagnostics: severity "error", summary, detail and, when
 // the position is known, range {filename, start {line, column}, end {line,
 // column}} (a point: end equals start).
@@ -73,6 +65,12 @@ struct JsonDiagnostic {
 JsonDiagnostic json_diagnostic(const spec::Diagnostic& diagnostic);
 JsonDiagnostic json_diagnostic(const Error& error);
 JsonDiagnostic json_diagnostic(const std::string& message);
+
+// Indented JSON text ending in a newline. `problems`: per-token errors met
+// while planning that left a token out of the plan (a sink that cannot be
+// read); they follow the plan's errors in diagnostics and make the plan
+// incomplete, not errored (the rest of it can be applied).
+std::string render_json(const Plan& plan, const std::vector<JsonDiagnostic>& problems = {});
 
 // The document `plan --json` prints when no plan could be made (bad input,
 // an API failure): format_version, terraform_version, astro_tokend_version,
