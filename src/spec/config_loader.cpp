@@ -215,6 +215,7 @@ class ConfigParser {
   void parse_specs(const toml::value& specs) {
     TableReader t = reader(specs, "[specs]");
     t.report_unknown_keys(config_keys("specs"));
+    if (auto cache_dir = path_value(t, "cache_dir", true)) config_.spec_cache_dir = *cache_dir;
     const toml::value* paths = t.array("paths");
     if (!paths) return;
     std::vector<std::string> resolved;

@@ -21,7 +21,7 @@ const std::vector<KeyTable>& config_key_tables() {
        {"organization_id", "api_url", "api_version", "token_file", "token_env", "timeout",
         "max_response_bytes", "ca_file", "rate_limits"}},
       {"astro.rate_limits", {"get", "post", "delete"}},
-      {"specs", {"paths"}},
+      {"specs", {"paths", "cache_dir"}},
       {"state", {"backend", "path", "dsn"}},
       {"reconcile",
        {"interval", "jitter", "mode", "parallelism", "max_deletes_per_run",

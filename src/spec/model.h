@@ -98,6 +98,9 @@ struct Config {
 
   // [specs]
   std::vector<std::string> spec_paths{"/etc/astro-tokend/tokens.d"};  // absolute
+  // cache_dir: where validated spec files are cached (absolute; "" = no
+  // cache); nullopt = the default place (spec_cache_dir() in spec/spec_cache.h).
+  std::optional<std::string> spec_cache_dir;
 
   // [state]
   StateBackend state_backend = StateBackend::Sqlite;

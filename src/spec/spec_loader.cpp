@@ -17,6 +17,7 @@
 #include "spec/loading.h"
 #include "spec/roles.h"
 #include "spec/sink_rules.h"
+#include "spec/spec_cache.h"
 #include "spec/text.h"
 #include "spec/toml_document.h"
 #include "util/hash.h"
@@ -101,6 +102,50 @@ class SpecParser {
       return std::tie(pa.line, pa.column, a.first) < std::tie(pb.line, pb.column, b.first);
     });
     for (const auto& [key, value] : ordered) parse_token(document, key, *value);
+  }
+
+  // While set, every token accepted from then on is also appended to
+  // `recording`, with the positions a cache entry keeps; nullptr stops.
+  void record_into(std::vector<CachedToken>* recording) { recording_ = recording; }
+
+  // Takes the tokens of a cached file shown as `name` as if its document had
+  // been parsed: the checks that read beyond the file (keys, import ids and
+  // sinks of the other files, the sink rules, sink groups) run again. False
+  // when one of them finds a problem: the parser is then left in no useful
+  // state, and the files are to be loaded again without the cache, so that
+  // the problem is reported exactly as without one.
+  bool adopt(const std::string& name, CachedSpecFile&& file) {
+    const auto in_file = [&](SourcePos pos) {
+      pos.file = name;
+      return pos;
+    };
+    for (CachedToken& cached : file.tokens) {
+      TokenSpec& spec = cached.spec;
+      if (!definitions_.try_emplace(spec.key, in_file(cached.key_pos)).second) return false;
+      if (spec.import_id &&
+          !imports_
+               .try_emplace(*spec.import_id, address_for_key(spec.key), in_file(cached.import_pos))
+               .second)
+        return false;
+      if (!spec.sink_group.empty()) {
+        auto known = group_usable_.find(spec.sink_group);
+        if (known == group_usable_.end())
+          known =
+              group_usable_.emplace(spec.sink_group, !sink_group_problem(spec.sink_group)).first;
+        if (!known->second) return false;
+      }
+      if (sink_rules_.problem(spec.sink)) return false;
+      const std::string resolved = SinkRules::resolve(spec.sink);
+      if (sinks_.count(resolved)) return false;
+      const auto id = SinkRules::identity(resolved);
+      if (id && sink_inodes_.count(*id)) return false;
+      sinks_.emplace(resolved,
+                     SinkOwner{address_for_key(spec.key), in_file(cached.sink_where), spec.sink});
+      if (id) sink_inodes_.emplace(*id, resolved);
+      spec.pos.file = name;
+      tokens_.push_back(std::move(spec));
+    }
+    return true;
   }
 
   std::vector<TokenSpec> take_tokens() {
@@ -221,6 +266,17 @@ class SpecParser {
       parse_lifecycle(document, *lifecycle, address, spec);
 
     if (out_.size() != errors_before) return;
+    if (recording_) {
+      CachedToken cached{spec, key_pos, sink_where_, {}};
+      cached.spec.pos.file.clear();
+      cached.key_pos.file.clear();
+      cached.sink_where.file.clear();
+      if (spec.import_id) {
+        cached.import_pos = t.position_of_value("import_id");
+        cached.import_pos.file.clear();
+      }
+      recording_->push_back(std::move(cached));
+    }
     tokens_.push_back(std::move(spec));
   }
 
@@ -422,6 +478,7 @@ class SpecParser {
       return;
     }
     sinks_.emplace(resolved, SinkOwner{address_for_key(key), where, sink});
+    sink_where_ = where;
     if (auto id = SinkRules::identity(resolved)) sink_inodes_.emplace(*id, resolved);
     spec.sink = sink;
   }
@@ -471,7 +528,10 @@ class SpecParser {
   std::map<std::string, SinkOwner> sinks_;                      // resolved sink -> owner
   std::map<std::pair<dev_t, ino_t>, std::string> sink_inodes_;  // existing file -> resolved
   std::map<std::string, std::pair<std::string, SourcePos>>
-      imports_;  // import_id -> (address, where)
+      imports_;           // import_id -> (address, where)
+  SourcePos sink_where_;  // of the last sink parse_sink accepted
+  std::vector<CachedToken>* recording_ = nullptr;
+  std::map<std::string, bool> group_usable_;  // sink_group -> usable, as adopt() found
 };
 
 // The files named by config.spec_paths: each directory's `*.toml` entries
@@ -519,58 +579,134 @@ std::vector<std::string> spec_files(const Config& config, bool report_missing_pa
 
 namespace {
 
-// One spec file read and parsed, not yet validated.
+// What the validation of one spec file takes from the config (besides the
+// checks adopt() runs again): a cache entry is valid only for the same.
+std::string config_fingerprint(const Config& config) {
+  std::string text = "organization_id " + config.organization_id + "\nsecrets_dir " +
+                     absolute_path(config.secrets_dir) + "\nsink_mode " +
+                     std::to_string(config.sink_mode) + "\nsink_group " + config.sink_group +
+                     "\non_delivery";
+  for (const std::string& part : config.on_delivery)
+    text += " " + std::to_string(part.size()) + ":" + part;
+  return text + "\n";
+}
+
+// One spec file read and, unless the cache had it, parsed; not yet validated.
 struct ParsedFile {
   std::string bytes;
   std::optional<TomlDocument> document;
   std::vector<Diagnostic> diagnostics;
+  std::string cache_key;                 // "" without a cache
+  std::optional<CachedSpecFile> cached;  // the cache's entry for these bytes
 };
 
-ParsedFile parse_file(const std::string& file) {
+ParsedFile parse_file(const std::string& file, const SpecCache* cache,
+                      const std::string& fingerprint) {
   ParsedFile parsed;
-  parsed.document = TomlDocument::load(file, display_path(file), parsed.diagnostics, &parsed.bytes);
+  const std::string name = display_path(file);
+  if (cache && !TomlDocument::read(file, parsed.bytes)) {
+    parsed.cache_key = cache->key_for(fingerprint, parsed.bytes);
+    parsed.cached = cache->find(parsed.cache_key);
+    if (!parsed.cached)
+      parsed.document = TomlDocument::parse(parsed.bytes, name, parsed.diagnostics);
+    return parsed;
+  }
+  parsed.bytes.clear();
+  parsed.document = TomlDocument::load(file, name, parsed.diagnostics, &parsed.bytes);
   return parsed;
 }
 
-}  // namespace
-
-std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
-                                  std::vector<Diagnostic>& diagnostics, std::string* spec_hash) {
+// read_specs with `cache` (may be null). False in `adopted` when a cached
+// file failed a check adopt() runs again: the result is then to be thrown
+// away (and the diagnostics added since the call with it).
+std::vector<TokenSpec> load_spec_files(const Config& config, bool report_missing_paths,
+                                       std::vector<Diagnostic>& diagnostics, std::string* spec_hash,
+                                       const SpecCache* cache, bool& adopted) {
+  adopted = true;
+  const std::size_t diagnostics_before = diagnostics.size();
   Sha256 hashed;
   const std::vector<std::string> files = spec_files(config, report_missing_paths, diagnostics);
   SpecParser parser(config, files, diagnostics);
+  const std::string fingerprint = cache ? config_fingerprint(config) : std::string();
   // Parsing (toml11) is nearly all the cost of loading a large spec set, and
   // files parse independently: up to one file per CPU (at most 4) is parsed on
   // worker threads while this thread validates the files in load order, so
   // diagnostics and "first definition wins" stay exactly as sequential.
-  // At most `ahead` files are parsed or wait in memory at a time.
+  // At most `ahead` files are parsed or wait in memory at a time; each parse
+  // tree is freed as soon as its file is validated.
   const std::size_t ahead = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
   std::deque<std::future<ParsedFile>> pending;
   std::size_t next = 0;
   const auto launch_more = [&] {
     while (next < files.size() && pending.size() < ahead)
       pending.push_back(std::async(std::launch::async | std::launch::deferred, parse_file,
-                                   std::cref(files[next++])));
+                                   std::cref(files[next++]), cache, std::cref(fingerprint)));
   };
+  // Files parsed (not taken from the cache) that had no problem of their
+  // own, to be stored once the whole set turns out valid; every entry in use.
+  std::vector<std::pair<std::string, CachedSpecFile>> to_store;
+  std::set<std::string> in_use;
   for (const std::string& file : files) {
     launch_more();
     ParsedFile parsed = pending.front().get();
     pending.pop_front();
+    hashed.update(file + '\n' + std::to_string(parsed.bytes.size()) + '\n');
+    hashed.update(parsed.bytes);
+    if (parsed.cached) {
+      in_use.insert(parsed.cache_key);
+      if (!parser.adopt(display_path(file), std::move(*parsed.cached))) {
+        adopted = false;
+        return {};
+      }
+      continue;
+    }
     const std::size_t first_diagnostic = diagnostics.size();
     diagnostics.insert(diagnostics.end(), std::make_move_iterator(parsed.diagnostics.begin()),
                        std::make_move_iterator(parsed.diagnostics.end()));
-    hashed.update(file + '\n' + std::to_string(parsed.bytes.size()) + '\n');
-    hashed.update(parsed.bytes);
-    if (parsed.document) parser.parse_document(*parsed.document);
+    CachedSpecFile recorded;
+    if (parsed.document) {
+      if (cache) parser.record_into(&recorded.tokens);
+      parser.parse_document(*parsed.document);
+      parser.record_into(nullptr);
+      parsed.document.reset();
+    }
     sort_by_position(diagnostics.begin() + static_cast<std::ptrdiff_t>(first_diagnostic),
                      diagnostics.end());
+    if (cache && !parsed.cache_key.empty() && diagnostics.size() == first_diagnostic) {
+      in_use.insert(parsed.cache_key);
+      to_store.emplace_back(parsed.cache_key, std::move(recorded));
+    }
   }
   if (spec_hash) *spec_hash = hashed.hex_digest();
+  if (cache && diagnostics.size() == diagnostics_before && !to_store.empty()) {
+    for (const auto& [key, recorded] : to_store) cache->store(key, recorded);
+    cache->prune(in_use);
+  }
   // The parsed documents are gone; hand the memory the workers' allocator
   // arenas keep for them back to the system (glibc keeps it otherwise, and
   // this thread could not reuse it).
   malloc_trim(0);
   return parser.take_tokens();
+}
+
+}  // namespace
+
+std::vector<TokenSpec> read_specs(const Config& config, bool report_missing_paths,
+                                  std::vector<Diagnostic>& diagnostics, std::string* spec_hash) {
+  // The cache serves only a load that has nothing to report so far: a config
+  // with problems fails the load anyway.
+  const std::string cache_dir = diagnostics.empty() ? spec_cache_dir(config) : std::string();
+  if (!cache_dir.empty()) {
+    const SpecCache cache(cache_dir);
+    const std::size_t before = diagnostics.size();
+    bool adopted = true;
+    std::vector<TokenSpec> tokens =
+        load_spec_files(config, report_missing_paths, diagnostics, spec_hash, &cache, adopted);
+    if (adopted) return tokens;
+    diagnostics.erase(diagnostics.begin() + static_cast<std::ptrdiff_t>(before), diagnostics.end());
+  }
+  bool adopted = true;
+  return load_spec_files(config, report_missing_paths, diagnostics, spec_hash, nullptr, adopted);
 }
 
 Loaded<std::vector<TokenSpec>> load_specs(const Config& config, std::string* spec_hash) {

@@ -267,6 +267,15 @@ std::optional<TomlDocument> TomlDocument::load(const std::string& path,
     return std::nullopt;
   }
   if (bytes_out) *bytes_out = bytes;
+  return parse(std::move(bytes), display_name, out);
+}
+
+std::optional<std::string> TomlDocument::read(const std::string& path, std::string& bytes) {
+  return read_all(path, bytes);
+}
+
+std::optional<TomlDocument> TomlDocument::parse(std::string bytes, const std::string& display_name,
+                                                std::vector<Diagnostic>& out) {
   if (std::optional<std::size_t> bad = first_invalid_utf8(bytes)) {
     std::size_t line_start = bytes.rfind('\n', *bad == 0 ? std::string::npos : *bad - 1);
     line_start = (line_start == std::string::npos || *bad == 0) ? 0 : line_start + 1;

@@ -33,6 +33,12 @@ class TomlDocument {
   static std::optional<TomlDocument> load(const std::string& path, const std::string& display_name,
                                           std::vector<Diagnostic>& out,
                                           std::string* bytes = nullptr);
+  // The two steps of load: reading `path` into `bytes` (nullopt, or why it
+  // cannot be read: "No such file or directory", "not a regular file"), and
+  // checking and parsing bytes read from a file shown as `display_name`.
+  static std::optional<std::string> read(const std::string& path, std::string& bytes);
+  static std::optional<TomlDocument> parse(std::string bytes, const std::string& display_name,
+                                           std::vector<Diagnostic>& out);
 
   const toml::value& root() const { return root_; }
   const std::string& name() const { return name_; }

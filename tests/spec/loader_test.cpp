@@ -58,6 +58,7 @@ TEST_CASE("a config with only organization_id takes every default", "[spec]") {
   CHECK(c.ca_file.empty());
   CHECK(c.rate_limits == RateLimits{25, 10, 5});
   CHECK(c.spec_paths == std::vector<std::string>{kValid + "/empty"});
+  CHECK_FALSE(c.spec_cache_dir.has_value());
   CHECK(c.state_backend == StateBackend::Sqlite);
   CHECK(c.state_path == "/var/lib/astro-tokend/state.db");
   CHECK(c.state_dsn.empty());
@@ -95,6 +96,7 @@ TEST_CASE("every config key is read and relative paths resolve against the confi
     CHECK(c.rate_limits == RateLimits{2.5, 1, 0.5});
     CHECK(c.spec_paths ==
           std::vector<std::string>{kValid + "/empty", kValid + "/array_of_tables.toml"});
+    CHECK(c.spec_cache_dir == kValid + "/data/spec-cache");
     CHECK(c.state_path == kValid + "/data/state.db");
     CHECK(c.interval == milliseconds(3600000));
     CHECK(c.jitter == milliseconds(0));
