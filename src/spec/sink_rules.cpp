@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <filesystem>
 #include <system_error>
@@ -71,12 +72,93 @@ SinkRules::SinkRules(const Config& config, const std::vector<std::string>& spec_
   }
 }
 
+SinkRules::Facts SinkRules::facts_of(const std::string& sink) {
+  Facts facts;
+  facts.max_name = name_limit(existing_ancestor(fs::path(sink)));
+  facts.resolved = resolve(sink);
+  facts.identity = identity(facts.resolved);
+  std::error_code ec;
+  const fs::path resolved_path(facts.resolved);
+  facts.is_directory = fs::is_directory(fs::status(resolved_path, ec));
+  const fs::path ancestor = existing_ancestor(resolved_path.parent_path());
+  facts.ancestor = ancestor.string();
+  facts.ancestor_is_directory = fs::is_directory(fs::status(ancestor, ec));
+  return facts;
+}
+
+const SinkRules::DirFacts& SinkRules::dir_facts(const std::string& dir) {
+  auto known = dirs_.find(dir);
+  if (known != dirs_.end()) return known->second;
+  DirFacts facts;
+  struct stat info {};
+  if (::stat(dir.c_str(), &info) == 0) facts.device = info.st_dev;
+  facts.max_name = name_limit(existing_ancestor(fs::path(dir)));
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(fs::path(dir), ec);
+  if (!ec) {
+    facts.resolved = resolved.string();
+    const fs::path ancestor = existing_ancestor(resolved);
+    facts.ancestor = ancestor.string();
+    facts.ancestor_is_directory = fs::is_directory(fs::status(ancestor, ec));
+  }
+  return dirs_.emplace(dir, std::move(facts)).first->second;
+}
+
 std::optional<std::string> SinkRules::problem(const std::string& sink) const {
+  if (sink.size() >= PATH_MAX) return judge(sink, Facts{});
+  return judge(sink, facts_of(sink));
+}
+
+SinkRules::Inspection SinkRules::inspect(const std::string& sink) {
+  Inspection inspection;
+  if (sink.size() >= PATH_MAX) {
+    inspection.problem = judge(sink, Facts{});
+    return inspection;
+  }
+  // The facts as facts_of() finds them, from one lstat of the sink and what
+  // is known about its directory: a sink that is no symlink resolves to its
+  // directory's resolution and its own name, and is the file lstat saw; one
+  // that does not exist resolves likewise and is no file. A sink on another
+  // file system than its directory (a mount point) asks for its own limit.
+  std::optional<Facts> facts;
+  const fs::path path(sink);
+  const std::string name = path.filename().string();
+  struct stat info {};
+  const bool found = ::lstat(sink.c_str(), &info) == 0;
+  const int error = found ? 0 : errno;
+  if (!name.empty() && name != "." && name != ".." &&
+      ((found && !S_ISLNK(info.st_mode)) || (!found && error == ENOENT))) {
+    const DirFacts& dir = dir_facts(path.parent_path().string());
+    if (dir.resolved) {
+      Facts fast;
+      fast.resolved = (fs::path(*dir.resolved) / name).lexically_normal().string();
+      fast.ancestor = dir.ancestor;
+      fast.ancestor_is_directory = dir.ancestor_is_directory;
+      if (found) {
+        fast.identity = std::make_pair(info.st_dev, info.st_ino);
+        fast.is_directory = S_ISDIR(info.st_mode);
+        fast.max_name = dir.device && *dir.device == info.st_dev ? dir.max_name : name_limit(path);
+      } else {
+        fast.max_name = dir.max_name;
+      }
+      if (fs::path(fast.resolved).parent_path().string() == *dir.resolved) facts = std::move(fast);
+    }
+  }
+  if (!facts) facts = facts_of(sink);
+  inspection.problem = judge(sink, *facts);
+  if (!inspection.problem) {
+    inspection.resolved = std::move(facts->resolved);
+    inspection.identity = facts->identity;
+  }
+  return inspection;
+}
+
+std::optional<std::string> SinkRules::judge(const std::string& sink, const Facts& facts) const {
   const std::string name = "sink " + quoted(sink);
   if (sink.size() >= PATH_MAX)
     return "sink path " + in_quotes(sink, 40) + " is " + std::to_string(sink.size()) +
            " bytes long; the system allows at most " + std::to_string(PATH_MAX - 1);
-  const long max_name = name_limit(existing_ancestor(fs::path(sink)));
+  const long max_name = facts.max_name;
   for (const fs::path& part : fs::path(sink)) {
     const std::string component = part.string();
     if (static_cast<long>(component.size()) > max_name)
@@ -85,9 +167,9 @@ std::optional<std::string> SinkRules::problem(const std::string& sink) const {
              std::to_string(max_name);
   }
 
-  const std::string resolved = resolve(sink);
+  const std::string& resolved = facts.resolved;
   const std::string via = resolved == sink ? "" : " (it resolves to " + quoted(resolved) + ")";
-  const auto id = identity(resolved);
+  const auto& id = facts.identity;
   for (const OwnFile& own : own_files_) {
     if (own.resolved == resolved || (id && own.identity && *id == *own.identity))
       return name + " is " + own.what + via + "; it would be overwritten with the token's value";
@@ -101,12 +183,9 @@ std::optional<std::string> SinkRules::problem(const std::string& sink) const {
              "; it would be read as a token spec";
   }
 
-  std::error_code ec;
-  const fs::file_status status = fs::status(resolved_path, ec);
-  if (fs::is_directory(status)) return name + " is a directory" + via;
-  const fs::path ancestor = existing_ancestor(resolved_path.parent_path());
-  if (!fs::is_directory(fs::status(ancestor, ec)))
-    return name + " lies under " + quoted(ancestor.string()) + ", which is not a directory" + via;
+  if (facts.is_directory) return name + " is a directory" + via;
+  if (!facts.ancestor_is_directory)
+    return name + " lies under " + quoted(facts.ancestor) + ", which is not a directory" + via;
   return std::nullopt;
 }
 

@@ -134,10 +134,11 @@ class SpecParser {
               group_usable_.emplace(spec.sink_group, !sink_group_problem(spec.sink_group)).first;
         if (!known->second) return false;
       }
-      if (sink_rules_.problem(spec.sink)) return false;
-      const std::string resolved = SinkRules::resolve(spec.sink);
+      SinkRules::Inspection sink = sink_rules_.inspect(spec.sink);
+      if (sink.problem) return false;
+      const std::string& resolved = sink.resolved;
       if (sinks_.count(resolved)) return false;
-      const auto id = SinkRules::identity(resolved);
+      const auto& id = sink.identity;
       if (id && sink_inodes_.count(*id)) return false;
       sinks_.emplace(resolved,
                      SinkOwner{address_for_key(spec.key), in_file(cached.sink_where), spec.sink});
@@ -454,15 +455,17 @@ class SpecParser {
         t.error_at_table(std::move(message) + " (the default sink of " + address_for_key(key) +
                          ")");
     };
-    if (std::optional<std::string> problem = sink_rules_.problem(sink)) {
-      report(std::move(*problem));
+    SinkRules::Inspection inspected = sink_rules_.inspect(sink);
+    if (inspected.problem) {
+      report(std::move(*inspected.problem));
       return;
     }
     // One file may hide behind several paths (symlinks, hard links).
-    const std::string resolved = SinkRules::resolve(sink);
+    const std::string& resolved = inspected.resolved;
+    const auto& id = inspected.identity;
     auto first = sinks_.find(resolved);
     if (first == sinks_.end()) {
-      if (auto id = SinkRules::identity(resolved)) {
+      if (id) {
         auto same = sink_inodes_.find(*id);
         if (same != sink_inodes_.end()) first = sinks_.find(same->second);
       }
@@ -479,7 +482,7 @@ class SpecParser {
     }
     sinks_.emplace(resolved, SinkOwner{address_for_key(key), where, sink});
     sink_where_ = where;
-    if (auto id = SinkRules::identity(resolved)) sink_inodes_.emplace(*id, resolved);
+    if (id) sink_inodes_.emplace(*id, resolved);
     spec.sink = sink;
   }
 
