@@ -320,7 +320,7 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
     prepared.diagnostics = std::move(diagnostics.value());
   }
 
-  input.desired = desired.tokens;
+  input.desired_elsewhere = &desired.tokens;
   input.now = deps.clock.now();
   input.targets = request.targets;
   input.rotations = request.rotations;

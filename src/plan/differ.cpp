@@ -105,12 +105,12 @@ void set_update_flags(Change& change, const TokenAttrs& before, const TokenAttrs
 class Differ {
  public:
   explicit Differ(const Input& input) : input_(input) {
-    for (const spec::TokenSpec& spec : input.desired) specs_.emplace(spec.key, &spec);
+    for (const spec::TokenSpec& spec : input.specs()) specs_.emplace(spec.key, &spec);
     for (const state::ResourceRecord& row : input.prior) {
       rows_.emplace(row.key, &row);
       keys_by_id_.emplace(row.id, row.key);
     }
-    for (const spec::TokenSpec& spec : input.desired) {
+    for (const spec::TokenSpec& spec : input.specs()) {
       if (!spec.import_id || rows_.count(spec.key)) continue;
       auto [first, inserted] = importers_.emplace(*spec.import_id, spec.key);
       if (!inserted && spec.key < first->second) first->second = spec.key;
@@ -166,11 +166,12 @@ class Differ {
     }
 
     // The current attributes, and drift when refreshed.
-    std::optional<state::ResourceRecord> current = *row;
-    if (input_.observed.refreshed) {
+    std::optional<state::ResourceRecord> current;
+    if (!input_.observed.refreshed) {
+      current = *row;
+    } else {
       auto token = input_.observed.tokens.find(row->id);
       if (token == input_.observed.tokens.end()) {
-        current.reset();
         plan_.drift.push_back(Drift{key, Drift::Kind::Deleted, *row, std::nullopt});
       } else {
         current = refreshed_record(*row, token->second);

@@ -149,7 +149,13 @@ struct Observed {
 };
 
 struct Input {
-  std::vector<spec::TokenSpec> desired;      // sorted by key
+  std::vector<spec::TokenSpec> desired;  // sorted by key
+  // When set, the specs to plan instead of `desired` (left empty), so that a
+  // caller that keeps its specs need not copy them; must outlive compute().
+  const std::vector<spec::TokenSpec>* desired_elsewhere = nullptr;
+  const std::vector<spec::TokenSpec>& specs() const {
+    return desired_elsewhere ? *desired_elsewhere : desired;
+  }
   std::vector<state::ResourceRecord> prior;  // sorted by key
   Observed observed;
   std::map<std::string, SinkStatus> sinks;  // by key; absent = not checked (treated as Ok)
