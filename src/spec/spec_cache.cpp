@@ -320,8 +320,13 @@ bool SpecCache::store(const std::string& key, const CachedSpecFile& file) const 
   if (dir_.empty()) return false;
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(dir_, ec))) {
-    const fs::path parent = fs::path(dir_).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent, ec)) return false;
+    // Made only in a directory of this user: a command run by another user
+    // (root) must not leave a cache the daemon's user cannot use.
+    struct stat parent {};
+    const std::string parent_dir = fs::path(dir_).parent_path().string();
+    if (::stat(parent_dir.empty() ? "." : parent_dir.c_str(), &parent) != 0 ||
+        !S_ISDIR(parent.st_mode) || parent.st_uid != ::geteuid())
+      return false;
     if (!make_private_directories(dir_).ok()) return false;
   }
   if (!is_private_directory(dir_)) return false;

@@ -70,8 +70,9 @@ class SpecCache {
  public:
   // A cache in `dir` ("" = none); `loader_version` other than
   // kSpecLoaderVersion only in tests. The directory is created (0700) on the
-  // first store, and only when its parent exists; entries are found only in
-  // a directory that was private to this user when the cache was made.
+  // first store, and only when its parent is a directory of this user;
+  // entries are found only in a directory that was private to this user when
+  // the cache was made.
   explicit SpecCache(std::string dir, std::string loader_version = kSpecLoaderVersion);
 
   // The entry name for a file of `bytes` validated with `config_fingerprint`.

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -296,6 +297,14 @@ TEST_CASE("a cache that cannot be made or written never fails a load", "[spec][c
     config.spec_cache_dir = root.file("missing/cache");
     CHECK(load_ok(config).size() == 1);
     CHECK_FALSE(fs::exists(root.file("missing")));
+  }
+  SECTION("its parent belongs to another user") {
+    // Only root can give a directory away; others see the first section.
+    fs::create_directory(root.file("theirs"));
+    config.spec_cache_dir = root.file("theirs/cache");
+    if (::geteuid() == 0) REQUIRE(::chown(root.file("theirs").c_str(), 65534, 65534) == 0);
+    CHECK(load_ok(config).size() == 1);
+    CHECK(fs::exists(root.file("theirs/cache")) == (::geteuid() != 0));
   }
   SECTION("it is a file") {
     write_file(root.file("cache"), "not a directory");
