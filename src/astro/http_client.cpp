@@ -13,7 +13,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <set>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -528,15 +530,36 @@ Result<TokenListing> HttpClient::list_tokens() {
   int offset = 0;
   int first_total = -1, last_total = -1;
   int budget = kMaxPages;
+  // Oldest first: tokens created while the listing runs land on later pages
+  // instead of shifting the ones not yet read.
+  const auto request_page = [this](int at) {
+    return perform({Operation::ListApiTokens, HttpMethod::Get,
+                    tokens_prefix_ + "/tokens?offset=" + std::to_string(at) +
+                        "&limit=" + std::to_string(kPageLimit) + "&sorts=createdAt:asc",
+                    std::nullopt, true});
+  };
+  // The next page is asked for while this one's tokens are decoded, as soon
+  // as its counts say where the next one starts and that there is one (so
+  // the requests are those of a page-by-page listing; only a page that turns
+  // out unreadable or to list nothing new wastes the one asked for after it).
+  // The request in flight is waited for on every way out.
+  std::future<Result<Answer>> ahead;
   for (int page = 0; page < budget; ++page) {
-    // Oldest first: tokens created while the listing runs land on later
-    // pages instead of shifting the ones not yet read.
-    auto answer = perform({Operation::ListApiTokens, HttpMethod::Get,
-                           tokens_prefix_ + "/tokens?offset=" + std::to_string(offset) +
-                               "&limit=" + std::to_string(kPageLimit) + "&sorts=createdAt:asc",
-                           std::nullopt, true});
+    Result<Answer> answer = ahead.valid() ? ahead.get() : request_page(offset);
     if (!answer.ok()) return answer.error();
-    auto decoded = json::decode_token_page(answer->body, options_.api_version);
+    const auto counted = [&](int total_count, std::size_t count) {
+      const int64_t next = int64_t{offset} + static_cast<int64_t>(count);
+      const int pages =
+          page == 0 ? page_budget(total_count, static_cast<int>(count), kMaxPages, kPageSlack)
+                    : budget;
+      if (count == 0 || next >= total_count || page + 1 >= pages) return;
+      try {
+        ahead = std::async(std::launch::async, request_page, static_cast<int>(next));
+      } catch (const std::system_error&) {
+        // No thread to spare: the next page is asked for after this one.
+      }
+    };
+    auto decoded = json::decode_token_page(answer->body, options_.api_version, counted);
     if (!decoded.ok())
       return Error{ErrorKind::Internal,
                    "ListApiTokens: unexpected answer: " + decoded.error().message, "",

@@ -280,6 +280,11 @@ std::string encode_token_page(const TokenPage& page) {
 }
 
 Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version) {
+  return decode_token_page(body, version, {});
+}
+
+Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version,
+                                    const std::function<void(int, std::size_t)>& counted) {
   auto obj = parse_object(body);
   if (!obj.ok()) return obj.error();
   Reader r{*obj.value(), "", std::nullopt};
@@ -289,6 +294,7 @@ Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version)
   if (auto v = r.bounded("totalCount", true)) page.total_count = *v;
   Array::Ptr tokens = r.array("tokens", true);
   if (r.error) return *r.error;
+  if (counted) counted(page.total_count, tokens->size());
   page.tokens.reserve(tokens->size());
   for (size_t i = 0; i < tokens->size(); ++i) {
     std::string context = "tokens[" + std::to_string(i) + "]";

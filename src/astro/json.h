@@ -14,6 +14,8 @@
 // throw.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +41,12 @@ struct TokenPage {
 std::string encode_token_page(const TokenPage& page);  // v1beta1
 Result<TokenPage> decode_token_page(const std::string& body,
                                     ApiVersion version = ApiVersion::V1Beta1);
+// As decode_token_page, calling `counted(total_count, tokens)` once the body
+// is parsed and its totalCount and the length of its tokens array are read,
+// before the tokens are decoded (the decode may still fail afterwards), so
+// that a caller can ask for the next page meanwhile.
+Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version,
+                                    const std::function<void(int, std::size_t)>& counted);
 
 // Schema CreateApiTokenRequest (entityId omitted when empty,
 // tokenExpiryPeriodInDays omitted when nullopt; v1 always writes `kind`,
