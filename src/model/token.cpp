@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <charconv>
-#include <ctime>
+#include <chrono>
+#include <cstdio>
 
 namespace tokend {
 
 namespace {
 constexpr std::string_view kAddressPrefix = "astro_api_token.";
 
+// Digits only: no sign, no spaces.
 bool parse_int(std::string_view text, int& out) {
   if (text.empty()) return false;
+  for (char c : text)
+    if (c < '0' || c > '9') return false;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && ptr == text.data() + text.size();
 }
@@ -85,11 +89,15 @@ std::optional<Role> primary_role(const RoleSet& roles, EntityType type) {
 }
 
 std::string format_rfc3339(Timestamp t) {
-  std::time_t secs = static_cast<std::time_t>(t.time_since_epoch().count());
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  using namespace std::chrono;
+  const sys_days day = floor<days>(t);
+  const year_month_day ymd{day};
+  const hh_mm_ss<seconds> time{t - day};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                static_cast<int>(time.seconds().count()));
   return buf;
 }
 
@@ -127,8 +135,12 @@ std::optional<Timestamp> parse_rfc3339(std::string_view s) {
   year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
                      std::chrono::day{static_cast<unsigned>(day)}};
   if (!ymd.ok()) return std::nullopt;
-  sys_seconds t = sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second};
-  return t - seconds{offset_seconds};
+  sys_seconds t =
+      sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second} - seconds{offset_seconds};
+  // An offset must not carry the instant out of the four-digit years it is written in.
+  const std::chrono::year utc_year = year_month_day{floor<days>(t)}.year();
+  if (utc_year < std::chrono::year{1} || utc_year > std::chrono::year{9999}) return std::nullopt;
+  return t;
 }
 
 std::ostream& operator<<(std::ostream& out, const SecretValue&) {

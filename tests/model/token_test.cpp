@@ -34,6 +34,18 @@ TEST_CASE("RFC 3339 timestamps round-trip", "[model]") {
   CHECK_FALSE(parse_rfc3339("yesterday"));
 }
 
+TEST_CASE("timestamps before year 1000 keep four digits and outside years 1-9999 are refused",
+          "[model]") {
+  auto early = parse_rfc3339("0343-01-01T00:00:00Z");
+  REQUIRE(early);
+  CHECK(format_rfc3339(*early) == "0343-01-01T00:00:00Z");
+  CHECK(parse_rfc3339(format_rfc3339(*early)) == early);
+  CHECK_FALSE(parse_rfc3339("0001-01-01T00:00:00+01:00"));
+  CHECK_FALSE(parse_rfc3339("9999-12-31T23:30:00-01:00"));
+  CHECK_FALSE(parse_rfc3339("-001-01-01T00:00:00Z"));
+  CHECK_FALSE(parse_rfc3339("2022-+1-22T04:37:12Z"));
+}
+
 TEST_CASE("addresses map to keys and back", "[model]") {
   CHECK(address_for_key("ci") == "astro_api_token.ci");
   CHECK(key_for_address("astro_api_token.ci") == "ci");
