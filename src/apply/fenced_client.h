@@ -33,6 +33,7 @@ class FencedClient final : public astro::Client {
       const std::vector<std::string>& ids) override {
     return inner_.existing_deployments(ids);
   }
+  void close_idle_connections() override { inner_.close_idle_connections(); }
 
  private:
   astro::Client& inner_;

@@ -55,6 +55,12 @@ class Client {
       const std::vector<std::string>& ids) = 0;
   virtual Result<std::vector<std::string>> existing_deployments(
       const std::vector<std::string>& ids) = 0;
+
+  // Closes the connections kept open for reuse. For a caller that is about
+  // to wait longer than a server keeps an idle connection (the daemon between
+  // cycles): it then holds no socket while it waits. The next request opens a
+  // new connection. A client without connections does nothing.
+  virtual void close_idle_connections() {}
 };
 
 }  // namespace tokend::astro

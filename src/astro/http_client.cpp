@@ -299,6 +299,15 @@ void HttpClient::return_connection(std::unique_ptr<HttpConnection> connection) {
   if (idle_.size() < options_.max_idle_connections) idle_.push_back(std::move(connection));
 }
 
+void HttpClient::close_idle_connections() {
+  std::vector<std::unique_ptr<HttpConnection>> closing;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    closing.swap(idle_);
+  }
+  // Closed here, outside the lock: a TLS close may write to the socket.
+}
+
 double HttpClient::unit_random() {
   std::lock_guard<std::mutex> lock(random_mutex_);
   return std::uniform_real_distribution<double>(0.0, 1.0)(random_);

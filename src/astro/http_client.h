@@ -113,6 +113,7 @@ class HttpClient final : public Client {
       const std::vector<std::string>& ids) override;
   Result<std::vector<std::string>> existing_deployments(
       const std::vector<std::string>& ids) override;
+  void close_idle_connections() override;
 
   // A filtered lookup names at most this many ids in its query string; a
   // longer list is checked against the unfiltered listing instead (still one

@@ -547,7 +547,11 @@ CycleOutcome Daemon::cycle(const std::string& trigger) {
                        [this] { return unit_random(); },
                        [this] { beat(); },
                        &stop_};
-  return run_cycle(context, desired_, trigger);
+  CycleOutcome outcome = run_cycle(context, desired_, trigger);
+  // The wait until the next cycle is longer than servers keep idle
+  // connections open; the daemon holds no API socket while it waits.
+  runtime_->client().close_idle_connections();
+  return outcome;
 }
 
 void Daemon::after_cycle(const CycleOutcome& outcome, milliseconds duration) {

@@ -857,6 +857,20 @@ TEST_CASE("sequential requests reuse one connection - create and rotate open the
   CHECK(server.connections() == 2);
 }
 
+TEST_CASE("close_idle_connections closes the pooled connections - the next request opens one",
+          "[astro]") {
+  LocalServer server([](const RecordedRequest&) { return answer(200, token_body(token_id(1))); });
+  auto client = make_client(fast_options(server.url()));
+  REQUIRE(client->get_token(token_id(1)).ok());
+  REQUIRE(client->get_token(token_id(1)).ok());
+  CHECK(server.connections() == 1);
+  client->close_idle_connections();
+  REQUIRE(client->get_token(token_id(1)).ok());
+  CHECK(server.connections() == 2);
+  REQUIRE(client->get_token(token_id(1)).ok());  // pooled again after that request
+  CHECK(server.connections() == 2);
+}
+
 TEST_CASE("parallel callers share a bounded set of connections", "[astro]") {
   LocalServer server([](const RecordedRequest&) { return answer(200, token_body(token_id(1))); });
   auto client = make_client(fast_options(server.url()));
