@@ -175,6 +175,7 @@ struct AttemptResult {
   bool timed_out = false;
   bool body_timed_out = false;  // the answer began, its body missed the deadline
   bool too_large = false;       // the answer is over max_response_bytes
+  bool cut_by_stop = false;     // shut down by the RequestWatch because of a shutdown
   std::string failure;          // transport failure description
 };
 
@@ -370,8 +371,11 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
     // Phase 2: send and receive. A failure here may come after the server acted.
     if (result.failure.empty()) {
       bool answer_began = false;
+      RequestWatch::Ticket ticket;
       try {
         Poco::Net::HTTPClientSession& session = connection->session();
+        ticket = watch_.watch(session.socket().impl()->sockfd(), deadline,
+                              exchange.method != HttpMethod::Get);
         session.socket().setSendTimeout(time_left());
         session.socket().setReceiveTimeout(time_left());
         Poco::Net::HTTPRequest request(method, exchange.path_and_query,
@@ -411,18 +415,36 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
         answer.retry_after = response.get("Retry-After", "");
         keep_alive = response.getKeepAlive();
       } catch (const Poco::TimeoutException&) {
-        result.delivery = Delivery::LostAfterSend;
         result.timed_out = true;
-        result.body_timed_out = answer_began;
-        result.failure =
-            (answer_began ? "the answer did not arrive whole within " : "no answer within ") +
-            std::to_string(options_.request_timeout.count()) + "ms";
       } catch (const Poco::Exception& e) {
         result.delivery = Delivery::LostAfterSend;
         result.failure = e.displayText();
       } catch (const std::exception& e) {
         result.delivery = Delivery::LostAfterSend;
         result.failure = e.what();
+      }
+      // A socket the watch shut down fails however Poco notices it (an early
+      // end, a reset, even a body that looks complete): the cut decides.
+      switch (ticket.finish()) {
+        case RequestWatch::Cut::None:
+          break;
+        case RequestWatch::Cut::Deadline:
+          result.timed_out = true;
+          break;
+        case RequestWatch::Cut::Shutdown:
+          result.delivery = Delivery::LostAfterSend;
+          result.cut_by_stop = true;
+          result.failure = "cut short by shutdown";
+          keep_alive = false;
+          break;
+      }
+      if (result.timed_out && !result.cut_by_stop) {
+        result.delivery = Delivery::LostAfterSend;
+        result.body_timed_out = answer_began;
+        result.failure =
+            (answer_began ? "the answer did not arrive whole within " : "no answer within ") +
+            std::to_string(options_.request_timeout.count()) + "ms";
+        keep_alive = false;
       }
     }
 
@@ -444,6 +466,12 @@ Result<HttpClient::Answer> HttpClient::perform(const Exchange& exchange) {
       if (keep_alive) return_connection(std::move(connection));
     } else {
       connection.reset();
+      if (result.cut_by_stop) {
+        if (exchange.idempotent)
+          return scrubbed(Error::unavailable(op_name + ": " + result.failure));
+        return scrubbed(Error::ambiguous(
+            op_name + ": outcome unknown, the request may have taken effect: " + result.failure));
+      }
       if (reused && exchange.idempotent && !result.timed_out && !result.too_large &&
           result.delivery == Delivery::LostAfterSend && free_retry_left) {
         // The server had closed the idle connection; this says nothing about the server.

@@ -29,9 +29,11 @@
 //   Error carries the API's `message` (with v1's `fieldErrors`, each as
 //   "field: message") and `requestId`. A DELETE answering 404 is NotFound.
 // - Every exchange is bounded. `request_timeout` is a deadline for the whole
-//   exchange (connect, send, wait for the answer, read its body), however
-//   slowly the bytes come; an answer whose body is still arriving at the
-//   deadline is not retried (the server answers, too slowly to be of use).
+//   exchange (connect, send, wait for the answer, read its status line,
+//   headers and body), however slowly the bytes come: a RequestWatch shuts
+//   the socket down at the deadline. An answer whose body is still arriving
+//   at the deadline is not retried (the server answers, too slowly to be of
+//   use).
 //   An answer over `max_response_bytes` (its Content-Length, or the bytes
 //   read) is an error naming the cap, and what was read is dropped. A
 //   listing reads at most totalCount / 1000 + kPageSlack pages, and a page
@@ -40,7 +42,10 @@
 //   shutdown): the request then fails with Unavailable "…: not sent,
 //   shutting down" without being sent again (for create and rotate this only
 //   happens before a first send or after a 429 or a refused connection, so
-//   it is never ambiguous).
+//   it is never ambiguous). An exchange in flight when `stop` is raised is
+//   cut: a GET at once (Unavailable "…: cut short by shutdown"), a write
+//   after RequestWatch::kWriteGraceOnStop if its answer has not come by then
+//   (for create and rotate Ambiguous, like any answer lost after sending).
 // - TLS verification is always on (system CAs plus `ca_file`); a handshake or
 //   certificate failure is ErrorKind::Tls and is not retried.
 // - The bearer token and token values never appear in a log line or an Error.
@@ -60,6 +65,7 @@
 
 #include "astro/client.h"
 #include "astro/rate_limiter.h"
+#include "astro/request_watch.h"
 #include "astro/retry.h"
 #include "model/token.h"
 #include "util/log.h"
@@ -161,6 +167,8 @@ class HttpClient final : public Client {
 
   std::mutex random_mutex_;
   std::mt19937_64 random_;
+
+  RequestWatch watch_{options_.stop};  // cuts exchanges at their deadline or a shutdown
 };
 
 }  // namespace tokend::astro

@@ -1007,6 +1007,95 @@ TEST_CASE("a back-off or a Retry-After wait ends at once when stop is raised", "
   CHECK(server.request_count() <= 2);
 }
 
+TEST_CASE("status line and headers trickling in end at the request deadline", "[astro]") {
+  // A byte every 50 ms: each read succeeds at once, the headers alone would
+  // take several seconds.
+  LocalServer server([&](const RecordedRequest& r) {
+    Reply reply =
+        answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
+    reply.trickle = std::chrono::milliseconds(50);
+    return reply;
+  });
+  auto options = fast_options(server.url());
+  options.request_timeout = std::chrono::milliseconds(600);
+  options.retry.max_attempts = 1;
+  auto client = make_client(options);
+  const auto start = std::chrono::steady_clock::now();
+  const bool create = GENERATE(false, true);
+  Result<ApiToken> result = create ? client->create_token({"n", "", EntityType::Organization,
+                                                           "ORGANIZATION_MEMBER", "", std::nullopt})
+                                   : client->get_token(token_id(1));
+  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE_FALSE(result.ok());
+  INFO(result.error().message);
+  CHECK(result.error().kind == (create ? ErrorKind::Ambiguous : ErrorKind::Unavailable));
+  CHECK(result.error().message.find("no answer within 600ms") != std::string::npos);
+  CHECK(took >= std::chrono::milliseconds(550));
+  CHECK(took < std::chrono::milliseconds(1500));
+  CHECK(server.request_count() == 1);
+}
+
+TEST_CASE(
+    "an exchange in flight when stop is raised is cut - a read at once, a write after its grace",
+    "[astro]") {
+  // Answers come 4 s late, or, with `soon`, 300 ms after the request.
+  std::atomic<bool> soon{false};
+  LocalServer server([&](const RecordedRequest& r) {
+    Reply reply =
+        answer(200, r.method == "POST" ? token_body(token_id(1), "v") : token_body(token_id(1)));
+    reply.delay = std::chrono::milliseconds(soon ? 300 : 4000);
+    return reply;
+  });
+  std::atomic<bool> stop{false};
+  auto options = fast_options(server.url());
+  options.request_timeout = std::chrono::milliseconds(8000);
+  options.stop = &stop;
+  auto client = make_client(options);
+  // Raises stop 100 ms after the server saw the request.
+  std::chrono::steady_clock::time_point stopped_at;
+  std::thread stopper([&] {
+    while (server.request_count() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stopped_at = std::chrono::steady_clock::now();
+    stop = true;
+  });
+  const auto create = [&] {
+    return client->create_token(
+        {"n", "", EntityType::Organization, "ORGANIZATION_MEMBER", "", std::nullopt});
+  };
+  SECTION("a GET is cut at once and not retried") {
+    auto got = client->get_token(token_id(1));
+    const auto after_stop = std::chrono::steady_clock::now() - stopped_at;
+    stopper.join();
+    REQUIRE_FALSE(got.ok());
+    CHECK(got.error().kind == ErrorKind::Unavailable);
+    CHECK(got.error().message == "GetApiToken: cut short by shutdown");
+    CHECK(after_stop < std::chrono::milliseconds(200));
+    CHECK(server.request_count() == 1);
+  }
+  SECTION("a create waits for its grace, then is Ambiguous") {
+    auto created = create();
+    const auto after_stop = std::chrono::steady_clock::now() - stopped_at;
+    stopper.join();
+    REQUIRE_FALSE(created.ok());
+    CHECK(created.error().kind == ErrorKind::Ambiguous);
+    CHECK_THAT(created.error().message,
+               Catch::Contains("the request may have taken effect: cut short by shutdown"));
+    CHECK(after_stop >=
+          tokend::astro::RequestWatch::kWriteGraceOnStop - std::chrono::milliseconds(20));
+    CHECK(after_stop <
+          tokend::astro::RequestWatch::kWriteGraceOnStop + std::chrono::milliseconds(200));
+    CHECK(server.request_count() == 1);
+  }
+  SECTION("a create answered within its grace succeeds") {
+    soon = true;
+    auto created = create();
+    stopper.join();
+    REQUIRE(created.ok());
+    CHECK(created.value().token.reveal() == "v");
+  }
+}
+
 TEST_CASE("an answer over max_response_bytes is an error naming the cap and is not retried",
           "[astro]") {
   const bool declared = GENERATE(true, false);

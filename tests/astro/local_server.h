@@ -64,6 +64,9 @@ struct Reply {
   bool drop = false;                   // close the connection without answering
   std::chrono::milliseconds delay{0};  // wait before answering (or dropping)
   bool chunked = false;                // Transfer-Encoding: chunked instead of Content-Length
+  // > 0: the whole answer, status line and headers first, is written one
+  // byte per interval (until the client goes away or the server stops).
+  std::chrono::milliseconds trickle{0};
 };
 
 class LocalServer {
@@ -143,6 +146,10 @@ class LocalServer {
         static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket().shutdown();
         throw Poco::IllegalStateException("dropping the connection on purpose");
       }
+      if (reply.trickle.count() > 0) {
+        send_trickled(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket(), reply);
+        throw Poco::IllegalStateException("the answer was written by hand");
+      }
       response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
       for (const auto& [name, value] : reply.headers) response.set(name, value);
       if (reply.status == 204) {
@@ -158,6 +165,27 @@ class LocalServer {
     }
 
    private:
+    void send_trickled(Poco::Net::StreamSocket& socket, const Reply& reply) {
+      std::string raw = "HTTP/1.1 " + std::to_string(reply.status) + " " +
+                        Poco::Net::HTTPResponse::getReasonForStatus(
+                            static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status)) +
+                        "\r\nContent-Type: application/json\r\nContent-Length: " +
+                        std::to_string(reply.body.size()) + "\r\n\r\n" + reply.body;
+      try {
+        for (char c : raw) {
+          {
+            std::unique_lock<std::mutex> lock(state_->mutex);
+            if (state_->wake.wait_for(lock, reply.trickle, [this] { return state_->stopping; }))
+              break;
+          }
+          if (socket.sendBytes(&c, 1) != 1) break;
+        }
+        socket.shutdown();
+      } catch (const Poco::Exception&) {
+        // The client went away.
+      }
+    }
+
     std::shared_ptr<State> state_;
   };
 

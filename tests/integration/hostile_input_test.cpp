@@ -102,10 +102,16 @@ TEST_CASE("a trickling answer fails at the request timeout, not per read",
   seed_managed_fleet(ws, 5, 1);
   FaultProxy proxy(ws.sim().base_url());
   ws.use_api_url(proxy.url());
-  edit_config(ws, "timeout = \"10s\"", "timeout = \"2s\"");
   // A byte every 100 ms: every read succeeds long before the timeout; the
-  // whole answer (several KB) would take minutes.
-  proxy.set_rules({trickle(token_listing(ws.sim().org_id()), milliseconds(100))});
+  // whole answer (several KB) would take minutes, its headers alone seconds.
+  // A body still arriving at the deadline is not asked for again; headers
+  // that never came whole are "no answer", retried like any timed-out GET.
+  const bool headers_too = GENERATE(false, true);
+  INFO((headers_too ? "status line and headers trickle too" : "the body trickles"));
+  edit_config(ws, "timeout = \"10s\"", headers_too ? "timeout = \"1s\"" : "timeout = \"2s\"");
+  const ProxyMatch listing = token_listing(ws.sim().org_id());
+  proxy.set_rules({headers_too ? trickle_headers(listing, milliseconds(100))
+                               : trickle(listing, milliseconds(100))});
   const Untouched before = look(ws);
   ws.control().reset_requests();
 
@@ -114,10 +120,19 @@ TEST_CASE("a trickling answer fails at the request timeout, not per read",
   const double took = seconds_since(start);
   INFO(plan.out << plan.err);
   CHECK(plan.exit_code == 1);
-  CHECK_THAT(plan.err, Catch::Contains("did not arrive whole within 2000ms"));
-  CHECK(took >= 1.9);
-  CHECK(took < 2 + 3);
-  CHECK(proxy.request_count("/v1/organizations/" + ws.sim().org_id() + "/tokens") == 1);
+  const std::string listing_path = "/v1/organizations/" + ws.sim().org_id() + "/tokens";
+  if (headers_too) {
+    CHECK_THAT(plan.err, Catch::Contains("no answer within 1000ms (after 5 attempts)"));
+    CHECK(proxy.request_count(listing_path) == 5);
+    // Five deadlines of 1 s and the back-offs between them (each under 2 s).
+    CHECK(took >= 4.9);
+    CHECK(took < 5 + 8 + 2);
+  } else {
+    CHECK_THAT(plan.err, Catch::Contains("did not arrive whole within 2000ms"));
+    CHECK(proxy.request_count(listing_path) == 1);
+    CHECK(took >= 1.9);
+    CHECK(took < 2 + 3);
+  }
   check_untouched(ws, before);
 }
 

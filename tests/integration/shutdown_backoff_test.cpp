@@ -1,6 +1,8 @@
 // SIGTERM stops the daemon within a second whatever it waits for: a 429's
-// Retry-After or a 5xx back-off in the API client ends at once, what had
-// completed stays committed, and the daemon exits 0. Runs the real daemon
+// Retry-After or a 5xx back-off in the API client ends at once, an answer
+// still arriving is cut (a create's after a short grace, its intent kept for
+// the next run to settle), what had completed stays committed, and the
+// daemon exits 0. Runs the real daemon
 // against astro-api-sim behind the fault-injecting proxy.
 #include <catch2/catch.hpp>
 
@@ -68,6 +70,104 @@ TEST_CASE("SIGTERM during an API back-off stops the daemon within 1s with state 
   auto intents = (*store)->pending_intents();
   REQUIRE(intents.ok());
   CHECK(intents->empty());
+}
+
+namespace {
+
+// Sends SIGTERM; the daemon's exit and how long it took.
+std::pair<std::optional<ProcessResult>, std::chrono::steady_clock::duration> terminate(
+    DaemonUnderTest& daemon) {
+  daemon.process().signal(SIGTERM);
+  const auto signalled = std::chrono::steady_clock::now();
+  auto exit = daemon.process().wait_for_exit(seconds(10));
+  return {std::move(exit), std::chrono::steady_clock::now() - signalled};
+}
+
+}  // namespace
+
+TEST_CASE("SIGTERM while a listing is arriving stops the daemon within 1s",
+          "[integration][daemon][shutdown]") {
+  SimProcess sim;
+  FaultProxy proxy(sim.base_url());
+  DaemonConfig config;
+  config.api_url = proxy.url();
+  config.timeout = "60s";
+  DaemonUnderTest daemon(sim, config);
+  daemon.write_spec("ci.toml", workspace_token_toml("ci", "ci deployer"));
+  daemon.start();
+  REQUIRE(daemon.wait_for_log("msg=\"reconcile finished\"", 0, seconds(15)));
+
+  // The next cycle's listing comes a byte a second: it would take minutes.
+  const std::string listing = "/v1/organizations/" + sim.org_id() + "/tokens";
+  const size_t listed = proxy.request_count(listing);
+  proxy.set_rules({trickle(token_listing(sim.org_id()), milliseconds(1000))});
+  REQUIRE(eventually([&] { return proxy.request_count(listing) > listed; }, seconds(10)));
+
+  auto [exit, took] = terminate(daemon);
+  INFO(daemon.log());
+  REQUIRE(exit);
+  CHECK(exit->exit_code == 0);
+  CHECK(took < seconds(1));
+  CHECK(proxy.request_count(listing) == listed + 1);
+}
+
+TEST_CASE(
+    "SIGTERM while a create's answer is arriving stops within 1s - the restart adopts the token",
+    "[integration][daemon][shutdown]") {
+  SimProcess sim;
+  FaultProxy proxy(sim.base_url());
+  DaemonConfig config;
+  config.api_url = proxy.url();
+  config.timeout = "3s";
+  DaemonUnderTest daemon(sim, config);
+  // The create reaches the simulator; its answer then comes a byte a second.
+  proxy.set_rules({trickle(token_create(sim.org_id()), milliseconds(1000))});
+  daemon.write_spec("ci.toml", workspace_token_toml("ci", "ci deployer"));
+  daemon.start();
+  REQUIRE(eventually([&] { return sim.control().tokens().size() == 1; }, seconds(15)));
+  const std::string made = sim.control().tokens()[0].id;
+
+  auto [exit, took] = terminate(daemon);
+  INFO(daemon.log());
+  REQUIRE(exit);
+  CHECK(exit->exit_code == 0);
+  CHECK(took < seconds(1));
+  {
+    // The create's outcome is unknown to the state: its intent is kept.
+    auto store = tokend::state::StateStore::open(daemon.state_path());
+    REQUIRE(store.ok());
+    auto rows = (*store)->resources();
+    REQUIRE(rows.ok());
+    CHECK(rows->empty());
+    auto intents = (*store)->pending_intents();
+    REQUIRE(intents.ok());
+    CHECK(intents->size() == 1);
+  }
+
+  // Started again with the answers whole, the daemon settles the create
+  // once its deadline passed: the token it made is adopted, not made twice.
+  proxy.set_rules({});
+  daemon.start();
+  const auto settled = [&] {
+    auto store = tokend::state::StateStore::open(daemon.state_path());
+    if (!store.ok()) return false;
+    auto rows = (*store)->resources();
+    return rows.ok() && rows->size() == 1 && std::filesystem::exists(daemon.sink_path("ci"));
+  };
+  REQUIRE(eventually(settled, seconds(20)));
+  CHECK(sim.control().tokens().size() == 1);
+  CHECK(sim.control().tokens()[0].id == made);
+  auto [second_exit, second_took] = terminate(daemon);
+  REQUIRE(second_exit);
+  CHECK(second_exit->exit_code == 0);
+  (void)second_took;
+  auto store = tokend::state::StateStore::open(daemon.state_path());
+  REQUIRE(store.ok());
+  auto rows = (*store)->resources();
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 1);
+  CHECK((*rows)[0].id == made);
+  CHECK(sim.control().requests().count("CreateApiToken") == 1);
 }
 
 TEST_CASE("a sink that cannot be written holds its token back instead of rotating every cycle",

@@ -13,6 +13,7 @@
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/StreamCopier.h>
+#include <Poco/String.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
@@ -133,6 +134,12 @@ ProxyRule endless_body_huge_length(ProxyMatch match) {
 
 ProxyRule trickle(ProxyMatch match, std::chrono::milliseconds interval) {
   ProxyRule r = rule(std::move(match), ProxyFault::Trickle);
+  r.interval = interval;
+  return r;
+}
+
+ProxyRule trickle_headers(ProxyMatch match, std::chrono::milliseconds interval) {
+  ProxyRule r = rule(std::move(match), ProxyFault::TrickleHeaders);
   r.interval = interval;
   return r;
 }
@@ -287,6 +294,25 @@ void send_trickle(Poco::Net::HTTPServerResponse& response, const UpstreamAnswer&
   }
 }
 
+// Writes the answer by hand on the raw socket, a byte per interval, then
+// closes it; false when the client went away or the proxy stopped first.
+void send_trickled_whole(Poco::Net::StreamSocket& socket, const UpstreamAnswer& answer,
+                         std::chrono::milliseconds interval, State& state) {
+  std::string raw = "HTTP/1.1 " + std::to_string(answer.status) + " " + answer.reason + "\r\n";
+  for (const auto& [name, value] : answer.headers)
+    if (Poco::icompare(name, "Content-Length") != 0) raw += name + ": " + value + "\r\n";
+  raw += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n\r\n" + answer.body;
+  try {
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (i > 0 && !state.pause(interval)) break;
+      if (socket.sendBytes(&raw[i], 1) != 1) break;
+    }
+    socket.shutdown();
+  } catch (const Poco::Exception&) {
+    // The client went away.
+  }
+}
+
 void send_endless(Poco::Net::HTTPServerResponse& response, bool huge_length, State& state) {
   response.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
   response.setContentType("application/json");
@@ -327,6 +353,7 @@ class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
 
     std::string target = in.target;
     std::optional<std::chrono::milliseconds> trickle_every;
+    std::optional<std::chrono::milliseconds> trickle_whole_every;
     std::optional<int64_t> total_count;
     std::vector<const ProxyRule*> hooks;
     for (const ProxyRule& r : rules) {
@@ -356,6 +383,9 @@ class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
         case ProxyFault::Trickle:
           trickle_every = r.interval;
           break;
+        case ProxyFault::TrickleHeaders:
+          trickle_whole_every = r.interval;
+          break;
         case ProxyFault::RepeatPage:
           target = with_query_param(target, "offset", "0");
           break;
@@ -379,6 +409,11 @@ class ProxyHandler final : public Poco::Net::HTTPRequestHandler {
     if (total_count) answer.body = with_total_count(std::move(answer.body), *total_count);
     for (const ProxyRule* r : hooks)
       if (r->hook) r->hook();
+    if (trickle_whole_every) {
+      send_trickled_whole(static_cast<Poco::Net::HTTPServerRequestImpl&>(request).socket(), answer,
+                          *trickle_whole_every, *state_);
+      throw Poco::IllegalStateException("the answer was written by hand");
+    }
     if (trickle_every)
       send_trickle(response, answer, *trickle_every, *state_);
     else

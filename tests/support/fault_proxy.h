@@ -62,6 +62,9 @@ enum class ProxyFault {
   EndlessBodyHugeLength,
   // The simulator's answer, its body sent one byte every `interval`.
   Trickle,
+  // The simulator's answer, all of it — status line and headers first — sent
+  // one byte every `interval`.
+  TrickleHeaders,
   // Forwarded with offset=0: every listing page is the first page.
   RepeatPage,
   // The answer's "totalCount" replaced by `total_count`.
@@ -83,7 +86,7 @@ enum class ProxyFault {
 struct ProxyRule {
   ProxyMatch match;
   ProxyFault fault = ProxyFault::Trickle;
-  std::chrono::milliseconds interval{1000};  // Trickle
+  std::chrono::milliseconds interval{1000};  // Trickle, TrickleHeaders
   std::chrono::milliseconds delay{1500};     // LateForward
   int64_t total_count = 1;                   // LieTotalCount
   int page_limit = 1;                        // ShortPages
@@ -95,6 +98,7 @@ struct ProxyRule {
 ProxyRule endless_body(ProxyMatch match);
 ProxyRule endless_body_huge_length(ProxyMatch match);
 ProxyRule trickle(ProxyMatch match, std::chrono::milliseconds interval);
+ProxyRule trickle_headers(ProxyMatch match, std::chrono::milliseconds interval);
 ProxyRule repeat_page(ProxyMatch match);
 ProxyRule lie_total_count(ProxyMatch match, int64_t total_count);
 ProxyRule short_pages(ProxyMatch match, int page_limit);

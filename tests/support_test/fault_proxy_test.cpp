@@ -231,6 +231,22 @@ TEST_CASE("fault proxy: a trickled answer arrives whole, one byte per interval",
   CHECK(via(proxy, sim, "GET", tokens_path(sim)).status == 200);
 }
 
+TEST_CASE("fault proxy: a whole trickled answer sends its headers one byte per interval too",
+          "[proxy]") {
+  SimProcess sim(no_limits());
+  FaultProxy proxy(sim.base_url());
+  proxy.set_rules(
+      {trickle_headers(any_request(tokens_path(sim) + "/"), std::chrono::milliseconds(5))});
+  const auto start = SteadyClock::now();
+  HttpResponse r = via(proxy, sim, "GET", tokens_path(sim) + "/cnosuchtoken");
+  const long long elapsed = millis_since(start);
+  REQUIRE(r.status == 404);
+  REQUIRE(astro::json::decode_error(r.body));
+  // The status line and the Content-Length header alone are over 40 bytes.
+  INFO("body of " << r.body.size() << " bytes took " << elapsed << " ms");
+  CHECK(elapsed >= static_cast<long long>(r.body.size() + 40) * 5 * 9 / 10);
+}
+
 TEST_CASE("fault proxy: a hook runs after the simulator answered, before the client reads",
           "[proxy]") {
   SimProcess sim(no_limits());
