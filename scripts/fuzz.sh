@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang, ASan+UBSan+fuzzer) into build-fuzz/
-# and runs each for SECONDS (default 30) on a corpus seeded from fuzz/seeds/,
-# fuzz/regressions/ and the fixtures under tests/data/. Fails on any crash,
-# sanitizer report, leak, timeout (10 s per input) or out-of-memory (2 GiB);
-# the input that caused it is kept in build-fuzz/findings/TARGET/ — copy it
-# to fuzz/regressions/TARGET/ so that the test suite replays it.
+# Builds the libFuzzer targets (clang, ASan+UBSan+fuzzer) and runs each for
+# SECONDS (default 30) on a corpus seeded from fuzz/seeds/, fuzz/regressions/
+# and the fixtures under tests/data/. Fails on any crash, sanitizer report,
+# leak, timeout (10 s per input) or out-of-memory (2 GiB); the input that
+# caused it is kept in BUILD/findings/TARGET/ — copy it to
+# fuzz/regressions/TARGET/ so that the test suite replays it.
+#
+#   scripts/fuzz.sh [SECONDS [BUILD]]
+#
+# BUILD defaults to build-fuzz/, configured here without tests. A BUILD
+# already configured with TOKEND_BUILD_FUZZERS=ON (scripts/test.sh's
+# sanitizer tree) is reused as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-build=build-fuzz
+build=${2:-build-fuzz}
 targets=(toml_loaders api_json plan_file sim_bodies)
 
-launcher=()
-if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
-  -DTOKEND_BUILD_FUZZERS=ON -DTOKEND_BUILD_TESTS=OFF -DTOKEND_BUILD_BENCH=OFF \
-  -DTOKEND_WERROR=ON >/dev/null
+if ! grep -qs '^TOKEND_BUILD_FUZZERS:BOOL=ON$' "$build/CMakeCache.txt"; then
+  launcher=()
+  if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
+    -DTOKEND_BUILD_FUZZERS=ON -DTOKEND_BUILD_TESTS=OFF -DTOKEND_BUILD_BENCH=OFF \
+    -DTOKEND_WERROR=ON >/dev/null
+fi
 cmake --build "$build" --target "${targets[@]/#/fuzz_}"
 
 # Fixtures that seed each target (read-only corpus directories).

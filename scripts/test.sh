@@ -30,11 +30,15 @@ for bench in build/bench_*; do
   "$bench" "${args[@]}"
 done
 
-stage "build (ASan+UBSan, -Werror)"
-scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DTOKEND_SANITIZE=ON -DTOKEND_BUILD_BENCH=OFF
+# One clang tree serves the sanitizer run of the tests and the fuzzers:
+# TOKEND_BUILD_FUZZERS instruments everything with ASan+UBSan (and coverage
+# for libFuzzer), the tests included.
+stage "build (clang, ASan+UBSan, fuzz targets, -Werror)"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DTOKEND_BUILD_FUZZERS=ON -DTOKEND_BUILD_BENCH=OFF
 stage "tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -j2 --output-on-failure --timeout 600
 stage "fuzzing (libFuzzer, ASan+UBSan)"
-scripts/fuzz.sh 35
+scripts/fuzz.sh 35 build-asan
 stage "all tests passed"
