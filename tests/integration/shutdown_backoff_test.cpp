@@ -18,6 +18,19 @@ using namespace tokend::testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+namespace {
+
+// Sends SIGTERM; the daemon's exit and how long it took.
+std::pair<std::optional<ProcessResult>, std::chrono::steady_clock::duration> terminate(
+    DaemonUnderTest& daemon) {
+  daemon.process().signal(SIGTERM);
+  const auto signalled = std::chrono::steady_clock::now();
+  auto exit = daemon.process().wait_for_exit(seconds(10));
+  return {std::move(exit), std::chrono::steady_clock::now() - signalled};
+}
+
+}  // namespace
+
 TEST_CASE("SIGTERM during an API back-off stops the daemon within 1s with state consistent",
           "[integration][daemon][shutdown]") {
   SimProcess sim;
@@ -45,10 +58,7 @@ TEST_CASE("SIGTERM during an API back-off stops the daemon within 1s with state 
   }
   const size_t requests_before = proxy.requests().size();
 
-  daemon.process().signal(SIGTERM);
-  const auto signalled = std::chrono::steady_clock::now();
-  auto exit = daemon.process().wait_for_exit(seconds(5));
-  const auto took = std::chrono::steady_clock::now() - signalled;
+  auto [exit, took] = terminate(daemon);
   INFO(daemon.log());
   REQUIRE(exit);
   CHECK(exit->exit_code == 0);
@@ -71,19 +81,6 @@ TEST_CASE("SIGTERM during an API back-off stops the daemon within 1s with state 
   REQUIRE(intents.ok());
   CHECK(intents->empty());
 }
-
-namespace {
-
-// Sends SIGTERM; the daemon's exit and how long it took.
-std::pair<std::optional<ProcessResult>, std::chrono::steady_clock::duration> terminate(
-    DaemonUnderTest& daemon) {
-  daemon.process().signal(SIGTERM);
-  const auto signalled = std::chrono::steady_clock::now();
-  auto exit = daemon.process().wait_for_exit(seconds(10));
-  return {std::move(exit), std::chrono::steady_clock::now() - signalled};
-}
-
-}  // namespace
 
 TEST_CASE("SIGTERM while a listing is arriving stops the daemon within 1s",
           "[integration][daemon][shutdown]") {
@@ -157,10 +154,9 @@ TEST_CASE(
   REQUIRE(eventually(settled, seconds(20)));
   CHECK(sim.control().tokens().size() == 1);
   CHECK(sim.control().tokens()[0].id == made);
-  auto [second_exit, second_took] = terminate(daemon);
+  const auto second_exit = terminate(daemon).first;
   REQUIRE(second_exit);
   CHECK(second_exit->exit_code == 0);
-  (void)second_took;
   auto store = tokend::state::StateStore::open(daemon.state_path());
   REQUIRE(store.ok());
   auto rows = (*store)->resources();
