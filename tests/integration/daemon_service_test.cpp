@@ -86,7 +86,9 @@ TEST_CASE("SIGTERM during a slow create lets it finish and commit - then exits 0
                       workspace_token_toml(key, std::string("slow ") + key));
   tokend::sim::FaultRule slow;
   slow.operation = "*";
-  slow.latency_ms = 500;
+  // Well inside the half second a change in flight is given to be answered
+  // after SIGTERM (RequestWatch::kWriteGraceOnStop), also under sanitizers.
+  slow.latency_ms = 150;
   sim.control().set_faults({slow});
   daemon.start();
 
