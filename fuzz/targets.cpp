@@ -10,6 +10,7 @@
 #include <string>
 
 #include "astro/json.h"
+#include "astro/page_scanner.h"
 #include "plan/plan_file.h"
 #include "sim/bodies.h"
 #include "sim/controls.h"
@@ -93,6 +94,30 @@ void api_json(std::string_view bytes) {
   // The v1 answers the client reads (scope, kind, lastRotatedAt, DAG roles).
   (void)astro::json::decode_token(body, astro::ApiVersion::V1);
   (void)astro::json::decode_token_page(body, astro::ApiVersion::V1);
+  for (astro::ApiVersion version : {astro::ApiVersion::V1, astro::ApiVersion::V1Beta1}) {
+    if (auto scanned = astro::json::scan_token_page(body, version)) {
+      auto tree = astro::json::decode_token_page_via_tree(body, version);
+      expect(tree.ok() && same_token_page(*scanned, *tree),
+             "the page scanner reads what the parse-tree decoder reads");
+    }
+  }
+}
+
+bool same_token_page(const astro::json::TokenPage& a, const astro::json::TokenPage& b) {
+  const auto same = [](const astro::ApiToken& x, const astro::ApiToken& y) {
+    return x.id == y.id && x.name == y.name && x.description == y.description && x.type == y.type &&
+           x.kind == y.kind && x.roles == y.roles &&
+           x.expiry_period_in_days == y.expiry_period_in_days && x.short_token == y.short_token &&
+           x.created_at == y.created_at && x.updated_at == y.updated_at &&
+           x.start_at == y.start_at && x.end_at == y.end_at && x.last_used_at == y.last_used_at &&
+           x.last_rotated_at == y.last_rotated_at && x.token.reveal() == y.token.reveal();
+  };
+  if (a.total_count != b.total_count || a.offset != b.offset || a.limit != b.limit ||
+      a.tokens.size() != b.tokens.size())
+    return false;
+  for (std::size_t i = 0; i < a.tokens.size(); ++i)
+    if (!same(a.tokens[i], b.tokens[i])) return false;
+  return true;
 }
 
 void plan_file(std::string_view bytes) {

@@ -11,14 +11,20 @@
 
 #include <string_view>
 
+#include "astro/json.h"
+
 namespace tokend::fuzz {
 
 // The bytes as a token spec file and as a daemon config, through
 // spec::load_specs and spec::load_config (via a private temporary directory).
 void toml_loaders(std::string_view bytes);
 // Every decoder of astro/json.h, v1 and v1beta1; what decodes as v1beta1 is
-// encoded and decoded again.
+// encoded and decoded again; a token page the one-pass scanner reads is the
+// page the parse-tree decoder reads.
 void api_json(std::string_view bytes);
+// Both pages hold the same counts and tokens, field by field (the secret
+// value too).
+bool same_token_page(const astro::json::TokenPage& a, const astro::json::TokenPage& b);
 // plan::load_plan; a plan that loads is saved and loaded again.
 void plan_file(std::string_view bytes);
 // Every body decoder of the simulator (sim/bodies.h, sim/controls.h).

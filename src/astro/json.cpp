@@ -7,6 +7,8 @@
 
 #include <limits>
 
+#include "astro/page_scanner.h"
+
 #include "util/json_parse.h"
 #include "util/json_text.h"
 
@@ -285,6 +287,15 @@ Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version)
 
 Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version,
                                     const std::function<void(int, std::size_t)>& counted) {
+  if (std::optional<TokenPage> page = scan_token_page(body, version)) {
+    if (counted) counted(page->total_count, page->tokens.size());
+    return std::move(*page);
+  }
+  return decode_token_page_via_tree(body, version, counted);
+}
+
+Result<TokenPage> decode_token_page_via_tree(const std::string& body, ApiVersion version,
+                                             const std::function<void(int, std::size_t)>& counted) {
   auto obj = parse_object(body);
   if (!obj.ok()) return obj.error();
   Reader r{*obj.value(), "", std::nullopt};

@@ -41,12 +41,19 @@ struct TokenPage {
 std::string encode_token_page(const TokenPage& page);  // v1beta1
 Result<TokenPage> decode_token_page(const std::string& body,
                                     ApiVersion version = ApiVersion::V1Beta1);
-// As decode_token_page, calling `counted(total_count, tokens)` once the body
-// is parsed and its totalCount and the length of its tokens array are read,
-// before the tokens are decoded (the decode may still fail afterwards), so
-// that a caller can ask for the next page meanwhile.
+// As decode_token_page, calling `counted(total_count, tokens)` at most once,
+// as soon as the page's totalCount and the length of its tokens array are
+// known (the decode may still fail afterwards), so that a caller can ask for
+// the next page meanwhile.
 Result<TokenPage> decode_token_page(const std::string& body, ApiVersion version,
                                     const std::function<void(int, std::size_t)>& counted);
+// The decoder above takes a well-formed page in one pass (scan_token_page in
+// astro/page_scanner.h) and anything else through a Poco parse tree, which
+// reports what is wrong. This is the parse-tree decoder alone, for the tests
+// and the fuzz target that compare the two.
+Result<TokenPage> decode_token_page_via_tree(
+    const std::string& body, ApiVersion version,
+    const std::function<void(int, std::size_t)>& counted = {});
 
 // Schema CreateApiTokenRequest (entityId omitted when empty,
 // tokenExpiryPeriodInDays omitted when nullopt; v1 always writes `kind`,
