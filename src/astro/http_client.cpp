@@ -12,6 +12,7 @@
 #include <Poco/URI.h>
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <set>
@@ -28,6 +29,8 @@ namespace tokend::astro {
 namespace {
 
 constexpr int kPageLimit = 1000;
+// Listing pages asked for ahead of the one being read.
+constexpr std::size_t kPagesAhead = 3;
 // A pooled connection idle for longer than this is closed instead of reused
 // (servers commonly drop idle keep-alive connections after 5-60 s).
 constexpr std::chrono::seconds kMaxIdle{4};
@@ -575,26 +578,56 @@ Result<TokenListing> HttpClient::list_tokens() {
                         "&limit=" + std::to_string(kPageLimit) + "&sorts=createdAt:asc",
                     std::nullopt, true});
   };
-  // The next page is asked for while this one's tokens are decoded, as soon
-  // as its counts say where the next one starts and that there is one (so
-  // the requests are those of a page-by-page listing; only a page that turns
-  // out unreadable or to list nothing new wastes the one asked for after it).
-  // The request in flight is waited for on every way out.
-  std::future<Result<Answer>> ahead;
+  // Once a page's counts say where the following pages start and that there
+  // are more, the next pages are asked for while this one is read, each at
+  // the offset a page-by-page listing would use when every page is as long
+  // as this one: one page ahead after the first page, one more after each
+  // page as long as the one before it, up to kPagesAhead. So a listing sends
+  // the requests of a page-by-page listing; only a page whose length differs
+  // from that of a run of equal pages before it (or a totalCount that
+  // shrinks) wastes the requests sent after it, which are then waited for
+  // and dropped. Requests in flight are waited for on every way out.
+  std::deque<std::pair<int, std::future<Result<Answer>>>> ahead;  // by offset
+  std::size_t previous_count = 0;
+  std::size_t equal_pages = 0;  // pages in a row as long as the one before
   for (int page = 0; page < budget; ++page) {
-    Result<Answer> answer = ahead.valid() ? ahead.get() : request_page(offset);
+    if (!ahead.empty() && ahead.front().first != offset) ahead.clear();
+    Result<Answer> answer = [&] {
+      if (ahead.empty()) return request_page(offset);
+      Result<Answer> asked = ahead.front().second.get();
+      ahead.pop_front();
+      return asked;
+    }();
     if (!answer.ok()) return answer.error();
+    // Asks for pages of `count` tokens from `start` on (after those asked
+    // for already) until `depth` are in flight, none at or past totalCount
+    // or beyond `pages` pages.
+    const auto ask_ahead = [&](int total_count, std::size_t count, std::size_t depth, int64_t start,
+                               int pages) {
+      int64_t next =
+          ahead.empty() ? start : int64_t{ahead.back().first} + static_cast<int64_t>(count);
+      while (count > 0 && next < total_count && ahead.size() < depth &&
+             page + 1 + static_cast<int>(ahead.size()) < pages) {
+        try {
+          ahead.emplace_back(static_cast<int>(next),
+                             std::async(std::launch::async, request_page, static_cast<int>(next)));
+        } catch (const std::system_error&) {
+          return;  // no thread to spare: the next page is asked for after this one
+        }
+        next += static_cast<int64_t>(count);
+      }
+    };
+    // As soon as the counts are read: the next page. Once the page turns out
+    // to advance the listing: up to `depth`.
+    std::size_t depth = 1;
     const auto counted = [&](int total_count, std::size_t count) {
-      const int64_t next = int64_t{offset} + static_cast<int64_t>(count);
       const int pages =
           page == 0 ? page_budget(total_count, static_cast<int>(count), kMaxPages, kPageSlack)
                     : budget;
-      if (count == 0 || next >= total_count || page + 1 >= pages) return;
-      try {
-        ahead = std::async(std::launch::async, request_page, static_cast<int>(next));
-      } catch (const std::system_error&) {
-        // No thread to spare: the next page is asked for after this one.
-      }
+      equal_pages = page > 0 && count == previous_count ? equal_pages + 1 : 1;
+      previous_count = count;
+      depth = std::min(kPagesAhead, equal_pages);
+      ask_ahead(total_count, count, 1, int64_t{offset} + static_cast<int64_t>(count), pages);
     };
     auto decoded = json::decode_token_page(answer->body, options_.api_version, counted);
     if (!decoded.ok())
@@ -640,6 +673,7 @@ Result<TokenListing> HttpClient::list_tokens() {
       return Error::internal("ListApiTokens: the page at offset " +
                              std::to_string(offset - received) +
                              " lists only tokens already listed; the listing does not advance");
+    ask_ahead(decoded->total_count, static_cast<std::size_t>(received), depth, offset, budget);
   }
   return Error::internal("ListApiTokens: gave up after " + std::to_string(budget) +
                          " pages (totalCount " + std::to_string(first_total) + ")");

@@ -26,7 +26,7 @@ std::chrono::nanoseconds interval_for(double per_second) {
 }
 
 // RateLimits.burst == 0: how many seconds' worth of GETs may go at once.
-constexpr double kAutoGetBurstSeconds = 0.25;
+constexpr double kAutoGetBurstSeconds = 1.0;
 
 }  // namespace
 

@@ -23,10 +23,12 @@ struct RateLimits {
   double delete_ = 5;
   // Requests that may go out back to back before the rate applies. 1 spaces
   // every request evenly (1/rate apart), which stays under the limit whatever
-  // window the server counts in. 0 (the default) lets a quarter second's worth
-  // of GETs through at once, so that short read sequences such as the pages
-  // of one listing do not wait (no one-second window sees more than 1.25
-  // times the GET rate), and spaces writes (POST, DELETE) evenly.
+  // window the server counts in. 0 (the default) lets one second's worth of
+  // GETs through at once, as a token bucket of the published rate allows,
+  // so that the pages of one listing (ten at 10,000 tokens) go without
+  // waiting; a server counting requests in a sliding one-second window can
+  // see up to twice the GET rate, and its 429 is then honoured. Writes
+  // (POST, DELETE) are spaced evenly.
   int burst = 0;
 };
 
