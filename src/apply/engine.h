@@ -93,6 +93,10 @@ struct PreparedPlan {
   // Pending delivery hooks that no change of the plan supersedes (a change
   // that delivers a new value runs the hook anyway), sorted by key.
   std::vector<PendingDelivery> deliveries;
+  // The state's rows as planned from, sorted by key, with `recovery` applied:
+  // what state holds once apply_plan has committed `recovery`, while no
+  // change has run.
+  std::vector<state::ResourceRecord> prior;
 };
 
 // Workspace and deployment ids known to exist in the organization.

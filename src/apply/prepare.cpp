@@ -330,6 +330,7 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
   prepared.plan = plan::compute(input);
   hold_back_undeliverable(deps.sink, deps.logger, prepared.plan, prepared.held_back);
   prepared.deliveries = pending_deliveries(input.prior, desired, prepared.plan, prepared.held_back);
+  prepared.prior = std::move(input.prior);
   return prepared;
 }
 

@@ -112,6 +112,10 @@ class Cycle {
   std::vector<apply::HeldBack> prepared_held_back_;  // once planned
   std::string when_;
   const plan::Plan* plan_ = nullptr;  // once planned
+  // What state holds while the cycle has written nothing (once planned, and
+  // only when the plan resolved no intent); update_tokens() reads state
+  // otherwise.
+  const std::vector<state::ResourceRecord>* unchanged_rows_ = nullptr;
 };
 
 void Cycle::note_plan(const plan::Plan& plan) {
@@ -129,12 +133,17 @@ void Cycle::note_plan(const plan::Plan& plan) {
 // those whose change completed.
 void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
                           const std::set<std::string>& applied) {
-  auto rows = deps_.store.resources();
-  if (!rows.ok()) {
-    logger().warn("cannot read state for metrics", {{"error", rows.error().describe()}});
-    return;
+  std::optional<Result<std::vector<state::ResourceRecord>>> read;
+  if (unchanged_rows_ == nullptr) {
+    read = deps_.store.resources();
+    if (!read->ok()) {
+      logger().warn("cannot read state for metrics", {{"error", read->error().describe()}});
+      return;
+    }
   }
-  context_.metrics.set(metric::kManagedTokens, static_cast<double>(rows->size()));
+  const std::vector<state::ResourceRecord>& rows =
+      unchanged_rows_ != nullptr ? *unchanged_rows_ : read->value();
+  context_.metrics.set(metric::kManagedTokens, static_cast<double>(rows.size()));
   const Timestamp now = deps_.clock.now();
   const SteadyTime steady_now = context_.steady.now();
   std::optional<Timestamp> nearest;
@@ -148,7 +157,7 @@ void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
     for (const plan::Drift& drift : plan_->drift) drifts[drift.key] = &drift;
   }
 
-  for (const state::ResourceRecord& row : rows.value()) {
+  for (const state::ResourceRecord& row : rows) {
     const MetricLabels labels = {{"address", row.address()}};
     TokenStatus token;
     token.address = row.address();
@@ -206,6 +215,7 @@ CycleOutcome Cycle::run() {
   if (!prepared.ok()) return planning_failed(prepared.error());
 
   const plan::Plan& plan = prepared->plan;
+  if (prepared->recovery.empty()) unchanged_rows_ = &prepared->prior;
   history_.begin(plan);
   outcome_.run_id = history_.id();
   report_held_back(*prepared);
@@ -370,6 +380,7 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
                              filtered.dropped_intents.empty() && filtered.deliveries.empty();
   apply::ApplyReport report;
   if (!nothing_to_do) {
+    unchanged_rows_ = nullptr;
     apply::ApplyOptions options;
     options.parallelism = config_.parallelism;
     options.max_deletes_per_run = config_.max_deletes_per_run;
