@@ -124,6 +124,8 @@ class Differ {
     plan_.refreshed = input_.observed.refreshed;
     plan_.created_at = input_.now;
     plan_.targets = input_.targets;
+    // Most rows are kept unchanged: room for all at once, not twice as much.
+    plan_.unchanged.reserve(input_.prior.size());
 
     std::set<std::string> keys;
     for (const auto& entry : specs_) keys.insert(entry.first);

@@ -153,6 +153,7 @@ class SpecParser {
     std::vector<TokenSpec> specs = std::move(tokens_);
     std::sort(specs.begin(), specs.end(),
               [](const TokenSpec& a, const TokenSpec& b) { return a.key < b.key; });
+    specs.shrink_to_fit();  // the specs live through the plan: no room to spare
     return specs;
   }
 

@@ -174,7 +174,10 @@ ResourceRecord resource_row(SQLite::Statement& row) {
 // Reads resources (all, or the one with `key`), roles included, sorted by key.
 std::vector<ResourceRecord> read_resources(SQLite::Database& db, const std::string* key) {
   std::vector<ResourceRecord> out;
+  if (!key)
+    out.reserve(static_cast<size_t>(db.execAndGet("SELECT count(*) FROM resources").getInt64()));
   std::unordered_map<std::string, size_t> index;
+  index.reserve(out.capacity());
   {
     SQLite::Statement rows(db, std::string("SELECT ") + kResourceColumns + " FROM resources" +
                                    (key ? " WHERE key = ?" : "") + " ORDER BY key");
