@@ -329,15 +329,12 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
   const plan::Plan& plan = prepared.plan;
   // Leave out tokens that are backing off; never hold back the others.
   const SteadyTime now = context_.steady.now();
-  apply::PreparedPlan filtered;
-  filtered.recovery = prepared.recovery;
-  filtered.dropped_intents = prepared.dropped_intents;
-  filtered.unsettled = prepared.unsettled;
-  filtered.late = prepared.late;
-  filtered.plan = plan;
-  filtered.plan.changes.clear();
+  // What to apply of the plan; the plan itself (with its rows) is copied
+  // only when there is something to apply.
+  std::vector<plan::Change> to_apply;
+  std::vector<apply::PendingDelivery> deliveries;
   for (const apply::PendingDelivery& pending : prepared.deliveries)
-    if (!context_.backoff.holds(pending.key, now)) filtered.deliveries.push_back(pending);
+    if (!context_.backoff.holds(pending.key, now)) deliveries.push_back(pending);
   std::set<std::string> pending_keys;
   int sink_rotations = 0;
   for (const plan::Change& change : plan.changes) {
@@ -365,7 +362,7 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
            {"retry_in", rounded_duration(std::chrono::duration_cast<milliseconds>(until - now))}});
       continue;
     }
-    filtered.plan.changes.push_back(change);
+    to_apply.push_back(change);
   }
   context_.backoff.forget_settled(pending_keys, now);
 
@@ -376,11 +373,19 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
     return outcome_;
   }
 
-  const bool nothing_to_do = filtered.plan.changes.empty() && filtered.recovery.empty() &&
-                             filtered.dropped_intents.empty() && filtered.deliveries.empty();
+  const bool nothing_to_do = to_apply.empty() && prepared.recovery.empty() &&
+                             prepared.dropped_intents.empty() && deliveries.empty();
   apply::ApplyReport report;
   if (!nothing_to_do) {
     unchanged_rows_ = nullptr;
+    apply::PreparedPlan filtered;
+    filtered.recovery = prepared.recovery;
+    filtered.dropped_intents = prepared.dropped_intents;
+    filtered.unsettled = prepared.unsettled;
+    filtered.late = prepared.late;
+    filtered.deliveries = std::move(deliveries);
+    filtered.plan = plan;
+    filtered.plan.changes = std::move(to_apply);
     apply::ApplyOptions options;
     options.parallelism = config_.parallelism;
     options.max_deletes_per_run = config_.max_deletes_per_run;
