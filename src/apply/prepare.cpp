@@ -15,8 +15,7 @@ namespace {
 const std::string& deployment_of(const Role& role) {
   static const std::string none;
   if (role.entity_type == EntityType::Deployment) return role.entity_id;
-  if (role.entity_type == EntityType::Dag || role.entity_type == EntityType::DagTag)
-    return role.deployment_id;
+  if (is_dag_entity(role.entity_type)) return role.deployment_id;
   return none;
 }
 

@@ -136,10 +136,6 @@ struct Reader {
   }
 };
 
-bool is_dag_entity(EntityType type) {
-  return type == EntityType::Dag || type == EntityType::DagTag;
-}
-
 Result<RoleSet> read_roles(const Array& array, const std::string& context, ApiVersion version) {
   RoleSet roles;
   for (size_t i = 0; i < array.size(); ++i) {

@@ -15,10 +15,6 @@ namespace {
 // tree decoder and its limit.
 constexpr int kMaxSkipDepth = kMaxJsonDepth / 2;
 
-bool is_dag_entity(EntityType type) {
-  return type == EntityType::Dag || type == EntityType::DagTag;
-}
-
 // A cursor over the body. Every reader returns false when the text is not
 // what it expects; the scan then gives up.
 class Cursor {
@@ -297,6 +293,18 @@ bool members(Cursor& in, std::string& key, Member&& member) {
   return in.take('}');
 }
 
+// Reads the elements of one array, calling `element()` with the cursor at
+// each; `element` consumes it or returns false.
+template <typename Element>
+bool elements(Cursor& in, Element&& element) {
+  if (!in.take('[')) return false;
+  if (in.take(']')) return true;
+  do {
+    if (!element()) return false;
+  } while (in.take(','));
+  return in.take(']');
+}
+
 // Marks field `bit` seen; false when it was seen before (a repeated field is
 // left to the tree decoder, whose last value wins).
 bool first_time(unsigned& seen, unsigned bit) {
@@ -325,18 +333,13 @@ class PageScan {
 
  private:
   bool tokens(std::vector<ApiToken>& out) {
-    if (!in_.take('[')) return false;
-    if (in_.take(']')) return true;
-    do {
+    return elements(in_, [&] {
       ApiToken token;
       if (!this->token(token)) return false;
       out.push_back(std::move(token));
-    } while (in_.take(','));
-    return in_.take(']');
+      return true;
+    });
   }
-
-  // Required strings, also through the enum and time readers below.
-  bool text(std::string& out) { return in_.string(out); }
 
   bool time(Timestamp& out) {
     if (!in_.string(value_)) return false;
@@ -387,9 +390,9 @@ class PageScan {
     if (v1_) required |= kKind;
     unsigned seen = 0;
     const bool read = members(in_, key_, [&](const std::string& key) {
-      if (key == "id") return first_time(seen, kId) && text(t.id);
-      if (key == "name") return first_time(seen, kName) && text(t.name);
-      if (key == "description") return first_time(seen, kDescription) && text(t.description);
+      if (key == "id") return first_time(seen, kId) && in_.string(t.id);
+      if (key == "name") return first_time(seen, kName) && in_.string(t.name);
+      if (key == "description") return first_time(seen, kDescription) && in_.string(t.description);
       if (key == (v1_ ? "scope" : "type")) return first_time(seen, kType) && token_type(t.type);
       if (v1_ && key == "kind") {
         if (!first_time(seen, kKind) || !in_.string(value_)) return false;
@@ -399,7 +402,7 @@ class PageScan {
       }
       if (v1_ && key == "lastRotatedAt")
         return first_time(seen, kLastRotated) && optional_time(t.last_rotated_at);
-      if (key == "shortToken") return first_time(seen, kShortToken) && text(t.short_token);
+      if (key == "shortToken") return first_time(seen, kShortToken) && in_.string(t.short_token);
       if (key == "createdAt") return first_time(seen, kCreated) && time(t.created_at);
       if (key == "updatedAt") return first_time(seen, kUpdated) && time(t.updated_at);
       if (key == "startAt") return first_time(seen, kStart) && time(t.start_at);
@@ -433,14 +436,12 @@ class PageScan {
   }
 
   bool roles(RoleSet& out) {
-    if (!in_.take('[')) return false;
-    if (in_.take(']')) return true;
-    do {
+    return elements(in_, [&] {
       Role role;
       if (!this->role(role)) return false;
       out.push_back(std::move(role));
-    } while (in_.take(','));
-    return in_.take(']');
+      return true;
+    });
   }
 
   bool role(Role& out) {

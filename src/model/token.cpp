@@ -45,6 +45,10 @@ std::optional<EntityType> parse_entity_type(std::string_view text) {
   return std::nullopt;
 }
 
+bool is_dag_entity(EntityType type) {
+  return type == EntityType::Dag || type == EntityType::DagTag;
+}
+
 bool is_token_type(EntityType type) {
   return type == EntityType::Organization || type == EntityType::Workspace ||
          type == EntityType::Deployment;

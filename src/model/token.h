@@ -29,6 +29,9 @@ std::optional<EntityType> parse_entity_type(std::string_view text);
 
 // True for ORGANIZATION, WORKSPACE and DEPLOYMENT: the types a token can have.
 bool is_token_type(EntityType type);
+// True for DAG and DAG_TAG: the entities that lie inside a deployment, whose
+// roles name it (Role::deployment_id).
+bool is_dag_entity(EntityType type);
 // parse_entity_type() restricted to the token types; nullopt for "DAG",
 // "DAG_TAG" and anything else.
 std::optional<EntityType> parse_token_type(std::string_view text);

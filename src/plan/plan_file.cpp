@@ -286,7 +286,7 @@ RoleSet decode_roles(const Fields& f, const std::string& name) {
   for (const Fields& entry : f.objects(name)) {
     Role role{entry.str("role"), entry.str("entity_id"), entry.entity_type("entity_type"),
               entry.has("deployment_id") ? entry.str("deployment_id") : std::string()};
-    const bool dag = role.entity_type == EntityType::Dag || role.entity_type == EntityType::DagTag;
+    const bool dag = is_dag_entity(role.entity_type);
     if (dag == role.deployment_id.empty())
       entry.fail("deployment_id",
                  dag ? "missing for a " + std::string(to_string(role.entity_type)) + " role"

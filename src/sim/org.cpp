@@ -185,10 +185,6 @@ bool role_fits_entity_type(std::string_view role, EntityType type) {
   return false;
 }
 
-bool is_dag_entity(EntityType type) {
-  return type == EntityType::Dag || type == EntityType::DagTag;
-}
-
 RoleSet without_dag_roles(const RoleSet& roles) {
   RoleSet out;
   for (const Role& role : roles)

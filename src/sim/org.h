@@ -120,8 +120,6 @@ bool is_workspace_role(std::string_view role);
 bool is_dag_role(std::string_view role);  // DAG_VIEWER, DAG_AUTHOR
 bool role_fits_entity_type(std::string_view role, EntityType type);
 
-// DAG and DAG_TAG: the entities inside a deployment, named with deploymentId.
-bool is_dag_entity(EntityType type);
 // The roles a v1beta1 client sees: all but DAG and DAG_TAG roles.
 RoleSet without_dag_roles(const RoleSet& roles);
 

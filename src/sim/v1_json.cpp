@@ -200,10 +200,6 @@ void append_field(std::string& out, const char* key, int64_t value, bool& first)
   out += std::to_string(value);
 }
 
-bool is_dag_entity(EntityType type) {
-  return type == EntityType::Dag || type == EntityType::DagTag;
-}
-
 void append_roles(std::string& out, const RoleSet& roles) {
   out += '[';
   bool first_role = true;

@@ -37,10 +37,6 @@ std::string with_article(EntityType type) {
          std::string(to_string(type));
 }
 
-bool is_dag_entity(EntityType type) {
-  return type == EntityType::Dag || type == EntityType::DagTag;
-}
-
 // The built-in roles of a DAG_TAG entry are the DAG roles.
 EntityType role_family(EntityType type) {
   return type == EntityType::DagTag ? EntityType::Dag : type;
