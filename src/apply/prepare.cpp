@@ -255,6 +255,20 @@ Status check_organization(const state::StateStore& store, const std::string& org
   return organization_mismatch(*recorded, organization_id);
 }
 
+namespace {
+
+// The state's lineage, serial and rows: `known`'s rows (taken) while the
+// state's lineage and serial are still theirs, else read.
+Result<state::StateSnapshot> read_snapshot(const state::StateStore& store, KnownRows* known) {
+  if (known == nullptr || known->serial < 0) return store.snapshot();
+  KnownRows kept = std::move(*known);
+  *known = KnownRows{};
+  if (kept.lineage != store.lineage() || kept.serial != store.serial()) return store.snapshot();
+  return state::StateSnapshot{std::move(kept.lineage), kept.serial, std::move(kept.rows)};
+}
+
+}  // namespace
+
 Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& desired,
                                   const PlanRequest& request) {
   if (Status same = check_organization(deps.store, desired.config.organization_id); !same.ok())
@@ -271,7 +285,7 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
                          [&client = deps.client] { return client.list_tokens(); });
   };
   if (request.refresh) start_listing();
-  auto snapshot = deps.store.snapshot();
+  auto snapshot = read_snapshot(deps.store, request.known);
   if (!snapshot.ok()) return snapshot.error();
   auto intents = deps.store.pending_intents();
   if (!intents.ok()) return intents.error();

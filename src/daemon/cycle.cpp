@@ -88,6 +88,8 @@ class Cycle {
   CycleOutcome run();
 
  private:
+  CycleOutcome act(const apply::PreparedPlan& prepared);
+  void keep_rows(apply::PreparedPlan& prepared);
   Logger& logger() { return deps_.logger; }
   void beat() {
     if (context_.beat) context_.beat();
@@ -210,15 +212,32 @@ void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
 CycleOutcome Cycle::run() {
   logger().info("reconcile started",
                 {{"trigger", outcome_.trigger}, {"mode", plan_mode_ ? "plan" : "apply"}});
-  auto prepared = apply::prepare_plan(deps_, desired_, apply::PlanRequest{});
+  apply::PlanRequest request;
+  request.known = context_.known_rows;
+  auto prepared = apply::prepare_plan(deps_, desired_, request);
   beat();
   if (!prepared.ok()) return planning_failed(prepared.error());
-
-  const plan::Plan& plan = prepared->plan;
   if (prepared->recovery.empty()) unchanged_rows_ = &prepared->prior;
+  CycleOutcome outcome = act(*prepared);
+  keep_rows(*prepared);
+  return outcome;
+}
+
+// Leaves the rows planned from for the next cycle when this one changed no
+// state: nothing applied, no intent resolved, the serial where it was.
+void Cycle::keep_rows(apply::PreparedPlan& prepared) {
+  if (context_.known_rows == nullptr || unchanged_rows_ == nullptr) return;
+  if (deps_.store.serial() != prepared.plan.serial) return;
+  context_.known_rows->lineage = prepared.plan.lineage;
+  context_.known_rows->serial = prepared.plan.serial;
+  context_.known_rows->rows = std::move(prepared.prior);
+}
+
+CycleOutcome Cycle::act(const apply::PreparedPlan& prepared) {
+  const plan::Plan& plan = prepared.plan;
   history_.begin(plan);
   outcome_.run_id = history_.id();
-  report_held_back(*prepared);
+  report_held_back(prepared);
   outcome_.drift = static_cast<int>(plan.drift.size());
   outcome_.pending = static_cast<int>(plan.changes.size());
   note_plan(plan);
@@ -232,7 +251,7 @@ CycleOutcome Cycle::run() {
   }
 
   std::vector<std::string> refusals;
-  for (const spec::Diagnostic& diagnostic : prepared->diagnostics) {
+  for (const spec::Diagnostic& diagnostic : prepared.diagnostics) {
     logger().error("spec refers to something that does not exist",
                    {{"at", position_text(diagnostic.pos)}, {"error", diagnostic.message}});
     refusals.push_back(diagnostic.message);
@@ -247,7 +266,7 @@ CycleOutcome Cycle::run() {
       logger().error("reconcile refused; nothing was changed", {{"errors", refusals.size()}});
     return refused(refusals.front(), plan);
   }
-  return apply(prepared.value());
+  return apply(prepared);
 }
 
 // Tokens whose sink could not be read: an error each (logged by prepare),

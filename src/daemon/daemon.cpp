@@ -173,6 +173,9 @@ class Daemon {
   // Loop only.
   int64_t fenced_epoch_ = 0;
   TokenBackoff token_backoff_{kTokenBackoff};
+  // The rows of the last cycle that changed no state; dropped with the
+  // runtime they were read through and at each new term.
+  apply::KnownRows known_rows_;
   int unreachable_cycles_ = 0;
   std::mt19937_64 random_;
   std::string reload_note_;  // "Reload failed …; " while a refused reload is the latest
@@ -537,6 +540,7 @@ CycleOutcome Daemon::cycle(const std::string& trigger) {
   if (lease_ && lease_->epoch() != fenced_epoch_) {
     // A new term: every state write checks this epoch, every API write the lease.
     fenced_epoch_ = lease_->epoch();
+    known_rows_ = apply::KnownRows{};
     runtime_->fence(*lease_);
   }
   CycleContext context{runtime_->dependencies(),
@@ -546,7 +550,8 @@ CycleOutcome Daemon::cycle(const std::string& trigger) {
                        [this] { return runtime_->requests().total(); },
                        [this] { return unit_random(); },
                        [this] { beat(); },
-                       &stop_};
+                       &stop_,
+                       &known_rows_};
   CycleOutcome outcome = run_cycle(context, desired_, trigger);
   // The wait until the next cycle is longer than servers keep idle
   // connections open; the daemon holds no API socket while it waits.
@@ -747,6 +752,7 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
     old_runtime = std::move(runtime_);
     runtime_ = std::move(new_runtime);
     fenced_epoch_ = 0;  // the new runtime is fenced before its first cycle
+    known_rows_ = apply::KnownRows{};
   }
   old_runtime.reset();
   if (new_lock) lock_ = std::move(new_lock);  // releases the old lock
