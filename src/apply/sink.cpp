@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -68,10 +70,78 @@ Status FileSink::write(const SinkTarget& target, const SecretValue& value) {
   if (Status made = gid ? make_directories(dir, 0750, gid) : make_private_directories(dir);
       !made.ok())
     return made;
+  forget(target.path);
   return write_file_atomically(target.path, value.reveal(), static_cast<mode_t>(target.mode), gid);
 }
 
+namespace {
+
+// Far more files than any organization has tokens: past it, what is
+// remembered starts over.
+constexpr std::size_t kMostRemembered = 1u << 17;
+
+std::int64_t nanoseconds_of(const struct timespec& t) {
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+FileSink::Identity identity_of(const struct stat& info) {
+  return FileSink::Identity{static_cast<std::uint64_t>(info.st_dev),
+                            static_cast<std::uint64_t>(info.st_ino),
+                            static_cast<std::uint64_t>(info.st_size), nanoseconds_of(info.st_mtim),
+                            nanoseconds_of(info.st_ctim)};
+}
+
+}  // namespace
+
 Result<std::optional<SecretValue>> FileSink::read(const std::string& path) {
+  return read_with_identity(path, nullptr);
+}
+
+Result<std::optional<std::string>> FileSink::fingerprint(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode)) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = remembered_.find(path);
+    if (found != remembered_.end() && found->second.identity == identity_of(info))
+      return std::optional<std::string>{found->second.sha256};
+  }
+  Identity identity;
+  auto value = read_with_identity(path, &identity);
+  if (!value.ok()) {
+    forget(path);
+    return value.error();
+  }
+  if (!value->has_value()) {
+    forget(path);
+    return std::optional<std::string>{};
+  }
+  std::string sha256 = sha256_hex((*value)->reveal());
+  struct timespec now {};
+  clock_gettime(CLOCK_REALTIME, &now);
+  const bool settled =
+      nanoseconds_of(now) - std::max(identity.modified_ns, identity.changed_ns) >= settle_.count();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!settled) {
+    remembered_.erase(path);
+  } else {
+    if (remembered_.size() >= kMostRemembered) remembered_.clear();
+    remembered_[path] = Remembered{identity, sha256};
+  }
+  return std::optional<std::string>{std::move(sha256)};
+}
+
+std::uint64_t FileSink::files_read() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return files_read_;
+}
+
+void FileSink::forget(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  remembered_.erase(path);
+}
+
+Result<std::optional<SecretValue>> FileSink::read_with_identity(const std::string& path,
+                                                                Identity* identity) {
   const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     // ENOTDIR: a part of the path is a file, so no file is at the path.
@@ -87,6 +157,11 @@ Result<std::optional<SecretValue>> FileSink::read(const std::string& path) {
   if (!S_ISREG(info.st_mode)) {
     close(fd);
     return Error::io("cannot read sink " + path + ": it is not a regular file");
+  }
+  if (identity != nullptr) *identity = identity_of(info);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++files_read_;
   }
   std::string content;
   char buffer[16384];
@@ -111,6 +186,7 @@ Result<std::optional<SecretValue>> FileSink::read(const std::string& path) {
 }
 
 Status FileSink::remove(const std::string& path) {
+  forget(path);
   if (unlink(path.c_str()) != 0 && errno != ENOENT)
     return errno_error("cannot remove", path, errno);
   return ok_status();

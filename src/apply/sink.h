@@ -4,11 +4,14 @@
 // MemorySink (tests).
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "model/token.h"
 #include "util/result.h"
@@ -52,7 +55,7 @@ class SecretSink {
   virtual Status check_writable(const SinkTarget& target) = 0;
 
   // SHA-256 hex of read(path); nullopt when there is no such file; read's errors.
-  Result<std::optional<std::string>> fingerprint(const std::string& path);
+  virtual Result<std::optional<std::string>> fingerprint(const std::string& path);
 };
 
 // Far above any token value: a larger file at a sink path is not one.
@@ -68,12 +71,47 @@ inline constexpr std::size_t kMaxSinkBytes = 1u << 20;
 // check_writable: the group (as write checks it); no directory at the path;
 // the nearest existing ancestor of the path is a directory this process may
 // write to.
+//
+// fingerprint remembers what it read: while a file keeps its identity
+// (device, inode, size, modification and change times), its fingerprint is
+// given again after one stat(2), without reading it. A file changed less than
+// `settle` before it was read is not remembered: timestamps are coarse, and
+// a change within the same tick would look like no change.
 class FileSink final : public SecretSink {
  public:
+  static constexpr std::chrono::seconds kSettle{2};
+  explicit FileSink(std::chrono::nanoseconds settle = kSettle) : settle_(settle) {}
+
   Status write(const SinkTarget& target, const SecretValue& value) override;
   Result<std::optional<SecretValue>> read(const std::string& path) override;
   Status remove(const std::string& path) override;
   Status check_writable(const SinkTarget& target) override;
+  Result<std::optional<std::string>> fingerprint(const std::string& path) override;
+
+  // How many times a file's content was read (tests).
+  std::uint64_t files_read() const;
+
+  // What identifies a file's content without reading it.
+  struct Identity {
+    std::uint64_t device = 0, inode = 0, size = 0;
+    std::int64_t modified_ns = 0, changed_ns = 0;
+    bool operator==(const Identity&) const = default;
+  };
+
+ private:
+  struct Remembered {
+    Identity identity;
+    std::string sha256;
+  };
+  // The content at `path` and the identity of the file it was read from.
+  Result<std::optional<SecretValue>> read_with_identity(const std::string& path,
+                                                        Identity* identity);
+  void forget(const std::string& path);
+
+  const std::chrono::nanoseconds settle_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Remembered> remembered_;
+  std::uint64_t files_read_ = 0;
 };
 
 // In memory, keyed by path. Thread-safe.

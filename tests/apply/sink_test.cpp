@@ -88,3 +88,48 @@ TEST_CASE("FileSink tells a sink that can take a value from one that cannot", "[
   REQUIRE_FALSE(group.ok());
   CHECK(group.error().message.find("is not a group on this system") != std::string::npos);
 }
+
+TEST_CASE("FileSink gives the fingerprint of a settled, unchanged file without reading it again",
+          "[apply][sink]") {
+  testing::TempDir dir;
+  const std::string path = dir.file("ci.token");
+  testing::write_file(path, "first");
+
+  SECTION("a file changed within the settle window is read each time") {
+    apply::FileSink sink;  // the file was written just now
+    REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
+    REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
+    CHECK(sink.files_read() == 2);
+  }
+
+  apply::FileSink sink(std::chrono::nanoseconds(0));
+  REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
+  REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
+  CHECK(sink.files_read() == 1);
+
+  SECTION("a file replaced by rename is read again") {
+    testing::write_file(dir.file(".ci.token.new"), "other");
+    REQUIRE(std::rename(dir.file(".ci.token.new").c_str(), path.c_str()) == 0);
+    CHECK(*sink.fingerprint(path) == sha256_hex("other"));
+    CHECK(sink.files_read() == 2);
+  }
+  SECTION("a file rewritten in place with another size is read again") {
+    testing::write_file(path, "rewritten");
+    CHECK(*sink.fingerprint(path) == sha256_hex("rewritten"));
+    CHECK(sink.files_read() == 2);
+  }
+  SECTION("a removed file has no fingerprint") {
+    std::filesystem::remove(path);
+    CHECK_FALSE(sink.fingerprint(path)->has_value());
+  }
+  SECTION("a value the sink writes is read again") {
+    REQUIRE(sink.write(apply::SinkTarget{path, 0600, ""}, SecretValue("second")).ok());
+    CHECK(*sink.fingerprint(path) == sha256_hex("second"));
+    CHECK(sink.files_read() == 2);
+  }
+  SECTION("a file that became a directory is an error, not the old fingerprint") {
+    std::filesystem::remove(path);
+    std::filesystem::create_directory(path);
+    CHECK_FALSE(sink.fingerprint(path).ok());
+  }
+}
