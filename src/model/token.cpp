@@ -76,7 +76,18 @@ std::optional<TokenKind> parse_token_kind(std::string_view text) {
   return std::nullopt;
 }
 
+bool roles_normalized(const RoleSet& roles) {
+  return std::adjacent_find(roles.begin(), roles.end(),
+                            [](const Role& a, const Role& b) { return !(a < b); }) == roles.end();
+}
+
+bool same_roles(const RoleSet& a, const RoleSet& b) {
+  if (roles_normalized(a) && roles_normalized(b)) return a == b;
+  return normalize_roles(a) == normalize_roles(b);
+}
+
 RoleSet normalize_roles(RoleSet roles) {
+  if (roles_normalized(roles)) return roles;
   std::sort(roles.begin(), roles.end());
   roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
   return roles;

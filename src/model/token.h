@@ -61,6 +61,11 @@ struct Role {
 // duplicates by normalize_roles(); compare two normalized sets with ==.
 using RoleSet = std::vector<Role>;
 RoleSet normalize_roles(RoleSet roles);
+// Whether `roles` is normalized already (sorted, no duplicates).
+bool roles_normalized(const RoleSet& roles);
+// Whether two role sets are the same set (without copying when both are
+// normalized already).
+bool same_roles(const RoleSet& a, const RoleSet& b);
 
 // The role whose entity_type equals `type` (the token's primary role), or
 // nullopt when there is none or more than one.

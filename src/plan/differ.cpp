@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "plan/plan.h"
 
@@ -21,7 +22,7 @@ state::ResourceRecord refreshed_record(const state::ResourceRecord& row,
                                        const astro::ApiToken& token) {
   state::ResourceRecord current = row;
   current.attrs = token.attrs();
-  current.attrs.roles = normalize_roles(current.attrs.roles);
+  current.attrs.roles = normalize_roles(std::move(current.attrs.roles));
   current.short_token = token.short_token;
   current.created_at = token.created_at;
   current.updated_at = token.updated_at;
@@ -43,15 +44,15 @@ bool attrs_drifted(const TokenAttrs& recorded, const TokenAttrs& observed) {
   return recorded.name != observed.name || recorded.description != observed.description ||
          recorded.type != observed.type ||
          recorded.expiry_period_in_days != observed.expiry_period_in_days ||
-         recorded.kind != observed.kind ||
-         normalize_roles(recorded.roles) != normalize_roles(observed.roles);
+         recorded.kind != observed.kind || !same_roles(recorded.roles, observed.roles);
 }
 
-// The spec with normalized roles and ignored attributes taken from `current`.
-spec::TokenSpec effective_spec(spec::TokenSpec spec, const TokenAttrs* current) {
-  TokenAttrs& attrs = spec.attrs;
+// The spec's attributes with normalized roles and ignored attributes taken
+// from `current`.
+TokenAttrs effective_attrs(const spec::TokenSpec& spec, const TokenAttrs* current) {
+  TokenAttrs attrs = spec.attrs;
   attrs.roles = normalize_roles(std::move(attrs.roles));
-  if (current == nullptr) return spec;
+  if (current == nullptr) return attrs;
   const spec::Lifecycle& lifecycle = spec.lifecycle;
   if (lifecycle.ignores("name")) attrs.name = current->name;
   if (lifecycle.ignores("description")) attrs.description = current->description;
@@ -73,7 +74,18 @@ spec::TokenSpec effective_spec(spec::TokenSpec spec, const TokenAttrs* current) 
       attrs.role = current->role;
     }
   }
-  return spec;
+  return attrs;
+}
+
+// The spec with its effective attributes (effective_attrs).
+spec::TokenSpec effective_spec(const spec::TokenSpec& spec, TokenAttrs attrs) {
+  spec::TokenSpec effective = spec;
+  effective.attrs = std::move(attrs);
+  return effective;
+}
+
+spec::TokenSpec effective_spec(const spec::TokenSpec& spec, const TokenAttrs* current) {
+  return effective_spec(spec, effective_attrs(spec, current));
 }
 
 RotateReason rotation_due(const state::ResourceRecord& row, const state::ResourceRecord& current,
@@ -99,7 +111,7 @@ RotateReason rotation_due(const state::ResourceRecord& row, const state::Resourc
 void set_update_flags(Change& change, const TokenAttrs& before, const TokenAttrs& after) {
   change.update_name_description =
       before.name != after.name || before.description != after.description;
-  change.update_roles = normalize_roles(before.roles) != after.roles;
+  change.update_roles = !same_roles(before.roles, after.roles);
 }
 
 class Differ {
@@ -127,17 +139,21 @@ class Differ {
     // Most rows are kept unchanged: room for all at once, not twice as much.
     plan_.unchanged.reserve(input_.prior.size());
 
-    std::set<std::string> keys;
-    for (const auto& entry : specs_) keys.insert(entry.first);
-    for (const auto& entry : rows_) keys.insert(entry.first);
     std::set<std::string> targets(input_.targets.begin(), input_.targets.end());
     check_rotations(targets);
-    for (const std::string& key : keys) {
-      if (!targets.empty() && !targets.count(address_for_key(key))) continue;
-      auto spec = specs_.find(key);
-      auto row = rows_.find(key);
-      plan_key(key, spec == specs_.end() ? nullptr : spec->second,
-               row == rows_.end() ? nullptr : row->second);
+    // Every key of specs_ and rows_ once, in order: both are sorted.
+    auto spec = specs_.begin();
+    auto row = rows_.begin();
+    while (spec != specs_.end() || row != rows_.end()) {
+      const bool take_spec =
+          spec != specs_.end() && (row == rows_.end() || spec->first <= row->first);
+      const bool take_row =
+          row != rows_.end() && (spec == specs_.end() || row->first <= spec->first);
+      const std::string key(take_spec ? spec->first : row->first);
+      if (targets.empty() || targets.count(address_for_key(key)))
+        plan_key(key, take_spec ? spec->second : nullptr, take_row ? row->second : nullptr);
+      if (take_spec) ++spec;
+      if (take_row) ++row;
     }
     return std::move(plan_);
   }
@@ -233,7 +249,8 @@ class Differ {
     const std::string address = address_for_key(key);
     const std::string subject = "import_id \"" + id + "\" for " + address;
     if (auto owner = keys_by_id_.find(id); owner != keys_by_id_.end()) {
-      plan_.errors.push_back(subject + " is already managed by " + address_for_key(owner->second));
+      plan_.errors.push_back(subject + " is already managed by " +
+                             address_for_key(std::string(owner->second)));
       return;
     }
     if (auto first = importers_.find(id); first != importers_.end() && first->second != key) {
@@ -293,12 +310,12 @@ class Differ {
                      state::ResourceRecord current) {
     Change change;
     change.key = spec.key;
-    spec::TokenSpec after = effective_spec(spec, &current.attrs);
+    TokenAttrs after = effective_attrs(spec, &current.attrs);
 
-    if (after.attrs.type != current.attrs.type) change.replace_paths.push_back("type");
-    if (after.attrs.expiry_period_in_days != current.attrs.expiry_period_in_days)
+    if (after.type != current.attrs.type) change.replace_paths.push_back("type");
+    if (after.expiry_period_in_days != current.attrs.expiry_period_in_days)
       change.replace_paths.push_back("expiry_period_in_days");
-    if (after.attrs.kind != current.attrs.kind) change.replace_paths.push_back("kind");
+    if (after.kind != current.attrs.kind) change.replace_paths.push_back("kind");
     if (!change.replace_paths.empty()) {
       if (spec.lifecycle.prevent_destroy) {
         plan_.errors.push_back(address_for_key(spec.key) +
@@ -310,14 +327,13 @@ class Differ {
       change.action_reason = "replace_because_cannot_update";
       change.create_before_destroy = spec.lifecycle.create_before_destroy;
       change.before = std::move(current);
-      change.after = std::move(after);
+      change.after = effective_spec(spec, std::move(after));
       plan_.changes.push_back(std::move(change));
       return;
     }
 
-    set_update_flags(change, current.attrs, after.attrs);
-    change.rotate_reason =
-        rotation_due(row, current, after, input_, rotations_.count(spec.key) > 0);
+    set_update_flags(change, current.attrs, after);
+    change.rotate_reason = rotation_due(row, current, spec, input_, rotations_.count(spec.key) > 0);
     change.rotate = change.rotate_reason != RotateReason::None;
     if (change.update_name_description || change.update_roles) {
       change.action = Action::Update;
@@ -328,16 +344,17 @@ class Differ {
       return;
     }
     change.before = std::move(current);
-    change.after = std::move(after);
+    change.after = effective_spec(spec, std::move(after));
     plan_.changes.push_back(std::move(change));
   }
 
   const Input& input_;
-  std::map<std::string, const spec::TokenSpec*> specs_;
-  std::map<std::string, const state::ResourceRecord*> rows_;
-  std::map<std::string, std::string> keys_by_id_;  // state row id -> key
-  std::map<std::string, std::string> importers_;   // import_id -> first key importing it
-  std::set<std::string> rotations_;                // keys named by valid --rotate addresses
+  // Keys and ids are views of input_'s strings.
+  std::map<std::string_view, const spec::TokenSpec*, std::less<>> specs_;
+  std::map<std::string_view, const state::ResourceRecord*, std::less<>> rows_;
+  std::map<std::string_view, std::string_view, std::less<>> keys_by_id_;  // row id -> key
+  std::map<std::string, std::string> importers_;  // import_id -> first key importing it
+  std::set<std::string> rotations_;               // keys named by valid --rotate addresses
   Plan plan_;
 };
 

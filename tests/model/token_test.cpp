@@ -12,6 +12,14 @@ TEST_CASE("roles compare as a set", "[model]") {
             {"WORKSPACE_OWNER", "w1", EntityType::Workspace}};
   CHECK(normalize_roles(a) == normalize_roles(b));
   CHECK(normalize_roles(a).size() == 2);
+  CHECK(same_roles(a, b));
+  CHECK_FALSE(roles_normalized(a));  // a duplicate
+  CHECK(roles_normalized(b));
+  CHECK(roles_normalized(normalize_roles(a)));
+  RoleSet unsorted{b[1], b[0]};
+  CHECK_FALSE(roles_normalized(unsorted));
+  CHECK(same_roles(unsorted, b));
+  CHECK_FALSE(same_roles(b, {b[0]}));
 }
 
 TEST_CASE("primary role is the single role on the token's entity type", "[model]") {
