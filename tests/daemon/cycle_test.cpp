@@ -448,7 +448,7 @@ TEST_CASE("a token whose sink cannot be read fails the cycle as an error - and i
   CHECK(held);
 }
 
-TEST_CASE("a cycle that changed no state leaves its rows to the next; a moved serial reads again",
+TEST_CASE("a cycle that changed no state leaves its rows to the next - a moved serial reads again",
           "[daemon][cycle]") {
   CycleFixture f;
   apply::KnownRows known;
