@@ -41,24 +41,16 @@ struct Dependencies {
 
 // ---- planning --------------------------------------------------------------
 
-// State rows kept from an earlier plan with the lineage and serial they were
-// read at (a daemon keeps them between cycles). Every change to the rows
-// bumps the serial (StateStore), so while the state's serial is still
-// `serial` they are what a new read would return.
-struct KnownRows {
-  std::string lineage;
-  int64_t serial = -1;  // -1: nothing kept
-  std::vector<state::ResourceRecord> rows;
-};
-
 struct PlanRequest {
   bool refresh = true;                 // false: trust state (--refresh=false)
   std::vector<std::string> targets;    // addresses; empty = all
   bool check_entities = true;          // look up every workspace/deployment id the specs use
   std::vector<std::string> rotations;  // --rotate addresses (plan::Input::rotations)
-  // Rows to plan from instead of reading them again, used (and moved from)
-  // when the state's lineage and serial still match; ignored otherwise.
-  KnownRows* known = nullptr;
+  // A snapshot kept from an earlier plan (a daemon keeps one between
+  // cycles): planned from instead of reading the state again while the
+  // state's lineage and serial are still its own (every change to the rows
+  // bumps the serial: StateStore), else read again. Taken either way.
+  std::optional<state::StateSnapshot>* known = nullptr;
 };
 
 // A token left out of the plan because its sink could not be read, or could

@@ -257,14 +257,15 @@ Status check_organization(const state::StateStore& store, const std::string& org
 
 namespace {
 
-// The state's lineage, serial and rows: `known`'s rows (taken) while the
-// state's lineage and serial are still theirs, else read.
-Result<state::StateSnapshot> read_snapshot(const state::StateStore& store, KnownRows* known) {
-  if (known == nullptr || known->serial < 0) return store.snapshot();
-  KnownRows kept = std::move(*known);
-  *known = KnownRows{};
+// The state's snapshot: `known` (taken) while the state's lineage and
+// serial are still its own, else read.
+Result<state::StateSnapshot> read_snapshot(const state::StateStore& store,
+                                           std::optional<state::StateSnapshot>* known) {
+  if (known == nullptr || !known->has_value()) return store.snapshot();
+  state::StateSnapshot kept = std::move(**known);
+  known->reset();
   if (kept.lineage != store.lineage() || kept.serial != store.serial()) return store.snapshot();
-  return state::StateSnapshot{std::move(kept.lineage), kept.serial, std::move(kept.rows)};
+  return kept;
 }
 
 }  // namespace

@@ -213,7 +213,7 @@ CycleOutcome Cycle::run() {
   logger().info("reconcile started",
                 {{"trigger", outcome_.trigger}, {"mode", plan_mode_ ? "plan" : "apply"}});
   apply::PlanRequest request;
-  request.known = context_.known_rows;
+  request.known = context_.known_state;
   auto prepared = apply::prepare_plan(deps_, desired_, request);
   beat();
   if (!prepared.ok()) return planning_failed(prepared.error());
@@ -226,11 +226,10 @@ CycleOutcome Cycle::run() {
 // Leaves the rows planned from for the next cycle when this one changed no
 // state: nothing applied, no intent resolved, the serial where it was.
 void Cycle::keep_rows(apply::PreparedPlan& prepared) {
-  if (context_.known_rows == nullptr || unchanged_rows_ == nullptr) return;
+  if (context_.known_state == nullptr || unchanged_rows_ == nullptr) return;
   if (deps_.store.serial() != prepared.plan.serial) return;
-  context_.known_rows->lineage = prepared.plan.lineage;
-  context_.known_rows->serial = prepared.plan.serial;
-  context_.known_rows->rows = std::move(prepared.prior);
+  *context_.known_state =
+      state::StateSnapshot{prepared.plan.lineage, prepared.plan.serial, std::move(prepared.prior)};
 }
 
 CycleOutcome Cycle::act(const apply::PreparedPlan& prepared) {

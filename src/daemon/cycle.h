@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,10 +65,10 @@ struct CycleContext {
   std::function<double()> unit_random;      // uniform in [0, 1): backoff jitter
   std::function<void()> beat;               // called as work progresses (watchdog); may be empty
   const std::atomic<bool>* stop = nullptr;  // raised: no new change starts
-  // Kept across cycles (may be null): the state rows a cycle planned from
-  // when it wrote nothing, so that the next cycle reads them again only if
-  // the state's serial moved (apply::PlanRequest::known).
-  apply::KnownRows* known_rows = nullptr;
+  // Kept across cycles (may be null): the state a cycle planned from when it
+  // wrote nothing, so that the next cycle reads it again only if the state's
+  // serial moved (apply::PlanRequest::known).
+  std::optional<state::StateSnapshot>* known_state = nullptr;
 };
 
 // Runs one cycle for `desired` (already validated), started by `trigger`
@@ -99,8 +100,8 @@ struct CycleContext {
 // delivery-hook failure counter of each managed token at 0; the caller
 // counts the reconcile itself. Drift is logged with the attributes changed
 // ("changed outside astro-tokend" address=… drift=changed attributes=name,roles).
-// Plans from context.known_rows when they are still current, and leaves
-// there the rows of a cycle that changed no state (none otherwise).
+// Plans from context.known_state when it is still current, and leaves there
+// the state of a cycle that changed no state (nothing otherwise).
 CycleOutcome run_cycle(CycleContext& context, const spec::DesiredState& desired,
                        const std::string& trigger);
 

@@ -173,9 +173,9 @@ class Daemon {
   // Loop only.
   int64_t fenced_epoch_ = 0;
   TokenBackoff token_backoff_{kTokenBackoff};
-  // The rows of the last cycle that changed no state; dropped with the
-  // runtime they were read through and at each new term.
-  apply::KnownRows known_rows_;
+  // The state of the last cycle that changed no state; dropped with the
+  // runtime it was read through and at each new term.
+  std::optional<state::StateSnapshot> known_state_;
   int unreachable_cycles_ = 0;
   std::mt19937_64 random_;
   std::string reload_note_;  // "Reload failed …; " while a refused reload is the latest
@@ -540,7 +540,7 @@ CycleOutcome Daemon::cycle(const std::string& trigger) {
   if (lease_ && lease_->epoch() != fenced_epoch_) {
     // A new term: every state write checks this epoch, every API write the lease.
     fenced_epoch_ = lease_->epoch();
-    known_rows_ = apply::KnownRows{};
+    known_state_.reset();
     runtime_->fence(*lease_);
   }
   CycleContext context{runtime_->dependencies(),
@@ -551,7 +551,7 @@ CycleOutcome Daemon::cycle(const std::string& trigger) {
                        [this] { return unit_random(); },
                        [this] { beat(); },
                        &stop_,
-                       &known_rows_};
+                       &known_state_};
   CycleOutcome outcome = run_cycle(context, desired_, trigger);
   // The wait until the next cycle is longer than servers keep idle
   // connections open; the daemon holds no API socket while it waits.
@@ -752,7 +752,7 @@ bool Daemon::reload(const std::string& trigger, const std::string& path) {
     old_runtime = std::move(runtime_);
     runtime_ = std::move(new_runtime);
     fenced_epoch_ = 0;  // the new runtime is fenced before its first cycle
-    known_rows_ = apply::KnownRows{};
+    known_state_.reset();
   }
   old_runtime.reset();
   if (new_lock) lock_ = std::move(new_lock);  // releases the old lock

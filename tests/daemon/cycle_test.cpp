@@ -451,33 +451,34 @@ TEST_CASE("a token whose sink cannot be read fails the cycle as an error - and i
 TEST_CASE("a cycle that changed no state leaves its rows to the next - a moved serial reads again",
           "[daemon][cycle]") {
   CycleFixture f;
-  apply::KnownRows known;
-  f.context.known_rows = &known;
+  std::optional<state::StateSnapshot> known;
+  f.context.known_state = &known;
   f.set_specs({"a", "b"});
   REQUIRE(f.cycle().applied.add == 2);
-  CHECK(known.serial == -1);  // that cycle wrote state: nothing kept
+  CHECK_FALSE(known.has_value());  // that cycle wrote state: nothing kept
 
   REQUIRE(f.cycle().pending == 0);
+  REQUIRE(known.has_value());
   auto rows = f.store->resources();
   REQUIRE(rows.ok());
-  CHECK(known.lineage == f.store->lineage());
-  CHECK(known.serial == f.store->serial());
-  CHECK(known.rows == *rows);
+  CHECK(known->lineage == f.store->lineage());
+  CHECK(known->serial == f.store->serial());
+  CHECK(known->resources == *rows);
 
   // While the serial is theirs, the kept rows are what the cycle plans from:
   // a row altered in them alone shows as drift, and they are kept again.
-  known.rows[0].attrs.name = "renamed in memory only";
+  known->resources[0].attrs.name = "renamed in memory only";
   CHECK(f.cycle().drift == 1);
-  CHECK(known.serial == f.store->serial());
-  CHECK(known.rows[0].attrs.name == "renamed in memory only");
+  CHECK(known->serial == f.store->serial());
+  CHECK(known->resources[0].attrs.name == "renamed in memory only");
 
   SECTION("a write to state moves the serial: the next cycle reads the rows again") {
     REQUIRE(f.store->record_outcome(state::Outcome{(*rows)[1].key, (*rows)[1], std::nullopt}).ok());
     CHECK(f.cycle().drift == 0);
-    CHECK(known.rows == *rows);
+    CHECK(known->resources == *rows);
   }
   SECTION("rows of another state are never used") {
-    known.lineage = "another lineage";
+    known->lineage = "another lineage";
     CHECK(f.cycle().drift == 0);
   }
 }
