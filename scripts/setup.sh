@@ -13,6 +13,7 @@ packages=(
   prometheus  # promtool: checks the /metrics scrape and tests the alert rules
   chromium    # headless: loads the status page in its test
   libpq-dev postgresql  # the PostgreSQL state backend; its tests run a real server
+  libjemalloc-dev  # the executable's allocator
   clang libclang-rt-14-dev  # libFuzzer with ASan+UBSan (scripts/fuzz.sh)
 )
 missing=()
