@@ -76,11 +76,14 @@ inline constexpr std::size_t kMaxSinkBytes = 1u << 20;
 // (device, inode, size, modification and change times), its fingerprint is
 // given again after one stat(2), without reading it. A file changed less than
 // `settle` before it was read is not remembered: timestamps are coarse, and
-// a change within the same tick would look like no change.
+// a change within the same tick would look like no change. A sink made with
+// `remember` false reads and hashes the file every time (a command that
+// measures each sink once).
 class FileSink final : public SecretSink {
  public:
   static constexpr std::chrono::seconds kSettle{2};
-  explicit FileSink(std::chrono::nanoseconds settle = kSettle) : settle_(settle) {}
+  explicit FileSink(std::chrono::nanoseconds settle = kSettle, bool remember = true)
+      : settle_(settle), remember_(remember) {}
 
   Status write(const SinkTarget& target, const SecretValue& value) override;
   Result<std::optional<SecretValue>> read(const std::string& path) override;
@@ -109,6 +112,7 @@ class FileSink final : public SecretSink {
   void forget(const std::string& path);
 
   const std::chrono::nanoseconds settle_;
+  const bool remember_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Remembered> remembered_;
   std::uint64_t files_read_ = 0;

@@ -120,7 +120,7 @@ Result<std::unique_ptr<state::WriterLease>> take_writer_lock(const spec::Config&
 Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config& config,
                                               const RuntimeOptions& options,
                                               std::ostream& log_stream) {
-  std::unique_ptr<Runtime> runtime(new Runtime());
+  std::unique_ptr<Runtime> runtime(new Runtime(options.remember_fingerprints));
   LogFormat format = parse_log_format(config.log_format).value_or(LogFormat::Text);
   if (format == LogFormat::Text && options.human_log) format = LogFormat::Human;
   LogStyle style;

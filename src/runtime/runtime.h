@@ -58,6 +58,9 @@ struct RuntimeOptions {
   // Record the config's organization in a state that records none yet (also
   // done whenever take_lock is set): the state is bound to it from then on.
   bool bind_organization = false;
+  // The sink remembers the fingerprints it computed (apply::FileSink), for a
+  // process that measures the same sinks again and again: the daemon.
+  bool remember_fingerprints = false;
 };
 
 // The real seams of one command or daemon generation, built from a Config:
@@ -87,6 +90,8 @@ class Runtime {
  private:
   friend Result<std::unique_ptr<Runtime>> open_runtime(const spec::Config&, const RuntimeOptions&,
                                                        std::ostream&);
+  explicit Runtime(bool remember_fingerprints)
+      : sink_(apply::FileSink::kSettle, remember_fingerprints) {}
   std::unique_ptr<Logger> logger_;
   std::unique_ptr<state::WriterLease> lock_;
   std::unique_ptr<state::StateStore> store_;

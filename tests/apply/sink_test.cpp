@@ -101,6 +101,12 @@ TEST_CASE("FileSink gives the fingerprint of a settled, unchanged file without r
     REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
     CHECK(sink.files_read() == 2);
   }
+  SECTION("a sink made not to remember reads a settled file each time") {
+    apply::FileSink sink(std::chrono::nanoseconds(0), /*remember=*/false);
+    REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
+    REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
+    CHECK(sink.files_read() == 2);
+  }
 
   apply::FileSink sink(std::chrono::nanoseconds(0));
   REQUIRE(*sink.fingerprint(path) == sha256_hex("first"));
