@@ -51,6 +51,8 @@ struct PlanRequest {
   // state's lineage and serial are still its own (every change to the rows
   // bumps the serial: StateStore), else read again. Taken either way.
   std::optional<state::StateSnapshot>* known = nullptr;
+  // false: the plan's `unchanged` records are left out (plan::Input::record_unchanged).
+  bool record_unchanged = true;
 };
 
 // A token left out of the plan because its sink could not be read, or could

@@ -92,19 +92,21 @@ namespace {
 // The sink status of every recorded row that a (targeted) spec still names and that had
 // a value delivered (rows without a fingerprint are never rotated for their
 // sink, so their files are not read). A sink that cannot be read holds its
-// token back; one too large to hold a value does not match.
+// token back; one too large to hold a value does not match. A sink that
+// matches is left out (plan::Input::sinks reads an absent key as Ok).
 std::map<std::string, plan::SinkStatus> measure_sinks(
     SecretSink& sink, Logger& logger, const std::vector<state::ResourceRecord>& rows,
     const spec::DesiredState& desired, const std::vector<std::string>& targets,
     std::vector<HeldBack>& held_back) {
-  std::set<std::string> desired_keys;
-  for (const auto& token : desired.tokens)
-    if (targets.empty() ||
-        std::find(targets.begin(), targets.end(), address_for_key(token.key)) != targets.end())
-      desired_keys.insert(token.key);
   std::map<std::string, plan::SinkStatus> sinks;
+  // Rows and specs are both sorted by key: one forward walk pairs them.
+  auto spec = desired.tokens.begin();
   for (const auto& row : rows) {
-    if (row.sink_sha256.empty() || !desired_keys.count(row.key)) continue;
+    while (spec != desired.tokens.end() && spec->key < row.key) ++spec;
+    const bool planned = spec != desired.tokens.end() && spec->key == row.key &&
+                         (targets.empty() || std::find(targets.begin(), targets.end(),
+                                                       row.address()) != targets.end());
+    if (row.sink_sha256.empty() || !planned) continue;
     auto fingerprint = sink.fingerprint(row.sink_path);
     if (!fingerprint.ok() && fingerprint.error().kind == ErrorKind::Invalid) {
       sinks[row.key] = plan::SinkStatus::Mismatch;
@@ -115,9 +117,8 @@ std::map<std::string, plan::SinkStatus> measure_sinks(
       held_back.push_back(HeldBack{row.key, fingerprint.error()});
     } else if (!fingerprint->has_value()) {
       sinks[row.key] = plan::SinkStatus::Missing;
-    } else {
-      sinks[row.key] =
-          **fingerprint == row.sink_sha256 ? plan::SinkStatus::Ok : plan::SinkStatus::Mismatch;
+    } else if (**fingerprint != row.sink_sha256) {
+      sinks[row.key] = plan::SinkStatus::Mismatch;
     }
   }
   return sinks;
@@ -341,6 +342,7 @@ Result<PreparedPlan> prepare_plan(Dependencies& deps, const spec::DesiredState& 
   input.lineage = snapshot->lineage;
   input.serial = snapshot->serial;
   input.spec_hash = desired.spec_hash;
+  input.record_unchanged = request.record_unchanged;
   prepared.plan = plan::compute(input);
   hold_back_undeliverable(deps.sink, deps.logger, prepared.plan, prepared.held_back);
   prepared.deliveries = pending_deliveries(input.prior, desired, prepared.plan, prepared.held_back);

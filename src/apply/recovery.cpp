@@ -113,7 +113,9 @@ Recovery resolve_intents(const std::vector<state::Intent>& intents,
                          const std::vector<state::ResourceRecord>& prior,
                          const plan::Observed& observed, const std::vector<state::Intent>& recent) {
   Recovery recovery;
-  if (!observed.refreshed) return recovery;
+  // With no intent and no recent create, there is nothing to resolve and no
+  // late token to recognise.
+  if (!observed.refreshed || (intents.empty() && recent.empty())) return recovery;
 
   std::set<std::string> managed_ids;
   std::map<std::string, const state::ResourceRecord*> by_key;
@@ -224,7 +226,9 @@ std::vector<state::ResourceRecord> apply_recovery(std::vector<state::ResourceRec
       prior.erase(it);
     }
   }
-  std::sort(prior.begin(), prior.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  const auto by_key = [](const auto& a, const auto& b) { return a.key < b.key; };
+  if (!std::is_sorted(prior.begin(), prior.end(), by_key))
+    std::sort(prior.begin(), prior.end(), by_key);
   return prior;
 }
 

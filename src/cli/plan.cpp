@@ -94,6 +94,7 @@ int run_plan(const GlobalOptions& global, const PlanFlags& flags) {
   request.targets = flags.targets;
   request.rotations = flags.rotations;
   request.check_entities = flags.refresh;
+  request.record_unchanged = flags.json || !flags.out.empty();  // JSON and saved plans carry them
   apply::Dependencies deps = rt.dependencies();
   auto prepared = apply::prepare_plan(deps, *desired, request);
   if (!prepared.ok()) return fail_with(prepared.error());

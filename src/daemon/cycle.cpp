@@ -149,20 +149,24 @@ void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
   const Timestamp now = deps_.clock.now();
   const SteadyTime steady_now = context_.steady.now();
   std::optional<Timestamp> nearest;
+  // Rows come sorted by key, so each gauge's samples go in at the end.
   std::map<MetricLabels, double> expiry, last_rotation, rotation_due;
-  std::map<std::string, const spec::TokenSpec*> specs;
-  for (const spec::TokenSpec& spec : desired_.tokens) specs[spec.key] = &spec;
-  std::map<std::string, const plan::Change*> changes;
-  std::map<std::string, const plan::Drift*> drifts;
+  std::vector<MetricLabels> hook_series;
+  hook_series.reserve(rows.size());
+  std::map<std::string_view, const plan::Change*> changes;
+  std::map<std::string_view, const plan::Drift*> drifts;
   if (plan_ != nullptr) {
     for (const plan::Change& change : plan_->changes) changes[change.key] = &change;
     for (const plan::Drift& drift : plan_->drift) drifts[drift.key] = &drift;
   }
+  outcome_.tokens.reserve(rows.size());
 
+  // desired_.tokens is sorted by key as well: one forward walk finds each row's spec.
+  auto spec = desired_.tokens.begin();
   for (const state::ResourceRecord& row : rows) {
-    const MetricLabels labels = {{"address", row.address()}};
     TokenStatus token;
     token.address = row.address();
+    MetricLabels labels = {{"address", token.address}};
     token.id = row.id;
     token.name = row.attrs.name;
     token.type = row.attrs.type;
@@ -173,15 +177,17 @@ void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
     token.last_rotation =
         row.start_at.time_since_epoch().count() != 0 ? row.start_at : row.created_at;
     if (row.end_at) {
-      expiry[labels] = unix_seconds(*row.end_at);
+      expiry.emplace_hint(expiry.end(), labels, unix_seconds(*row.end_at));
       if (!nearest || *row.end_at < *nearest) nearest = row.end_at;
     }
-    last_rotation[labels] = unix_seconds(*token.last_rotation);
-    if (auto spec = specs.find(row.key); spec != specs.end()) {
-      token.next_rotation = plan::next_rotation(*spec->second, row);
-      if (token.next_rotation) rotation_due[labels] = unix_seconds(*token.next_rotation);
+    last_rotation.emplace_hint(last_rotation.end(), labels, unix_seconds(*token.last_rotation));
+    while (spec != desired_.tokens.end() && spec->key < row.key) ++spec;
+    if (spec != desired_.tokens.end() && spec->key == row.key) {
+      token.next_rotation = plan::next_rotation(*spec, row);
+      if (token.next_rotation)
+        rotation_due.emplace_hint(rotation_due.end(), labels, unix_seconds(*token.next_rotation));
     }
-    context_.metrics.increment(metric::kDeliveryHookFailures, labels, 0);
+    hook_series.push_back(std::move(labels));
 
     // What is still to do for it: changes that did not complete.
     const bool settled = applied.count(row.key) > 0;
@@ -200,6 +206,8 @@ void Cycle::update_tokens(const std::map<std::string, std::string>& failures,
       token.retry_at = now + std::chrono::duration_cast<std::chrono::seconds>(*until - steady_now);
     outcome_.tokens.push_back(std::move(token));
   }
+  // Every managed token has a hook-failure series, 0 until its hook first fails.
+  context_.metrics.add_missing(metric::kDeliveryHookFailures, hook_series);
   if (nearest)
     context_.metrics.set(metric::kNearestExpiry, static_cast<double>((*nearest - now).count()));
   else
@@ -214,6 +222,7 @@ CycleOutcome Cycle::run() {
                 {{"trigger", outcome_.trigger}, {"mode", plan_mode_ ? "plan" : "apply"}});
   apply::PlanRequest request;
   request.known = context_.known_state;
+  request.record_unchanged = false;  // nothing here shows or saves them
   auto prepared = apply::prepare_plan(deps_, desired_, request);
   beat();
   if (!prepared.ok()) return planning_failed(prepared.error());
@@ -313,7 +322,7 @@ CycleOutcome Cycle::planning_failed(const Error& error) {
   outcome_.summary = "Last reconcile " + when_ + " failed: " + error.describe();
   history_.finish(state::RunResult::Failed, 0, "planning failed: " + error.describe());
   outcome_.run_id = history_.id();
-  return outcome_;
+  return std::move(outcome_);
 }
 
 CycleOutcome Cycle::refused(const std::string& reason, const plan::Plan& plan) {
@@ -324,7 +333,7 @@ CycleOutcome Cycle::refused(const std::string& reason, const plan::Plan& plan) {
   outcome_.summary =
       std::string(plan_mode_ ? "Last check " : "Last reconcile ") + when_ + " refused: " + reason;
   history_.finish(state::RunResult::Refused, 0, reason);
-  return outcome_;
+  return std::move(outcome_);
 }
 
 CycleOutcome Cycle::report_only(const plan::Plan& plan) {
@@ -340,7 +349,7 @@ CycleOutcome Cycle::report_only(const plan::Plan& plan) {
                      counts_text(plan.counts()) + ")";
   history_.finish(plan.empty() ? state::RunResult::NoOp : state::RunResult::Planned, 0,
                   plan.empty() ? "" : "plan mode: nothing was applied");
-  return outcome_;
+  return std::move(outcome_);
 }
 
 CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
@@ -388,7 +397,7 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
     outcome_.stopped = true;
     outcome_.summary = "Stopped before applying";
     history_.finish(state::RunResult::Failed, 0, "stopped by a signal before applying");
-    return outcome_;
+    return std::move(outcome_);
   }
 
   const bool nothing_to_do = to_apply.empty() && prepared.recovery.empty() &&
@@ -450,7 +459,7 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
     outcome_.summary = "Last reconcile " + when_ + " refused: " + report.refusal;
     logger().error("reconcile refused; nothing was changed", {{"reason", report.refusal}});
     history_.finish(state::RunResult::Refused, 0, report.refusal);
-    return outcome_;
+    return std::move(outcome_);
   }
   std::vector<std::string> problems;
   if (report.failed > 0)
@@ -493,7 +502,7 @@ CycleOutcome Cycle::apply(const apply::PreparedPlan& prepared) {
   else if (plan.empty() && nothing_to_do)
     result = state::RunResult::NoOp;
   history_.finish(result, report.failed, message);
-  return outcome_;
+  return std::move(outcome_);
 }
 
 }  // namespace

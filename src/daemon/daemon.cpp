@@ -107,7 +107,8 @@ class Daemon {
 
   // ---- the loop's work ---------------------------------------------------
   CycleOutcome cycle(const std::string& trigger);
-  void after_cycle(const CycleOutcome& outcome, milliseconds duration);
+  // Takes outcome.tokens for the status page (publish_cycle), leaving it empty.
+  void after_cycle(CycleOutcome& outcome, milliseconds duration);
   bool reload(const std::string& trigger, const std::string& path);
   void refuse_reload(const std::vector<spec::Diagnostic>& diagnostics);
   void refuse_reload(const Error& error);
@@ -123,7 +124,8 @@ class Daemon {
   void log_from_any_thread(LogLevel level, const std::string& message,
                            const std::vector<LogField>& fields = {});
   void publish_loaded_config();
-  void publish_cycle(const CycleOutcome& outcome, milliseconds duration);
+  // Moves outcome.tokens into the status page.
+  void publish_cycle(CycleOutcome& outcome, milliseconds duration);
 
   const DaemonOptions options_;
   std::ostream& log_stream_;
@@ -199,7 +201,8 @@ Result<std::unique_ptr<runtime::Runtime>> Daemon::open_generation(const spec::Co
   runtime_options.take_lock = false;  // the daemon holds lock_ itself, across runtime rebuilds
   runtime_options.bind_organization = true;  // and refuses a state of another organization
   runtime_options.create_state_dir = true;
-  runtime_options.stop = &stop_;  // SIGTERM cuts the client's waits short
+  runtime_options.stop = &stop_;                 // SIGTERM cuts the client's waits short
+  runtime_options.remember_fingerprints = true;  // the same sinks, every cycle
   runtime_options.observer = [this](astro::Operation op, int http_status,
                                     std::chrono::duration<double> elapsed) {
     const std::string operation(astro::to_string(op));
@@ -559,7 +562,7 @@ CycleOutcome Daemon::cycle(const std::string& trigger) {
   return outcome;
 }
 
-void Daemon::after_cycle(const CycleOutcome& outcome, milliseconds duration) {
+void Daemon::after_cycle(CycleOutcome& outcome, milliseconds duration) {
   std::vector<LogField> fields = {{"result", std::string(to_string(outcome.result))},
                                   {"trigger", outcome.trigger}};
   if (outcome.plan_mode) {
@@ -609,7 +612,7 @@ void Daemon::publish_loaded_config() {
   });
 }
 
-void Daemon::publish_cycle(const CycleOutcome& outcome, milliseconds duration) {
+void Daemon::publish_cycle(CycleOutcome& outcome, milliseconds duration) {
   auto runs = runtime_->store().runs(10);
   if (!runs.ok())
     logger().warn("cannot read run history for the status page",
@@ -633,7 +636,7 @@ void Daemon::publish_cycle(const CycleOutcome& outcome, milliseconds duration) {
       std::map<std::string, std::string> failures;
       for (const TokenStatus& token : status.tokens)
         if (!token.failure.empty()) failures[token.address] = token.failure;
-      status.tokens = outcome.tokens;
+      status.tokens = std::move(outcome.tokens);
       for (TokenStatus& token : status.tokens)
         if (token.failure.empty() && token.retry_at) {
           auto previous = failures.find(token.address);

@@ -127,6 +127,20 @@ void MetricsRegistry::increment(std::string_view name, const MetricLabels& label
   family->values[labels] += by;
 }
 
+void MetricsRegistry::add_missing(std::string_view name, const std::vector<MetricLabels>& samples) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Family* family = find(name);
+  if (family == nullptr || family->type != MetricType::Counter) return;
+  // One forward walk for sorted samples. Any order is still right:
+  // emplace_hint never makes a second sample of the same labels.
+  auto at = family->values.begin();
+  for (const MetricLabels& labels : samples) {
+    while (at != family->values.end() && at->first < labels) ++at;
+    if (at == family->values.end() || at->first != labels)
+      at = std::next(family->values.emplace_hint(at, labels, 0));
+  }
+}
+
 void MetricsRegistry::set(std::string_view name, const MetricLabels& labels, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family* family = find(name);

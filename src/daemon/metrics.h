@@ -34,6 +34,10 @@ class MetricsRegistry {
 
   // Counter: adds `by` (>= 0) to the sample, creating it at 0 first.
   void increment(std::string_view name, const MetricLabels& labels = {}, double by = 1);
+  // Counter: creates each sample of `samples` that does not exist yet, at 0
+  // (the series is there before its first event); an existing sample keeps
+  // its value. Cheapest with `samples` sorted.
+  void add_missing(std::string_view name, const std::vector<MetricLabels>& samples);
   // Gauge: sets the sample.
   void set(std::string_view name, const MetricLabels& labels, double value);
   // Counter: sets the sample to a total counted elsewhere (a collector

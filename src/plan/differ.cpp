@@ -137,7 +137,7 @@ class Differ {
     plan_.created_at = input_.now;
     plan_.targets = input_.targets;
     // Most rows are kept unchanged: room for all at once, not twice as much.
-    plan_.unchanged.reserve(input_.prior.size());
+    if (input_.record_unchanged) plan_.unchanged.reserve(input_.prior.size());
 
     std::set<std::string> targets(input_.targets.begin(), input_.targets.end());
     check_rotations(targets);
@@ -159,6 +159,10 @@ class Differ {
   }
 
  private:
+  void keep_unchanged(state::ResourceRecord&& current) {
+    if (input_.record_unchanged) plan_.unchanged.push_back(std::move(current));
+  }
+
   // Records each valid --rotate address's key; an error for every other.
   void check_rotations(const std::set<std::string>& targets) {
     for (const std::string& address : input_.rotations) {
@@ -217,7 +221,7 @@ class Differ {
     // held back, neither rotated nor changed otherwise.
     if (auto sink = input_.sinks.find(key);
         sink != input_.sinks.end() && sink->second == SinkStatus::Unreadable) {
-      if (current) plan_.unchanged.push_back(std::move(*current));
+      if (current) keep_unchanged(std::move(*current));
       return;
     }
 
@@ -310,7 +314,15 @@ class Differ {
                      state::ResourceRecord current) {
     Change change;
     change.key = spec.key;
-    TokenAttrs after = effective_attrs(spec, &current.attrs);
+    // A spec that ignores nothing and whose roles are in normal order is its
+    // own effective attributes: compared as it is, copied only for a change.
+    std::optional<TokenAttrs> adjusted;
+    if (!spec.lifecycle.ignore_changes.empty() || !roles_normalized(spec.attrs.roles))
+      adjusted = effective_attrs(spec, &current.attrs);
+    const TokenAttrs& after = adjusted ? *adjusted : spec.attrs;
+    const auto after_spec = [&] {
+      return effective_spec(spec, adjusted ? std::move(*adjusted) : spec.attrs);
+    };
 
     if (after.type != current.attrs.type) change.replace_paths.push_back("type");
     if (after.expiry_period_in_days != current.attrs.expiry_period_in_days)
@@ -327,7 +339,7 @@ class Differ {
       change.action_reason = "replace_because_cannot_update";
       change.create_before_destroy = spec.lifecycle.create_before_destroy;
       change.before = std::move(current);
-      change.after = effective_spec(spec, std::move(after));
+      change.after = after_spec();
       plan_.changes.push_back(std::move(change));
       return;
     }
@@ -340,11 +352,11 @@ class Differ {
     } else if (change.rotate) {
       change.action = Action::Rotate;
     } else {
-      plan_.unchanged.push_back(std::move(current));
+      keep_unchanged(std::move(current));
       return;
     }
     change.before = std::move(current);
-    change.after = effective_spec(spec, std::move(after));
+    change.after = after_spec();
     plan_.changes.push_back(std::move(change));
   }
 

@@ -157,6 +157,9 @@ struct Input {
     return desired_elsewhere ? *desired_elsewhere : desired;
   }
   std::vector<state::ResourceRecord> prior;  // sorted by key
+  // false: Plan::unchanged is left empty, for a caller that neither shows the
+  // plan as JSON nor saves it (a text plan, the daemon's cycle).
+  bool record_unchanged = true;
   Observed observed;
   std::map<std::string, SinkStatus> sinks;  // by key; absent = not checked (treated as Ok)
   Timestamp now{};

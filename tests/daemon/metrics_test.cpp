@@ -92,6 +92,25 @@ TEST_CASE("metrics ignore wrong operations and can remove a sample", "[daemon][m
         "# HELP demo_gauge g\n# TYPE demo_gauge gauge\n");
 }
 
+TEST_CASE("add_missing creates zero samples and keeps existing ones, in any order",
+          "[daemon][metrics]") {
+  MetricsRegistry registry;
+  registry.declare("hook_failures_total", "c", MetricType::Counter);
+  registry.declare("demo_gauge", "g", MetricType::Gauge);
+  registry.increment("hook_failures_total", {{"address", "b"}}, 2);
+  registry.add_missing("hook_failures_total",
+                       {{{"address", "a"}}, {{"address", "b"}}, {{"address", "d"}}});
+  registry.add_missing("hook_failures_total", {{{"address", "c"}}, {{"address", "a"}}});
+  registry.add_missing("demo_gauge", {{{"address", "a"}}});  // not a counter: ignored
+  CHECK(registry.value("hook_failures_total", {{"address", "a"}}) == 0);
+  CHECK(registry.value("hook_failures_total", {{"address", "b"}}) == 2);
+  CHECK(registry.render() ==
+        "# HELP hook_failures_total c\n# TYPE hook_failures_total counter\n"
+        "hook_failures_total{address=\"a\"} 0\nhook_failures_total{address=\"b\"} 2\n"
+        "hook_failures_total{address=\"c\"} 0\nhook_failures_total{address=\"d\"} 0\n"
+        "# HELP demo_gauge g\n# TYPE demo_gauge gauge\n");
+}
+
 TEST_CASE("the daemon's metrics start with every result at zero", "[daemon][metrics]") {
   MetricsRegistry registry;
   declare_daemon_metrics(registry, "1.2.3");

@@ -925,3 +925,24 @@ TEST_CASE("a held-back token is listed as unchanged - its drift still reported",
   REQUIRE(plan.drift.size() == 1);
   CHECK(plan.drift[0].key == "a");
 }
+
+TEST_CASE("differ: record_unchanged false leaves the no-ops out and plans the same changes",
+          "[plan]") {
+  Input in = make_input();
+  add_managed(in, "a");
+  add_managed(in, "b");
+  in.observed.tokens[id_for("b")].name = "renamed outside";
+  in.sinks["a"] = SinkStatus::Ok;
+  Plan full = compute(in);
+  REQUIRE(full.unchanged.size() == 1);
+  CHECK(full.unchanged[0].key == "a");
+
+  in.record_unchanged = false;
+  Plan lean = compute(in);
+  CHECK(lean.unchanged.empty());
+  REQUIRE(lean.changes.size() == full.changes.size());
+  REQUIRE(lean.changes.size() == 1);
+  CHECK(lean.changes[0].key == "b");
+  CHECK(lean.changes[0].action == full.changes[0].action);
+  CHECK(lean.drift.size() == full.drift.size());
+}
