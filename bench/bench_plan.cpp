@@ -6,9 +6,12 @@
 //   - `astro-tokend plan` as a child process, cold (no spec cache) and warm
 //     (the spec cache the cold run left): wall time, peak RSS of the child
 //     (wait4's ru_maxrss) and API requests (the simulator's request log);
-//   - `astro-tokend run`: the duration of one timer-triggered reconcile cycle
-//     (its "reconcile finished" log line), its requests and the daemon's peak
-//     RSS (VmHWM);
+//   - `astro-tokend run`: the median duration of kTimerCycles timer-triggered
+//     reconcile cycles (their "reconcile finished" log lines), their requests
+//     per cycle and the daemon's peak RSS (VmHWM);
+//   - toml11's own parse of the spec files, one after another in this
+//     process: the CPU a cold plan spends before anything of astro-tokend's,
+//     and so the floor of its wall time on this machine's cores;
 // next to what the Terraform provider's refresh sends for the same tokens
 // (one GetApiToken each). Prints the machine, and PASS/MISS against the
 // targets at 10,000 tokens; a MISS does not fail the run (wall time depends on
@@ -22,9 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -33,6 +38,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <toml.hpp>
 
 #include "cli/fixture.h"
 
@@ -48,6 +55,7 @@ constexpr double kTargetWarmSeconds = 0.6;
 constexpr double kTargetColdSeconds = 1.2;
 constexpr double kTargetWarmMiB = 48;
 constexpr double kTargetCycleSeconds = 0.15;
+constexpr int kTimerCycles = 5;  // the daemon cycle is the median of these
 
 struct ChildRun {
   int exit_code = -1;
@@ -131,8 +139,9 @@ bool requests_right(int tokens, std::uint64_t requests) {
 }
 
 struct CycleRun {
-  double seconds = -1;  // of the timer-triggered cycle
-  std::uint64_t requests = 0;
+  double seconds = -1;  // the median of the timer-triggered cycles
+  double fastest = -1, slowest = -1;
+  std::uint64_t requests = 0;  // of all of them
   double daemon_peak_mib = -1;
   std::string log;
 };
@@ -160,8 +169,9 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// Runs the daemon over the workspace (interval 2s, info log) until its
-// second cycle finishes: the first runs at start-up, the second on the timer.
+// Runs the daemon over the workspace (interval 2s, info log) until
+// kTimerCycles cycles after the first have finished: the first runs at
+// start-up, the others on the timer.
 CycleRun run_daemon_cycle(testing::CliWorkspace& ws) {
   std::string config = testing::read_file(ws.config_path());
   const std::string warn = "level = \"warn\"";
@@ -180,7 +190,8 @@ CycleRun run_daemon_cycle(testing::CliWorkspace& ws) {
                                     ws.dir().file("daemon.out"), err_path);
   CycleRun run;
   bool reset = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20 + 4 * kTimerCycles);
   while (std::chrono::steady_clock::now() < deadline && daemon.running()) {
     std::error_code ec;
     const std::string log =
@@ -190,10 +201,19 @@ CycleRun run_daemon_cycle(testing::CliWorkspace& ws) {
       ws.control().reset_requests();  // the timer's cycle starts 2 s after the first
       reset = true;
     }
-    if (finished >= 2) {
+    if (finished >= 1 + kTimerCycles) {
       run.requests = ws.control().requests().total;
       run.daemon_peak_mib = peak_rss_mib(daemon.pid());
-      if (std::optional<double> seconds = cycle_duration(log, 2)) run.seconds = *seconds;
+      std::vector<double> durations;
+      for (int cycle = 2; cycle <= 1 + kTimerCycles; ++cycle)
+        if (std::optional<double> seconds = cycle_duration(log, cycle))
+          durations.push_back(*seconds);
+      if (durations.size() == static_cast<std::size_t>(kTimerCycles)) {
+        std::sort(durations.begin(), durations.end());
+        run.seconds = durations[durations.size() / 2];
+        run.fastest = durations.front();
+        run.slowest = durations.back();
+      }
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -204,8 +224,33 @@ CycleRun run_daemon_cycle(testing::CliWorkspace& ws) {
   return run;
 }
 
+// toml11::parse of every spec file in `dir`, one after another: CPU seconds
+// (this thread's) and bytes.
+struct TomlFloor {
+  double cpu_seconds = 0;
+  std::uintmax_t bytes = 0;
+};
+TomlFloor toml11_floor(const std::string& dir) {
+  TomlFloor floor;
+  const auto thread_cpu = [] {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+  };
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".toml") continue;
+    floor.bytes += entry.file_size();
+    const double start = thread_cpu();
+    toml::value parsed = toml::parse(entry.path().string());
+    floor.cpu_seconds += thread_cpu() - start;
+    if (!parsed.is_table()) throw std::runtime_error(entry.path().string() + " is not a table");
+  }
+  return floor;
+}
+
 struct ScaleResult {
   int tokens = 0;
+  TomlFloor toml;
   ChildRun cold;
   std::optional<ChildRun> warm;  // when the cold run left a spec cache
   CycleRun cycle;
@@ -257,11 +302,16 @@ ScaleResult measure(int tokens) {
 
   result.cycle = run_daemon_cycle(ws);
   if (result.cycle.seconds < 0)
-    throw std::runtime_error("the daemon did not finish a second successful cycle; its log:\n" +
-                             result.cycle.log);
-  if (!requests_right(tokens, result.cycle.requests))
-    throw std::runtime_error("the daemon's cycle sent " + std::to_string(result.cycle.requests) +
-                             " requests, expected " + std::to_string(expected_requests(tokens)));
+    throw std::runtime_error("the daemon did not finish " + std::to_string(kTimerCycles) +
+                             " successful timer cycles; its log:\n" + result.cycle.log);
+  const auto cycles = static_cast<std::uint64_t>(kTimerCycles);
+  const auto expected = static_cast<std::uint64_t>(expected_requests(tokens));
+  if (result.cycle.requests < cycles * expected || result.cycle.requests > cycles * (expected + 1))
+    throw std::runtime_error("the daemon's " + std::to_string(kTimerCycles) + " cycles sent " +
+                             std::to_string(result.cycle.requests) + " requests, expected " +
+                             std::to_string(expected) + " each");
+  result.cycle.requests = (result.cycle.requests + cycles - 1) / cycles;  // per cycle
+  result.toml = toml11_floor(ws.dir().file("specs"));
   return result;
 }
 
@@ -296,9 +346,18 @@ int main() {
       } else {
         std::printf("  plan warm    (no spec cache)\n");
       }
-      std::printf("  daemon cycle %6.3f s  requests %llu  daemon peak RSS %.1f MiB\n",
-                  r.cycle.seconds, static_cast<unsigned long long>(r.cycle.requests),
-                  r.cycle.daemon_peak_mib);
+      std::printf(
+          "  daemon cycle %6.3f s  (median of %d; %.3f-%.3f s)  requests %llu per cycle  "
+          "daemon peak RSS %.1f MiB\n",
+          r.cycle.seconds, kTimerCycles, r.cycle.fastest, r.cycle.slowest,
+          static_cast<unsigned long long>(r.cycle.requests), r.cycle.daemon_peak_mib);
+      const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+      std::printf(
+          "  toml11::parse alone  cpu %6.3f s for %.1f MB of specs (%.2f MB/s): a cold plan "
+          "takes at least %.3f s on %u cores\n",
+          r.toml.cpu_seconds, static_cast<double>(r.toml.bytes) / 1e6,
+          static_cast<double>(r.toml.bytes) / 1e6 / std::max(r.toml.cpu_seconds, 1e-9),
+          r.toml.cpu_seconds / cores, cores);
     }
 
     const ScaleResult& big = results.back();
